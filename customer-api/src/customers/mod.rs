@@ -1,0 +1,4 @@
+//! Customers: tenant accounts.
+
+pub mod routes;
+pub mod store;

@@ -1,0 +1,527 @@
+//! `/v1/customers`: create, read, update, delete and list tenant accounts.
+//!
+//! Platform admins (PlatformAdmin*AllCustomers) create, list and delete any customer; a tenant
+//! token reads and edits only its own customer. Every change writes its event to the outbox in
+//! the same transaction.
+
+use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use shared_model::auth::{Caller, Permission};
+use shared_model::db::{self, Scope};
+use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::customer::{
+    self as ev, Address, BusinessProfile, Customer, CustomerEventData,
+};
+use shared_model::events::{CloudEvent, EventType};
+use shared_model::http::{
+    ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
+};
+use shared_model::ids::CustomerId;
+use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
+use shared_model::outbox;
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::store;
+use crate::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/customers", get(list_customers).post(create_customer))
+        .route(
+            "/v1/customers/{id}",
+            get(get_customer).patch(update_customer).delete(delete_customer),
+        )
+}
+
+pub const SESSION_EXPIRATION_MIN: i32 = 300;
+pub const SESSION_EXPIRATION_MAX: i32 = 2_592_000;
+const MAX_PRODUCTS: usize = 50;
+
+/// Body of `POST /v1/customers`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCustomer {
+    /// 1 to 200 characters.
+    pub name: String,
+    #[serde(rename = "type")]
+    pub customer_type: CustomerType,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub phone: Option<Phone>,
+    #[serde(default)]
+    pub website: Option<WebUrl>,
+    #[serde(default)]
+    pub address: Option<Address>,
+    #[serde(default)]
+    pub locale: Option<Locale>,
+    /// Only for business customers.
+    #[serde(default)]
+    pub business_profile: Option<BusinessProfile>,
+    /// 300 to 2,592,000 seconds; null means the platform default.
+    #[serde(default)]
+    pub session_expiration_seconds: Option<i32>,
+    /// Links the customer to its authentication tenant: 3 to 128 of `A-Z a-z 0-9 . _ : -`,
+    /// unique, immutable.
+    pub bootstrap_tenant_key: String,
+    /// Product codes: lower-case `a-z 0-9 . _ -`, at most 64 characters each, at most 50.
+    #[serde(default)]
+    pub products: Vec<String>,
+}
+
+/// Body of `PATCH /v1/customers/{id}` (JSON merge patch: absent = unchanged, null = cleared).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateCustomer {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Immutable: accepted only if equal to the current type.
+    #[serde(default, rename = "type")]
+    pub customer_type: Option<CustomerType>,
+    #[serde(default)]
+    #[schema(value_type = Option<Email>)]
+    pub email: Patch<Email>,
+    #[serde(default)]
+    #[schema(value_type = Option<Phone>)]
+    pub phone: Patch<Phone>,
+    #[serde(default)]
+    #[schema(value_type = Option<WebUrl>)]
+    pub website: Patch<WebUrl>,
+    #[serde(default)]
+    #[schema(value_type = Option<Address>)]
+    pub address: Patch<Address>,
+    #[serde(default)]
+    #[schema(value_type = Option<Locale>)]
+    pub locale: Patch<Locale>,
+    #[serde(default)]
+    #[schema(value_type = Option<BusinessProfile>)]
+    pub business_profile: Patch<BusinessProfile>,
+    #[serde(default)]
+    #[schema(value_type = Option<i32>)]
+    pub session_expiration_seconds: Patch<i32>,
+    /// Immutable: accepted only if equal to the current key.
+    #[serde(default)]
+    pub bootstrap_tenant_key: Option<String>,
+    #[serde(default)]
+    pub products: Option<Vec<String>>,
+}
+
+/// Query of `GET /v1/customers`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    #[serde(rename = "type")]
+    #[param(rename = "type", value_type = Option<CustomerType>)]
+    pub customer_type: Option<CustomerType>,
+    #[param(value_type = Option<CustomerStatus>)]
+    pub status: Option<CustomerStatus>,
+    /// Case-insensitive text contained in name, e-mail or website (1 to 100 characters).
+    pub q: Option<String>,
+    /// RFC 3339 time: only customers updated at or after it.
+    pub updated_since: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Position(#[serde(with = "time::serde::rfc3339")] OffsetDateTime, CustomerId);
+
+fn validate_address(v: &mut Validator, a: &Address, at: &str) {
+    if a.lines.is_empty() || a.lines.len() > 4 {
+        v.add(format!("{at}.lines"), "must have 1 to 4 lines");
+    }
+    for (i, line) in a.lines.iter().enumerate() {
+        v.text(&format!("{at}.lines[{i}]"), line, 1, 200);
+    }
+    for (field, value, max) in [
+        ("city", &a.city, 100),
+        ("region", &a.region, 100),
+        ("postalCode", &a.postal_code, 20),
+    ] {
+        if let Some(value) = value {
+            v.text(&format!("{at}.{field}"), value, 1, max);
+        }
+    }
+}
+
+fn validate_profile(v: &mut Validator, p: &mut BusinessProfile) {
+    match (p.industry_sector, p.industry_group) {
+        (Some(sector), Some(group)) if group.sector() != sector => v.add(
+            "businessProfile.industryGroup",
+            format!("{group} does not belong to the sector {sector}"),
+        ),
+        (None, Some(group)) => p.industry_sector = Some(group.sector()),
+        _ => {}
+    }
+    if p.social_profiles.len() > 6 {
+        v.add("businessProfile.socialProfiles", "must have at most 6 entries");
+    }
+    for (i, s) in p.social_profiles.iter().enumerate() {
+        if p.social_profiles[..i].iter().any(|o| o.platform == s.platform) {
+            v.add(format!("businessProfile.socialProfiles[{i}].platform"), "must not repeat a platform");
+        }
+    }
+    if let Some(ext) = &p.external_id {
+        let t = v.text("businessProfile.externalId", ext, 1, 128);
+        p.external_id = Some(t);
+    }
+}
+
+fn validate_products(v: &mut Validator, products: &[String]) {
+    if products.len() > MAX_PRODUCTS {
+        v.add("products", format!("must have at most {MAX_PRODUCTS} entries"));
+    }
+    for (i, p) in products.iter().enumerate() {
+        let ok = (1..=64).contains(&p.len())
+            && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+        if !ok {
+            v.add(format!("products[{i}]"), "must be 1 to 64 of a-z 0-9 . _ - starting with a letter or digit");
+        } else if products[..i].contains(p) {
+            v.add(format!("products[{i}]"), "must not repeat a product");
+        }
+    }
+}
+
+fn validate_session(v: &mut Validator, s: Option<i32>) {
+    if let Some(s) = s
+        && !(SESSION_EXPIRATION_MIN..=SESSION_EXPIRATION_MAX).contains(&s)
+    {
+        v.add(
+            "sessionExpirationSeconds",
+            format!("must be {SESSION_EXPIRATION_MIN} to {SESSION_EXPIRATION_MAX} or null"),
+        );
+    }
+}
+
+fn validate_profile_allowed(v: &mut Validator, t: CustomerType, p: &Option<BusinessProfile>) {
+    if t == CustomerType::Consumer && p.is_some() {
+        v.add("businessProfile", "only business customers have a business profile");
+    }
+}
+
+fn validate_bootstrap_key(v: &mut Validator, key: &str) {
+    let ok = (3..=128).contains(&key.len())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+    if !ok {
+        v.add("bootstrapTenantKey", "must be 3 to 128 of A-Z a-z 0-9 . _ : -");
+    }
+}
+
+async fn write_event(
+    conn: &mut PgConnection,
+    kind: EventType,
+    customer: &Customer,
+    changed_fields: Option<Vec<String>>,
+    actor: &str,
+    trace: &Trace,
+) -> Result<(), ApiError> {
+    let data = CustomerEventData { customer: customer.clone(), changed_fields };
+    let event = CloudEvent::new(
+        crate::SOURCE,
+        kind,
+        customer.id,
+        Some(customer.id),
+        actor,
+        trace.for_event(),
+        &data,
+    )
+    .map_err(ApiError::internal)?;
+    outbox::enqueue(conn, &event).await?;
+    Ok(())
+}
+
+fn created(customer: &Customer) -> Response {
+    let mut res = with_etag(StatusCode::CREATED, customer.version, customer);
+    if let Ok(loc) = HeaderValue::from_str(&format!("/v1/customers/{}", customer.id)) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    res
+}
+
+/// Create a customer (platform admins).
+#[utoipa::path(
+    post, path = "/v1/customers", tag = "customers",
+    request_body = CreateCustomer,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same body")),
+    responses(
+        (status = 201, description = "Created", body = Customer, headers(("ETag" = String), ("Location" = String))),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "bootstrapTenantKey or externalId in use; Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_customer(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiJson(mut body): ApiJson<CreateCustomer>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::PlatformAdminEditAllCustomers)?;
+    let mut v = Validator::new();
+    let name = v.text("name", &body.name, 1, 200);
+    if let Some(a) = &body.address {
+        validate_address(&mut v, a, "address");
+    }
+    validate_profile_allowed(&mut v, body.customer_type, &body.business_profile);
+    if let Some(p) = &mut body.business_profile {
+        validate_profile(&mut v, p);
+    }
+    validate_session(&mut v, body.session_expiration_seconds);
+    validate_bootstrap_key(&mut v, &body.bootstrap_tenant_key);
+    validate_products(&mut v, &body.products);
+    v.finish()?;
+
+    let now = OffsetDateTime::now_utc();
+    let customer = Customer {
+        id: CustomerId::new(),
+        name,
+        customer_type: body.customer_type,
+        email: body.email,
+        phone: body.phone,
+        website: body.website,
+        address: body.address,
+        locale: body.locale,
+        business_profile: body.business_profile,
+        session_expiration_seconds: body.session_expiration_seconds,
+        bootstrap_tenant_key: body.bootstrap_tenant_key,
+        products: body.products,
+        status: CustomerStatus::Active,
+        version: 1,
+        created_at: now,
+        created_by: caller.sub().to_string(),
+        updated_at: now,
+        updated_by: caller.sub().to_string(),
+    };
+    let mut tx = db::begin(&state.kit.pool, Scope::PlatformAdmin).await?;
+    store::insert(&mut tx, &customer).await?;
+    write_event(&mut tx, ev::CREATED, &customer, None, caller.sub(), &trace).await?;
+    tx.commit().await?;
+    tracing::info!(customer_id = %customer.id, "customer created");
+    Ok(created(&customer))
+}
+
+/// Get a customer.
+#[utoipa::path(
+    get, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = CustomerId, Path)),
+    responses(
+        (status = 200, body = Customer, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_customer(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<CustomerId>,
+) -> Result<Response, ApiError> {
+    let scope = caller.for_customer(id, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let customer = store::find(&mut tx, id, false).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, customer.version, &customer))
+}
+
+/// Top-level fields whose values differ (ignoring bookkeeping fields).
+fn changed_fields(before: &Customer, after: &Customer) -> Result<Vec<String>, ApiError> {
+    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (
+        serde_json::to_value(before).map_err(ApiError::internal)?,
+        serde_json::to_value(after).map_err(ApiError::internal)?,
+    ) else {
+        return Ok(Vec::new());
+    };
+    Ok(b.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "version" | "updatedAt" | "updatedBy"))
+        .filter(|(k, v)| a.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect())
+}
+
+/// Update a customer (JSON merge patch; `If-Match` honoured).
+#[utoipa::path(
+    patch, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = CustomerId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being changed")),
+    request_body = UpdateCustomer,
+    responses(
+        (status = 200, body = Customer, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_customer(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath(id): ApiPath<CustomerId>,
+    ApiJson(body): ApiJson<UpdateCustomer>,
+) -> Result<Response, ApiError> {
+    let scope = caller.for_customer(id, Permission::EditCustomer, Permission::PlatformAdminEditAllCustomers)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let before = store::find(&mut tx, id, true).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    if_match.check(before.version)?;
+
+    let mut v = Validator::new();
+    let mut c = before.clone();
+    if let Some(name) = &body.name {
+        c.name = v.text("name", name, 1, 200);
+    }
+    if let Some(t) = body.customer_type
+        && t != before.customer_type
+    {
+        v.add("type", "is immutable");
+    }
+    if let Some(key) = &body.bootstrap_tenant_key
+        && *key != before.bootstrap_tenant_key
+    {
+        v.add("bootstrapTenantKey", "is immutable");
+    }
+    fn apply<T>(field: &mut Option<T>, p: Patch<T>) {
+        match p {
+            Patch::Absent => {}
+            Patch::Null => *field = None,
+            Patch::Value(x) => *field = Some(x),
+        }
+    }
+    apply(&mut c.email, body.email);
+    apply(&mut c.phone, body.phone);
+    apply(&mut c.website, body.website);
+    apply(&mut c.address, body.address);
+    apply(&mut c.locale, body.locale);
+    apply(&mut c.business_profile, body.business_profile);
+    apply(&mut c.session_expiration_seconds, body.session_expiration_seconds);
+    if let Some(products) = body.products {
+        c.products = products;
+    }
+    if let Some(a) = &c.address {
+        validate_address(&mut v, a, "address");
+    }
+    validate_profile_allowed(&mut v, c.customer_type, &c.business_profile);
+    if let Some(p) = &mut c.business_profile {
+        validate_profile(&mut v, p);
+    }
+    validate_session(&mut v, c.session_expiration_seconds);
+    validate_products(&mut v, &c.products);
+    v.finish()?;
+
+    let changed = changed_fields(&before, &c)?;
+    if changed.is_empty() {
+        tx.commit().await?;
+        return Ok(with_etag(StatusCode::OK, before.version, &before));
+    }
+    c.version = before.version + 1;
+    c.updated_at = OffsetDateTime::now_utc();
+    c.updated_by = caller.sub().to_string();
+    store::update(&mut tx, &c).await?;
+    write_event(&mut tx, ev::UPDATED, &c, Some(changed), caller.sub(), &trace).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Delete a customer (platform admins; `If-Match` honoured).
+#[utoipa::path(
+    delete, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = CustomerId, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_customer(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath(id): ApiPath<CustomerId>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::PlatformAdminEditAllCustomers)?;
+    let mut tx = db::begin(&state.kit.pool, Scope::PlatformAdmin).await?;
+    let mut c = store::find(&mut tx, id, true).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    if_match.check(c.version)?;
+    store::delete(&mut tx, id).await?;
+    c.version += 1;
+    c.updated_at = OffsetDateTime::now_utc();
+    c.updated_by = caller.sub().to_string();
+    write_event(&mut tx, ev::DELETED, &c, None, caller.sub(), &trace).await?;
+    tx.commit().await?;
+    tracing::info!(customer_id = %id, "customer deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// List customers, most recently updated first (platform admins see all; a tenant its own).
+#[utoipa::path(
+    get, path = "/v1/customers", tag = "customers",
+    params(ListQuery),
+    responses(
+        (status = 200, body = Page<Customer>),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_customers(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let (scope, only) = if caller.has(Permission::PlatformAdminViewAllCustomers) {
+        (Scope::PlatformAdmin, None)
+    } else {
+        caller.require(Permission::ViewCustomer)?;
+        let own = caller
+            .claims
+            .customer_id
+            .ok_or_else(|| ApiError::forbidden("the token is not bound to a customer"))?;
+        (Scope::Tenant(own), Some(own))
+    };
+    let limit = page_limit(q.limit)?;
+    let mut v = Validator::new();
+    let text = q.q.as_deref().map(|t| v.text("q", t, 1, 100));
+    let updated_since = q.updated_since.as_deref().and_then(|s| {
+        v.check(
+            "updatedSince",
+            OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| "must be an RFC 3339 date-time"),
+        )
+    });
+    v.finish()?;
+    let after = q.cursor.as_deref().map(decode_cursor::<Position>).transpose()?;
+    let filter = store::Filter {
+        only,
+        customer_type: q.customer_type,
+        status: q.status,
+        text,
+        updated_since,
+        after: after.map(|p| (p.0, p.1)),
+    };
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let rows = store::list(&mut tx, &filter, limit).await?;
+    tx.commit().await?;
+    let body: Page<Customer> = page(rows, limit, |c| Position(c.updated_at, c.id));
+    Ok(axum::Json(body).into_response())
+}

@@ -1,0 +1,219 @@
+//! SQL for customers. Every function takes the caller's transaction, whose row-level security
+//! scope was set by `db::begin`; tenant callers additionally filter explicitly.
+
+use shared_model::error::{ApiError, ResultExt};
+use shared_model::events::customer::{Address, BusinessProfile, Customer};
+use shared_model::ids::CustomerId;
+use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
+use sqlx::types::Json;
+use sqlx::{PgConnection, Postgres, QueryBuilder};
+use time::OffsetDateTime;
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    customer_id: CustomerId,
+    name: String,
+    customer_type: CustomerType,
+    email: Option<String>,
+    phone: Option<String>,
+    website: Option<String>,
+    address: Option<Json<Address>>,
+    locale: Option<String>,
+    business_profile: Option<Json<BusinessProfile>>,
+    session_expiration_seconds: Option<i32>,
+    bootstrap_tenant_key: String,
+    products: Vec<String>,
+    status: CustomerStatus,
+    version: i64,
+    created_at: OffsetDateTime,
+    created_by: String,
+    updated_at: OffsetDateTime,
+    updated_by: String,
+}
+
+impl Row {
+    fn into_customer(self) -> Result<Customer, ApiError> {
+        // Stored values were validated on the way in; a failure here is a bug, not bad input.
+        let bad = |f: &str| ApiError::internal(anyhow::anyhow!("stored customer has an invalid {f}"));
+        Ok(Customer {
+            id: self.customer_id,
+            name: self.name,
+            customer_type: self.customer_type,
+            email: self.email.map(|e| Email::parse(&e).map_err(|_| bad("email"))).transpose()?,
+            phone: self.phone.map(|p| Phone::parse(&p).map_err(|_| bad("phone"))).transpose()?,
+            website: self.website.map(|w| WebUrl::parse(&w).map_err(|_| bad("website"))).transpose()?,
+            address: self.address.map(|a| a.0),
+            locale: self.locale.map(|l| Locale::parse(&l).map_err(|_| bad("locale"))).transpose()?,
+            business_profile: self.business_profile.map(|b| b.0),
+            session_expiration_seconds: self.session_expiration_seconds,
+            bootstrap_tenant_key: self.bootstrap_tenant_key,
+            products: self.products,
+            status: self.status,
+            version: self.version,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            updated_at: self.updated_at,
+            updated_by: self.updated_by,
+        })
+    }
+}
+
+macro_rules! columns {
+    () => {
+        "customer_id, name, customer_type, email, phone, website, address, locale, \
+         business_profile, session_expiration_seconds, bootstrap_tenant_key, products, status, \
+         version, created_at, created_by, updated_at, updated_by"
+    };
+}
+
+const COLUMNS: &str = columns!();
+
+fn conflicts(r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<(), ApiError> {
+    r.on_constraint("customers_bootstrap_tenant_key_key", || {
+        ApiError::conflict("CONFLICT", "bootstrapTenantKey is already used by another customer")
+    })
+    .on_constraint("customers_external_id_key", || {
+        ApiError::conflict("CONFLICT", "businessProfile.externalId is already used by another customer")
+    })
+    .map(|_| ())
+}
+
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn insert(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiError> {
+    let r = sqlx::query(
+        "INSERT INTO customers (customer_id, name, customer_type, email, phone, website, address,
+             locale, business_profile, external_id, session_expiration_seconds,
+             bootstrap_tenant_key, products, status, version, created_at, created_by,
+             updated_at, updated_by)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+    )
+    .bind(c.id)
+    .bind(&c.name)
+    .bind(c.customer_type)
+    .bind(&c.email)
+    .bind(&c.phone)
+    .bind(&c.website)
+    .bind(c.address.as_ref().map(Json))
+    .bind(&c.locale)
+    .bind(c.business_profile.as_ref().map(Json))
+    .bind(c.business_profile.as_ref().and_then(|b| b.external_id.as_ref()))
+    .bind(c.session_expiration_seconds)
+    .bind(&c.bootstrap_tenant_key)
+    .bind(&c.products)
+    .bind(c.status)
+    .bind(c.version)
+    .bind(c.created_at)
+    .bind(&c.created_by)
+    .bind(c.updated_at)
+    .bind(&c.updated_by)
+    .execute(conn)
+    .await;
+    conflicts(r)
+}
+
+/// Writes every mutable field of `c`; the caller has bumped `version`.
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiError> {
+    let r = sqlx::query(
+        "UPDATE customers SET name = $2, email = $3, phone = $4, website = $5, address = $6,
+             locale = $7, business_profile = $8, external_id = $9,
+             session_expiration_seconds = $10, products = $11, status = $12, version = $13,
+             updated_at = $14, updated_by = $15
+          WHERE customer_id = $1",
+    )
+    .bind(c.id)
+    .bind(&c.name)
+    .bind(&c.email)
+    .bind(&c.phone)
+    .bind(&c.website)
+    .bind(c.address.as_ref().map(Json))
+    .bind(&c.locale)
+    .bind(c.business_profile.as_ref().map(Json))
+    .bind(c.business_profile.as_ref().and_then(|b| b.external_id.as_ref()))
+    .bind(c.session_expiration_seconds)
+    .bind(&c.products)
+    .bind(c.status)
+    .bind(c.version)
+    .bind(c.updated_at)
+    .bind(&c.updated_by)
+    .execute(conn)
+    .await;
+    conflicts(r)
+}
+
+/// One customer, optionally locked for update.
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn find(conn: &mut PgConnection, id: CustomerId, lock: bool) -> Result<Option<Customer>, ApiError> {
+    let sql = if lock {
+        concat!("SELECT ", columns!(), " FROM customers WHERE customer_id = $1 FOR UPDATE")
+    } else {
+        concat!("SELECT ", columns!(), " FROM customers WHERE customer_id = $1")
+    };
+    sqlx::query_as::<_, Row>(sql)
+        .bind(id)
+        .fetch_optional(conn)
+        .await?
+        .map(Row::into_customer)
+        .transpose()
+}
+
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn delete(conn: &mut PgConnection, id: CustomerId) -> Result<bool, ApiError> {
+    Ok(sqlx::query("DELETE FROM customers WHERE customer_id = $1")
+        .bind(id)
+        .execute(conn)
+        .await?
+        .rows_affected()
+        == 1)
+}
+
+/// Filters of the customer listing.
+#[derive(Default)]
+pub struct Filter {
+    /// Restricts to one customer (tenant callers).
+    pub only: Option<CustomerId>,
+    pub customer_type: Option<CustomerType>,
+    pub status: Option<CustomerStatus>,
+    pub text: Option<String>,
+    pub updated_since: Option<OffsetDateTime>,
+    /// Position after which to continue (updatedAt, id), descending.
+    pub after: Option<(OffsetDateTime, CustomerId)>,
+}
+
+/// Customers, most recently updated first; fetches `limit + 1` to tell whether more follow.
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn list(conn: &mut PgConnection, f: &Filter, limit: i64) -> Result<Vec<Customer>, ApiError> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
+    q.push(COLUMNS).push(" FROM customers WHERE true");
+    if let Some(id) = f.only {
+        q.push(" AND customer_id = ").push_bind(id);
+    }
+    if let Some(t) = f.customer_type {
+        q.push(" AND customer_type = ").push_bind(t);
+    }
+    if let Some(s) = f.status {
+        q.push(" AND status = ").push_bind(s);
+    }
+    if let Some(text) = &f.text {
+        let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
+        q.push(" AND lower(name || ' ' || coalesce(email, '') || ' ' || coalesce(website, '')) LIKE ")
+            .push_bind(pattern);
+    }
+    if let Some(since) = f.updated_since {
+        q.push(" AND updated_at >= ").push_bind(since);
+    }
+    if let Some((at, id)) = f.after {
+        q.push(" AND (updated_at, customer_id) < (").push_bind(at).push(", ").push_bind(id).push(")");
+    }
+    q.push(" ORDER BY updated_at DESC, customer_id DESC LIMIT ").push_bind(limit + 1);
+    q.build_query_as::<Row>()
+        .fetch_all(conn)
+        .await?
+        .into_iter()
+        .map(Row::into_customer)
+        .collect()
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}

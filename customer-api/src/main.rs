@@ -1,0 +1,3 @@
+fn main() -> anyhow::Result<()> {
+    shared_model::service::main(&customer_api::SERVICE)
+}

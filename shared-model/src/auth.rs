@@ -1,0 +1,443 @@
+//! Caller identity: JWT verification, claims, permissions and the axum extractor.
+//!
+//! Tokens are verified with pinned algorithms (HS256 with a shared secret for local/dev;
+//! RS256/ES256 from a JWKS URL in production), and `iss`, `aud` and `exp` are checked with a
+//! small leeway. Authorization is by permission, never by role name. This module never logs a
+//! token.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use tokio::sync::RwLock;
+
+use crate::config::{AuthConfig, Secret};
+use crate::error::ApiError;
+use crate::ids::{ClientId, CustomerId};
+
+/// Permissions a token can carry. Unknown permission strings in a token are ignored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Permission {
+    EditCustomer,
+    ViewCustomer,
+    EditClient,
+    ViewClient,
+    ManagePartitions,
+    EditRegistrationSettings,
+    SearchTenants,
+    PlatformAdminEditAllCustomers,
+    PlatformAdminViewAllCustomers,
+    PlatformAdminSearchAllCustomers,
+    ManageOrgStructure,
+    ManageGdpr,
+    VerifyApiKeys,
+}
+
+impl Permission {
+    pub const ALL: &'static [Permission] = &[
+        Permission::EditCustomer,
+        Permission::ViewCustomer,
+        Permission::EditClient,
+        Permission::ViewClient,
+        Permission::ManagePartitions,
+        Permission::EditRegistrationSettings,
+        Permission::SearchTenants,
+        Permission::PlatformAdminEditAllCustomers,
+        Permission::PlatformAdminViewAllCustomers,
+        Permission::PlatformAdminSearchAllCustomers,
+        Permission::ManageOrgStructure,
+        Permission::ManageGdpr,
+        Permission::VerifyApiKeys,
+    ];
+
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Permission::EditCustomer => "EditCustomer",
+            Permission::ViewCustomer => "ViewCustomer",
+            Permission::EditClient => "EditClient",
+            Permission::ViewClient => "ViewClient",
+            Permission::ManagePartitions => "ManagePartitions",
+            Permission::EditRegistrationSettings => "EditRegistrationSettings",
+            Permission::SearchTenants => "SearchTenants",
+            Permission::PlatformAdminEditAllCustomers => "PlatformAdminEditAllCustomers",
+            Permission::PlatformAdminViewAllCustomers => "PlatformAdminViewAllCustomers",
+            Permission::PlatformAdminSearchAllCustomers => "PlatformAdminSearchAllCustomers",
+            Permission::ManageOrgStructure => "ManageOrgStructure",
+            Permission::ManageGdpr => "ManageGdpr",
+            Permission::VerifyApiKeys => "VerifyApiKeys",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|p| p.as_str() == s)
+    }
+}
+
+/// The JWT claims the platform reads.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub iss: String,
+    pub aud: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<ClientId>,
+    #[serde(default)]
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub platform_admin: bool,
+}
+
+/// Where a JWKS came from and when, with its keys by `kid`.
+struct JwksCache {
+    keys: HashMap<String, (Algorithm, DecodingKey)>,
+    fetched_at: Option<Instant>,
+}
+
+enum KeySource {
+    Hs256(DecodingKey),
+    Jwks { url: String, http: reqwest::Client, cache: RwLock<JwksCache> },
+}
+
+/// Verifies bearer tokens. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Verifier {
+    inner: Arc<VerifierInner>,
+}
+
+struct VerifierInner {
+    source: KeySource,
+    issuer: String,
+    audience: String,
+    leeway: u64,
+}
+
+const JWKS_TTL: Duration = Duration::from_secs(600);
+const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
+
+impl Verifier {
+    pub fn from_config(cfg: &AuthConfig) -> anyhow::Result<Self> {
+        let source = match (&cfg.hs256_secret, &cfg.jwks_url) {
+            (Some(secret), None) => KeySource::Hs256(DecodingKey::from_secret(secret.expose().as_bytes())),
+            (None, Some(url)) => KeySource::Jwks {
+                url: url.clone(),
+                http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
+                cache: RwLock::new(JwksCache { keys: HashMap::new(), fetched_at: None }),
+            },
+            _ => anyhow::bail!("auth: set exactly one of auth.hs256_secret and auth.jwks_url"),
+        };
+        Ok(Self {
+            inner: Arc::new(VerifierInner {
+                source,
+                issuer: cfg.issuer.clone(),
+                audience: cfg.audience.clone(),
+                leeway: cfg.leeway_seconds.min(60),
+            }),
+        })
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut v = Validation::new(alg);
+        v.leeway = self.inner.leeway;
+        v.set_issuer(&[&self.inner.issuer]);
+        v.set_audience(&[&self.inner.audience]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v
+    }
+
+    /// Verifies a compact JWS and returns its claims; any failure is a 401 with a reason that
+    /// names the check that failed, never the token.
+    pub async fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ApiError::not_authorized("the bearer token is malformed"))?;
+        let (alg, key) = match &self.inner.source {
+            KeySource::Hs256(key) => (Algorithm::HS256, key.clone()),
+            KeySource::Jwks { .. } => self.jwks_key(header.kid.as_deref(), header.alg).await?,
+        };
+        if header.alg != alg {
+            return Err(ApiError::not_authorized("the token's algorithm is not accepted"));
+        }
+        jsonwebtoken::decode::<Claims>(token, &key, &self.validation(alg))
+            .map(|d| d.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind as K;
+                let why = match e.kind() {
+                    K::ExpiredSignature => "the token has expired",
+                    K::InvalidAudience => "the token is not for this audience",
+                    K::InvalidIssuer => "the token's issuer is not trusted",
+                    K::InvalidSignature => "the token's signature is invalid",
+                    K::InvalidAlgorithm => "the token's algorithm is not accepted",
+                    K::MissingRequiredClaim(_) => "the token lacks a required claim",
+                    _ => "the token is invalid",
+                };
+                ApiError::not_authorized(why)
+            })
+    }
+
+    async fn jwks_key(
+        &self,
+        kid: Option<&str>,
+        alg: Algorithm,
+    ) -> Result<(Algorithm, DecodingKey), ApiError> {
+        let KeySource::Jwks { url, http, cache } = &self.inner.source else {
+            unreachable!("jwks_key is only called for a JWKS source")
+        };
+        if !matches!(alg, Algorithm::RS256 | Algorithm::ES256) {
+            return Err(ApiError::not_authorized("the token's algorithm is not accepted"));
+        }
+        let kid = kid.ok_or_else(|| ApiError::not_authorized("the token has no key id"))?;
+        {
+            let c = cache.read().await;
+            let fresh = c.fetched_at.is_some_and(|t| t.elapsed() < JWKS_TTL);
+            if let (true, Some(k)) = (fresh, c.keys.get(kid)) {
+                return Ok(k.clone());
+            }
+        }
+        // Unknown kid or stale set: refetch once (at most every JWKS_MIN_REFETCH).
+        let mut c = cache.write().await;
+        let may_refetch = c.fetched_at.is_none_or(|t| t.elapsed() >= JWKS_MIN_REFETCH);
+        if may_refetch {
+            match fetch_jwks(http, url).await {
+                Ok(keys) => {
+                    c.keys = keys;
+                    c.fetched_at = Some(Instant::now());
+                }
+                Err(e) => {
+                    tracing::warn!(error = ?e, "fetching the JWKS failed");
+                    if c.keys.is_empty() {
+                        return Err(ApiError::unavailable("the token keys cannot be fetched"));
+                    }
+                }
+            }
+        }
+        c.keys
+            .get(kid)
+            .cloned()
+            .ok_or_else(|| ApiError::not_authorized("the token's key id is unknown"))
+    }
+}
+
+async fn fetch_jwks(
+    http: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<HashMap<String, (Algorithm, DecodingKey)>> {
+    let set: JwkSet = http.get(url).send().await?.error_for_status()?.json().await?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), jwk.common.key_algorithm) else {
+            continue;
+        };
+        let alg = match alg.to_string().as_str() {
+            "RS256" => Algorithm::RS256,
+            "ES256" => Algorithm::ES256,
+            _ => continue,
+        };
+        if let Ok(key) = DecodingKey::from_jwk(jwk) {
+            keys.insert(kid, (alg, key));
+        }
+    }
+    Ok(keys)
+}
+
+/// The authenticated caller of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub claims: Claims,
+    permissions: Vec<Permission>,
+}
+
+impl Caller {
+    pub fn new(claims: Claims) -> Self {
+        let permissions = claims.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
+        Self { claims, permissions }
+    }
+
+    pub fn sub(&self) -> &str {
+        &self.claims.sub
+    }
+
+    pub fn has(&self, p: Permission) -> bool {
+        self.permissions.contains(&p)
+    }
+
+    /// 403 unless the caller holds `p`.
+    pub fn require(&self, p: Permission) -> Result<(), ApiError> {
+        if self.has(p) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("the {} permission is required", p.as_str())))
+        }
+    }
+
+    /// Authorizes access to one customer's data: a platform admin holding `admin` may reach any
+    /// customer; anyone else must name their own customer (else 400 KEY_MISMATCH) and hold
+    /// `tenant` (else 403).
+    pub fn for_customer(
+        &self,
+        customer: CustomerId,
+        tenant: Permission,
+        admin: Permission,
+    ) -> Result<crate::db::Scope, ApiError> {
+        if self.has(admin) {
+            return Ok(crate::db::Scope::PlatformAdmin);
+        }
+        match self.claims.customer_id {
+            Some(own) if own == customer => {
+                self.require(tenant)?;
+                Ok(crate::db::Scope::Tenant(own))
+            }
+            Some(_) => Err(ApiError::key_mismatch("the path names another customer than the token")),
+            None => Err(ApiError::forbidden("the token is not bound to a customer")),
+        }
+    }
+
+    /// The KEY_MISMATCH rule for client-bound tokens.
+    pub fn for_client(&self, client: ClientId) -> Result<(), ApiError> {
+        match self.claims.client_id {
+            Some(own) if own != client => {
+                Err(ApiError::key_mismatch("the path names another client than the token"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    Verifier: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        let token = bearer(parts)?;
+        let caller = Caller::new(Verifier::from_ref(state).verify(token).await?);
+        parts.extensions.insert(caller.clone());
+        Ok(caller)
+    }
+}
+
+/// The bearer token of a request, or 401.
+pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let value = parts
+        .headers
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::not_authorized("a bearer token is required"))?;
+    value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::not_authorized("the Authorization header must be 'Bearer <token>'"))
+}
+
+/// Signs an HS256 token (local development, tests and the load generator).
+pub fn sign_hs256(claims: &Claims, secret: &Secret<String>) -> anyhow::Result<String> {
+    Ok(jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(secret.expose().as_bytes()),
+    )?)
+}
+
+/// Claims for a token valid for `ttl` from now.
+pub fn claims_for(
+    cfg: &AuthConfig,
+    sub: &str,
+    customer_id: Option<CustomerId>,
+    permissions: &[Permission],
+    ttl: Duration,
+) -> Claims {
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    Claims {
+        sub: sub.to_string(),
+        iss: cfg.issuer.clone(),
+        aud: cfg.audience.clone(),
+        exp: now + ttl.as_secs(),
+        iat: Some(now),
+        customer_id,
+        client_id: None,
+        permissions: permissions.iter().map(|p| p.as_str().to_string()).collect(),
+        platform_admin: permissions.iter().any(|p| p.as_str().starts_with("PlatformAdmin")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> AuthConfig {
+        AuthConfig {
+            issuer: "https://auth.test".into(),
+            audience: "customer-platform".into(),
+            hs256_secret: Some(Secret::new("s3cret-s3cret-s3cret-s3cret-s3cret".into())),
+            jwks_url: None,
+            leeway_seconds: 30,
+        }
+    }
+
+    #[tokio::test]
+    async fn verifies_hs256_and_checks_iss_aud_exp() {
+        let cfg = cfg();
+        let v = Verifier::from_config(&cfg).unwrap();
+        let secret = cfg.hs256_secret.clone().unwrap();
+        let ok = claims_for(&cfg, "u1", Some(CustomerId::new()), &[Permission::ViewCustomer], Duration::from_secs(60));
+        let token = sign_hs256(&ok, &secret).unwrap();
+        let claims = v.verify(&token).await.unwrap();
+        assert_eq!(claims.sub, "u1");
+        assert!(Caller::new(claims).has(Permission::ViewCustomer));
+
+        let mut expired = ok.clone();
+        expired.exp -= 3600;
+        let e = v.verify(&sign_hs256(&expired, &secret).unwrap()).await.unwrap_err();
+        assert_eq!(e.detail.as_deref(), Some("the token has expired"));
+
+        let mut aud = ok.clone();
+        aud.aud = "other".into();
+        let e = v.verify(&sign_hs256(&aud, &secret).unwrap()).await.unwrap_err();
+        assert_eq!(e.detail.as_deref(), Some("the token is not for this audience"));
+
+        let mut iss = ok.clone();
+        iss.iss = "https://evil".into();
+        assert!(v.verify(&sign_hs256(&iss, &secret).unwrap()).await.is_err());
+
+        let forged = sign_hs256(&ok, &Secret::new("another-secret-another-secret".into())).unwrap();
+        assert!(v.verify(&forged).await.is_err());
+        assert!(v.verify("a.b.c").await.is_err());
+    }
+
+    #[test]
+    fn key_mismatch_and_admin_scope() {
+        let cfg = cfg();
+        let own = CustomerId::new();
+        let c = Caller::new(claims_for(&cfg, "u", Some(own), &[Permission::ViewCustomer], Duration::from_secs(60)));
+        let other = CustomerId::new();
+        let e = c.for_customer(other, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers).unwrap_err();
+        assert_eq!(e.code, "KEY_MISMATCH");
+        assert!(matches!(
+            c.for_customer(own, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers),
+            Ok(crate::db::Scope::Tenant(id)) if id == own
+        ));
+        let e = c.for_customer(own, Permission::EditCustomer, Permission::PlatformAdminEditAllCustomers).unwrap_err();
+        assert_eq!(e.code, "FORBIDDEN");
+        let admin = Caller::new(claims_for(&cfg, "a", None, &[Permission::PlatformAdminViewAllCustomers], Duration::from_secs(60)));
+        assert!(matches!(
+            admin.for_customer(other, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers),
+            Ok(crate::db::Scope::PlatformAdmin)
+        ));
+    }
+}

@@ -1,0 +1,164 @@
+//! Database access: the pool, tenant-scoped transactions and migrations.
+//!
+//! Row-level security is the backstop for tenant isolation: every transaction a handler opens
+//! says whose data it may see (`app.customer_id`) or that it acts as a platform admin
+//! (`app.platform_admin`), with `set_config(..., true)` so the setting dies with the
+//! transaction and never leaks to the next user of a pooled connection. This module must never
+//! hand out a connection with a session-level tenant setting.
+
+use std::time::Duration;
+
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
+
+use crate::config::DatabaseConfig;
+use crate::ids::CustomerId;
+
+/// Whose data a transaction may touch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// One tenant's rows only.
+    Tenant(CustomerId),
+    /// Every tenant's rows, for a caller holding a PlatformAdmin* permission.
+    PlatformAdmin,
+    /// Every tenant's rows, for the service's own background work (relay, reactions).
+    System,
+}
+
+pub type Tx = Transaction<'static, Postgres>;
+
+/// Opens the runtime pool. Fails with a message naming what to fix.
+pub fn connect(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
+    let opts: PgConnectOptions = cfg
+        .url
+        .expose()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("database.url is not a valid PostgreSQL URL: {e}"))?;
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.max_connections)
+        .min_connections(cfg.min_connections)
+        .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+        .connect_lazy_with(opts.application_name("customer-platform")))
+}
+
+/// Begins a transaction scoped to `scope`.
+pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Tx, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    set_scope(&mut tx, scope).await?;
+    Ok(tx)
+}
+
+/// Sets the row-level security context of the current transaction.
+pub async fn set_scope(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx::Error> {
+    let (customer, admin) = match scope {
+        Scope::Tenant(id) => (id.to_string(), "off"),
+        Scope::PlatformAdmin | Scope::System => (String::new(), "on"),
+    };
+    sqlx::query(
+        "SELECT set_config('app.customer_id', $1, true), set_config('app.platform_admin', $2, true)",
+    )
+    .bind(customer)
+    .bind(admin)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The kit's own tables (outbox, inbox, idempotency keys) and the RLS helper functions.
+/// Versions 1..=99 are the kit's; a service numbers its migrations from 1000.
+const KIT_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "kit", include_str!("../migrations/0001_kit.sql"))];
+
+/// The service's migrations merged with the kit's.
+pub fn migrator(service: &Migrator) -> Migrator {
+    let mut all: Vec<Migration> = KIT_MIGRATIONS
+        .iter()
+        .map(|(v, d, sql)| {
+            Migration::new(
+                *v,
+                (*d).into(),
+                MigrationType::Simple,
+                sqlx::SqlStr::from_static(sql),
+                false,
+            )
+        })
+        .collect();
+    all.extend(service.iter().cloned());
+    Migrator::with_migrations(all)
+}
+
+/// Runs every migration as the schema owner, then grants the runtime role (the user of
+/// `database.url`) data access: it can read and write rows, never change the schema or bypass
+/// row-level security.
+pub async fn migrate(cfg: &DatabaseConfig, service: &Migrator) -> anyhow::Result<()> {
+    let owner_url = cfg.migrate_url.as_ref().unwrap_or(&cfg.url).expose().clone();
+    let opts: PgConnectOptions = owner_url
+        .parse()
+        .map_err(|e| anyhow::anyhow!("database.migrate_url is not a valid PostgreSQL URL: {e}"))?;
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await
+        .map_err(|e| anyhow::anyhow!("connecting to the database for migrations: {e}"))?;
+    migrator(service).run(&pool).await?;
+    let runtime = runtime_role(cfg.url.expose())?;
+    let owner: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&pool).await?;
+    if runtime != owner {
+        grant_runtime(&pool, &runtime).await?;
+    }
+    pool.close().await;
+    Ok(())
+}
+
+fn runtime_role(url: &str) -> anyhow::Result<String> {
+    let url = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
+    let user = url.username();
+    if user.is_empty() {
+        anyhow::bail!("database.url must name the runtime role (postgres://ROLE@host/db)");
+    }
+    Ok(user.to_string())
+}
+
+/// Quotes an SQL identifier.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+async fn grant_runtime(pool: &PgPool, role: &str) -> anyhow::Result<()> {
+    let r = quote_ident(role);
+    for stmt in [
+        format!("GRANT USAGE ON SCHEMA public TO {r}"),
+        format!("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {r}"),
+        format!("GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {r}"),
+        format!("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO {r}"),
+        format!("REVOKE ALL ON _sqlx_migrations FROM {r}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(pool).await?;
+    }
+    let bypass: bool = sqlx::query_scalar(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1",
+    )
+    .bind(role)
+    .fetch_optional(pool)
+    .await?
+    .unwrap_or(false);
+    if bypass {
+        anyhow::bail!(
+            "the runtime role {role} is a superuser or has BYPASSRLS: row-level security would not apply"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runtime_role_is_the_url_user() {
+        assert_eq!(runtime_role("postgres://svc_app@localhost/db").unwrap(), "svc_app");
+        assert!(runtime_role("postgres://localhost/db").is_err());
+        assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
+    }
+}

@@ -1,0 +1,362 @@
+//! RFC 9457 problem details with the platform's stable error codes.
+//!
+//! Every handler returns `Result<T, ApiError>`. Client errors carry a code from DESIGN §4 and,
+//! for validation, one entry per offending field. Internal errors keep their cause for the log
+//! and answer with a bare 500: a response never says why the server failed.
+
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+pub type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// One offending input field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+pub struct FieldError {
+    /// JSON path of the field (`address.country`, `socialProfiles[1].url`) or query parameter.
+    pub field: String,
+    /// The rule it broke, in words.
+    pub rule: String,
+}
+
+/// RFC 9457 problem details body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub type_uri: String,
+    pub title: String,
+    pub status: u16,
+    /// Stable, machine-readable error code.
+    pub code: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
+}
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: Option<String>,
+    pub errors: Vec<FieldError>,
+    source: Option<anyhow::Error>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self { status, code, detail: Some(detail.into()), errors: Vec::new(), source: None }
+    }
+
+    pub fn not_authorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "NOT_AUTHORIZED", detail)
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", detail)
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("{what} not found"))
+    }
+
+    pub fn key_mismatch(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "KEY_MISMATCH", detail)
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, code, detail)
+    }
+
+    pub fn precondition_failed(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED", detail)
+    }
+
+    pub fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "UNAVAILABLE", detail)
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn validation(errors: Vec<FieldError>) -> Self {
+        Self {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "VALIDATION_FAILED",
+            detail: Some("the request has invalid fields".into()),
+            errors,
+            source: None,
+        }
+    }
+
+    pub fn field(field: impl Into<String>, rule: impl Into<String>) -> Self {
+        Self::validation(vec![FieldError { field: field.into(), rule: rule.into() }])
+    }
+
+    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            code: "INTERNAL",
+            detail: None,
+            errors: Vec::new(),
+            source: Some(source.into()),
+        }
+    }
+
+    pub fn problem(&self) -> Problem {
+        Problem {
+            type_uri: format!(
+                "urn:customer-platform:problem:{}",
+                self.code.to_ascii_lowercase().replace('_', "-")
+            ),
+            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            status: self.status.as_u16(),
+            code: self.code.to_string(),
+            detail: self.detail.clone(),
+            errors: self.errors.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status, self.code)?;
+        if let Some(d) = &self.detail {
+            write!(f, ": {d}")?;
+        }
+        Ok(())
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(e: sqlx::Error) -> Self {
+        if matches!(e, sqlx::Error::PoolTimedOut) {
+            tracing::warn!("database pool timed out");
+            return Self::unavailable("the database is busy; retry shortly");
+        }
+        Self::internal(e)
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(e: anyhow::Error) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let Some(source) = &self.source {
+            tracing::error!(error = ?source, "request failed");
+        } else if self.status.is_server_error() {
+            tracing::error!(code = self.code, detail = ?self.detail, "request failed");
+        }
+        let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
+        let mut res = (self.status, body).into_response();
+        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res
+    }
+}
+
+/// Maps named database constraint violations to client errors, in one place per store.
+pub trait ResultExt<T> {
+    fn on_constraint(self, name: &str, f: impl FnOnce() -> ApiError) -> Result<T, ApiError>;
+}
+
+impl<T, E: Into<ApiError>> ResultExt<T> for Result<T, E>
+where
+    E: AsConstraint,
+{
+    fn on_constraint(self, name: &str, f: impl FnOnce() -> ApiError) -> Result<T, ApiError> {
+        match self {
+            Ok(v) => Ok(v),
+            Err(e) if e.constraint() == Some(name) => Err(f()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+pub trait AsConstraint {
+    fn constraint(&self) -> Option<&str>;
+}
+
+impl AsConstraint for sqlx::Error {
+    fn constraint(&self) -> Option<&str> {
+        self.as_database_error().and_then(|d| d.constraint())
+    }
+}
+
+impl AsConstraint for ApiError {
+    fn constraint(&self) -> Option<&str> {
+        self.source
+            .as_ref()
+            .and_then(|s| s.downcast_ref::<sqlx::Error>())
+            .and_then(|e| e.as_database_error())
+            .and_then(|d| d.constraint())
+    }
+}
+
+/// Collects per-field errors so a request reports every invalid field at once.
+#[derive(Default)]
+pub struct Validator {
+    errors: Vec<FieldError>,
+}
+
+impl Validator {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, field: impl Into<String>, rule: impl Into<String>) {
+        self.errors.push(FieldError { field: field.into(), rule: rule.into() });
+    }
+
+    /// Keeps the value, or records the rule it broke.
+    pub fn check<T, E: ToString>(&mut self, field: &str, r: Result<T, E>) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// Length in characters of a required text, after trimming.
+    pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) -> String {
+        let t = value.trim();
+        let n = t.chars().count();
+        if n < min || n > max {
+            if min > 0 && n == 0 {
+                self.add(field, "must not be blank");
+            } else {
+                self.add(field, format!("must be {min} to {max} characters long"));
+            }
+        }
+        t.to_string()
+    }
+
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    pub fn finish(self) -> Result<(), ApiError> {
+        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(self.errors)) }
+    }
+}
+
+/// JSON body extractor: requires `application/json`, rejects unknown fields (the request types
+/// use `deny_unknown_fields`) and reports the path of the first offending field as 422.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                mime == "application/json" || mime.ends_with("+json")
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "UNSUPPORTED_MEDIA_TYPE",
+                "the body must be application/json",
+            ));
+        }
+        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
+            ApiError::new(e.status(), "PAYLOAD_REJECTED", e.body_text())
+        })?;
+        parse_json(&bytes).map(ApiJson)
+    }
+}
+
+/// Deserializes JSON, naming the offending field on failure.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::bad_request("MALFORMED_JSON", format!("the body is not valid JSON: {inner}"));
+        }
+        let msg = inner.to_string();
+        // serde appends " at line L column C"; the field path says where.
+        let rule = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+        let field = if path == "." { unknown_field(&rule).unwrap_or_default() } else { path };
+        let field = missing_field(&rule).map(|m| join_path(&field, &m)).unwrap_or(field);
+        ApiError::field(field, rule)
+    })
+}
+
+fn unknown_field(rule: &str) -> Option<String> {
+    rule.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string)
+}
+
+fn missing_field(rule: &str) -> Option<String> {
+    rule.strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_string)
+}
+
+fn join_path(base: &str, leaf: &str) -> String {
+    if base.is_empty() || base == "." { leaf.to_string() } else { format!("{base}.{leaf}") }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        name: String,
+        address: Option<Addr>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Addr {
+        city: String,
+    }
+
+    #[test]
+    fn names_the_offending_field() {
+        let e = parse_json::<Body>(br#"{"name":"a","address":{"city":3}}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.errors[0].field, "address.city");
+
+        let e = parse_json::<Body>(br#"{"name":"a","colour":"red"}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "colour");
+        assert!(e.errors[0].rule.starts_with("unknown field"));
+
+        let e = parse_json::<Body>(br#"{"address":{"city":"x"}}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "name");
+
+        let e = parse_json::<Body>(br#"{"name":"a","address":{}}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "address.city");
+
+        let e = parse_json::<Body>(b"{nope").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn problem_body_has_code_and_type() {
+        let p = ApiError::not_found("customer").problem();
+        assert_eq!(p.status, 404);
+        assert_eq!(p.code, "NOT_FOUND");
+        assert_eq!(p.type_uri, "urn:customer-platform:problem:not-found");
+    }
+}

@@ -1,0 +1,635 @@
+//! HTTP plumbing every service shares: the middleware stack, health/metrics/docs routes,
+//! cursor pagination, `Idempotency-Key`, `ETag`/`If-Match`, and the server loop with graceful
+//! shutdown. Nothing here knows about any resource.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{FromRef, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use utoipa::ToSchema;
+
+use crate::auth::{Caller, Verifier};
+use crate::bus::BrokerHealth;
+use crate::config::KitConfig;
+use crate::error::{ApiError, FieldError};
+use crate::telemetry::{self, TraceContext};
+
+/// What every service's state holds: the runtime pool, token verifier, broker health and
+/// configuration.
+#[derive(Clone)]
+pub struct Kit {
+    pub service: &'static str,
+    pub pool: PgPool,
+    pub verifier: Verifier,
+    pub broker: BrokerHealth,
+    pub config: Arc<KitConfig>,
+}
+
+impl FromRef<Kit> for Verifier {
+    fn from_ref(k: &Kit) -> Verifier {
+        k.verifier.clone()
+    }
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+
+/// Wraps a service router in the standard middleware and adds the operational routes.
+/// `openapi` is served at `/openapi.json` and rendered offline at `/docs`.
+pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> Router {
+    let cfg = &kit.config.http;
+    let ops = Router::new()
+        .route("/health/live", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route("/health/ready", get(ready))
+        .route("/metrics", get(metrics_route))
+        .with_state(kit.clone());
+    let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi).into();
+    let api = router
+        .layer(middleware::from_fn_with_state(kit.clone(), idempotency))
+        .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes));
+    api.merge(ops)
+        .merge(docs)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .layer(middleware::from_fn(trace_context))
+        .layer(CompressionLayer::new())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(cfg.request_timeout_ms),
+        ))
+        .layer(middleware::from_fn(record_metrics))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
+        }))
+}
+
+async fn ready(State(kit): State<Kit>) -> Response {
+    let db = sqlx::query("SELECT 1").execute(&kit.pool).await.is_ok();
+    let broker = kit.broker.is_up();
+    let status = if db && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({
+        "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
+        "database": if db { "up" } else { "down" },
+        "broker": if broker { "up" } else { "down" },
+    });
+    (status, Json(body)).into_response()
+}
+
+async fn metrics_route(State(kit): State<Kit>) -> Response {
+    if let Ok((n, age)) = crate::outbox::pending(&kit.pool).await {
+        metrics::gauge!("outbox_pending_events").set(n as f64);
+        metrics::gauge!("outbox_oldest_pending_seconds").set(age.map_or(0.0, |a| a.as_secs_f64()));
+    }
+    let pool = &kit.pool;
+    metrics::gauge!("db_pool_connections").set(pool.size() as f64);
+    metrics::gauge!("db_pool_idle_connections").set(pool.num_idle() as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        telemetry::metrics_handle().render(),
+    )
+        .into_response()
+}
+
+/// Records request count and duration by method, route template and status.
+async fn record_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".into());
+    let res = next.run(req).await;
+    let status = res.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
+
+/// Continues the caller's W3C trace (or starts one), opens the request span and echoes the
+/// `traceparent` of this hop.
+async fn trace_context(mut req: Request, next: Next) -> Response {
+    let parent = req
+        .headers()
+        .get(&TRACEPARENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceContext::parse);
+    let ctx = parent.map(|p| p.child()).unwrap_or_else(TraceContext::root);
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %req.uri().path(),
+        trace_id = %ctx.trace_id,
+        request_id,
+        status = tracing::field::Empty,
+    );
+    let header_value = HeaderValue::from_str(&ctx.header()).ok();
+    req.extensions_mut().insert(ctx);
+    let start = Instant::now();
+    let mut res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    span.record("status", res.status().as_u16());
+    let _enter = span.enter();
+    let ms = start.elapsed().as_secs_f64() * 1000.0;
+    if res.status().is_server_error() {
+        tracing::error!(status = res.status().as_u16(), ms, "request finished");
+    } else {
+        tracing::info!(status = res.status().as_u16(), ms, "request finished");
+    }
+    if let Some(v) = header_value {
+        res.headers_mut().insert(TRACEPARENT.clone(), v);
+    }
+    res
+}
+
+/// The trace context of the current request (always present behind `finish`).
+pub struct Trace(pub TraceContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Trace {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Trace(parts.extensions.get::<TraceContext>().cloned().unwrap_or_else(TraceContext::root)))
+    }
+}
+
+impl Trace {
+    /// The `traceparent` to write into events caused by this request.
+    pub fn for_event(&self) -> Option<String> {
+        Some(self.0.child().header())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idempotency-Key
+
+const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// A claimed key whose request never finished (crash) may be retried after this long.
+const IN_PROGRESS_EXPIRY_SECS: i64 = 60;
+/// Response headers replayed with a stored response.
+const REPLAYED_HEADERS: &[&str] = &["content-type", "etag", "location"];
+
+/// `POST` with `Idempotency-Key`: the first response for a (caller, key) is stored and replayed
+/// for the same body; a different body with the same key is 409. Server errors are not stored,
+/// so a retry after one runs the request again.
+async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result<Response, ApiError> {
+    if req.method() != Method::POST || !req.headers().contains_key(IDEMPOTENCY_KEY) {
+        return Ok(next.run(req).await);
+    }
+    let key = req
+        .headers()
+        .get(IDEMPOTENCY_KEY)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+    let (parts, body) = req.into_parts();
+    // The scope is the verified caller; an unauthenticated request is left to the handler (401).
+    let caller = match crate::auth::bearer(&parts) {
+        Ok(token) => kit.verifier.verify(token).await.ok().map(Caller::new),
+        Err(_) => None,
+    };
+    let Some(caller) = caller else {
+        return Ok(next.run(Request::from_parts(parts, body)).await);
+    };
+    let bytes = axum::body::to_bytes(body, kit.config.http.body_limit_bytes)
+        .await
+        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is too large"))?;
+    let scope = format!(
+        "{}|{}|{} {}",
+        caller.claims.customer_id.map(|c| c.to_string()).unwrap_or_default(),
+        caller.sub(),
+        parts.method,
+        parts.uri.path()
+    );
+    let hash = Sha256::digest(&bytes).to_vec();
+
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)
+         ON CONFLICT (scope, key) DO UPDATE
+            SET request_hash = EXCLUDED.request_hash, created_at = now()
+          WHERE idempotency_keys.status_code IS NULL
+            AND idempotency_keys.created_at < now() - make_interval(secs => $4)
+         RETURNING 1",
+    )
+    .bind(&scope)
+    .bind(&key)
+    .bind(&hash)
+    .bind(IN_PROGRESS_EXPIRY_SECS as f64)
+    .fetch_optional(&kit.pool)
+    .await?
+    .is_some();
+
+    if !claimed {
+        let row: Option<(Vec<u8>, Option<i32>, Option<serde_json::Value>, Option<Vec<u8>>)> = sqlx::query_as(
+            "SELECT request_hash, status_code, response_headers, response_body
+               FROM idempotency_keys WHERE scope = $1 AND key = $2",
+        )
+        .bind(&scope)
+        .bind(&key)
+        .fetch_optional(&kit.pool)
+        .await?;
+        let Some((stored_hash, status, headers, body)) = row else {
+            return Err(ApiError::conflict("CONFLICT", "the Idempotency-Key is being processed; retry"));
+        };
+        if stored_hash != hash {
+            return Err(ApiError::conflict(
+                "IDEMPOTENCY_KEY_REUSED",
+                "this Idempotency-Key was used with a different request body",
+            ));
+        }
+        let Some(status) = status else {
+            return Err(ApiError::conflict(
+                "CONFLICT",
+                "a request with this Idempotency-Key is still in progress",
+            ));
+        };
+        let mut res = Response::new(Body::from(body.unwrap_or_default()));
+        *res.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
+        if let Some(serde_json::Value::Object(h)) = headers {
+            for (k, v) in h {
+                if let (Ok(name), Some(Ok(value))) =
+                    (HeaderName::try_from(k), v.as_str().map(HeaderValue::from_str))
+                {
+                    res.headers_mut().insert(name, value);
+                }
+            }
+        }
+        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        return Ok(res);
+    }
+
+    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let (rparts, rbody) = res.into_parts();
+    let rbytes = axum::body::to_bytes(rbody, usize::MAX).await.map_err(ApiError::internal)?;
+    if rparts.status.is_server_error() {
+        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
+            .bind(&scope)
+            .bind(&key)
+            .execute(&kit.pool)
+            .await?;
+    } else {
+        let headers: serde_json::Map<String, serde_json::Value> = REPLAYED_HEADERS
+            .iter()
+            .filter_map(|h| {
+                rparts.headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| (h.to_string(), v.into()))
+            })
+            .collect();
+        sqlx::query(
+            "UPDATE idempotency_keys SET status_code = $3, response_headers = $4, response_body = $5
+              WHERE scope = $1 AND key = $2",
+        )
+        .bind(&scope)
+        .bind(&key)
+        .bind(rparts.status.as_u16() as i32)
+        .bind(serde_json::Value::Object(headers))
+        .bind(rbytes.to_vec())
+        .execute(&kit.pool)
+        .await?;
+    }
+    Ok(Response::from_parts(rparts, Body::from(rbytes)))
+}
+
+/// Deletes idempotency records older than 24 hours.
+pub async fn expire_idempotency_keys(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+        .execute(pool)
+        .await?
+        .rows_affected())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pagination
+
+pub const DEFAULT_PAGE_SIZE: i64 = 50;
+pub const MAX_PAGE_SIZE: i64 = 200;
+
+/// A page of a collection.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Validates `limit` (1..=200, default 50).
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(DEFAULT_PAGE_SIZE),
+        Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::field("limit", format!("must be 1 to {MAX_PAGE_SIZE}"))),
+    }
+}
+
+/// An opaque cursor: base64url of the position's JSON.
+pub fn encode_cursor<T: Serialize>(position: &T) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::to_vec(position).unwrap_or_default())
+}
+
+pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| ApiError::field("cursor", "is not a cursor returned by this endpoint"))
+}
+
+/// Builds a page from `limit + 1` fetched rows.
+pub fn page<T, P: Serialize>(mut rows: Vec<T>, limit: i64, position: impl Fn(&T) -> P) -> Page<T> {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let next_cursor = if more { rows.last().map(|r| encode_cursor(&position(r))) } else { None };
+    Page { items: rows, next_cursor }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Query strings and paths
+
+/// Query-string extractor reporting the offending parameter as a 422.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let q = parts.uri.query().unwrap_or("");
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
+        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.into_inner().to_string();
+            let field = if path == "." {
+                msg.split('`').nth(1).unwrap_or("query").to_string()
+            } else {
+                path
+            };
+            ApiError::field(field, msg)
+        })
+    }
+}
+
+/// Path extractor: a malformed id is a 422 naming the parameter.
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e| {
+                use axum::extract::rejection::PathRejection;
+                let field = match &e {
+                    PathRejection::FailedToDeserializePathParams(inner) => match inner.kind() {
+                        axum::extract::path::ErrorKind::ParseErrorAtKey { key, .. }
+                        | axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key } => key.clone(),
+                        _ => "path".into(),
+                    },
+                    _ => "path".into(),
+                };
+                ApiError::validation(vec![FieldError { field, rule: "must be a UUID".into() }])
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ETag / If-Match
+
+/// The strong ETag of an entity version.
+pub fn etag(version: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("\"{version}\"")).expect("a number is a valid header value")
+}
+
+/// A parsed `If-Match` header.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IfMatch(Option<Vec<i64>>);
+
+impl IfMatch {
+    /// 412 unless the header is absent, `*`, or lists `version`.
+    pub fn check(&self, version: i64) -> Result<(), ApiError> {
+        match &self.0 {
+            Some(list) if !list.contains(&version) => Err(ApiError::precondition_failed(format!(
+                "If-Match does not match the current version ({version})"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    pub fn is_present(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+pub fn parse_if_match(headers: &HeaderMap) -> IfMatch {
+    let Some(v) = headers.get(header::IF_MATCH).and_then(|v| v.to_str().ok()) else {
+        return IfMatch(None);
+    };
+    if v.trim() == "*" {
+        return IfMatch(None);
+    }
+    let list = v
+        .split(',')
+        .filter_map(|t| t.trim().trim_start_matches("W/").trim_matches('"').parse().ok())
+        .collect();
+    // A header that names no version we could produce matches nothing.
+    IfMatch(Some(list))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(parse_if_match(&parts.headers))
+    }
+}
+
+/// A JSON response with the entity's `ETag`.
+pub fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Response {
+    let mut res = (status, Json(body)).into_response();
+    res.headers_mut().insert(header::ETAG, etag(version));
+    res
+}
+
+// ---------------------------------------------------------------------------------------------
+// OpenAPI
+
+/// Adds the bearer-token security scheme and the operational routes to a service's document.
+pub struct KitDoc;
+
+impl utoipa::Modify for KitDoc {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+            ),
+        );
+        let json = || ContentBuilder::new().build();
+        for (path, summary, ok) in [
+            ("/health/live", "Liveness: the process serves requests", "alive"),
+            ("/health/ready", "Readiness: database and broker reachable (503 otherwise)", "ready"),
+            ("/metrics", "Prometheus metrics (text exposition format)", "metrics"),
+        ] {
+            let op = OperationBuilder::new()
+                .summary(Some(summary))
+                .tag("operations")
+                .response(
+                    "200",
+                    ResponseBuilder::new().description(ok).content("application/json", json()).build(),
+                )
+                .build();
+            openapi.paths.paths.insert(path.to_string(), PathItem::new(HttpMethod::Get, op));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Server
+
+/// Serves `app` on `listener` until `shutdown`, then drains in-flight requests for at most the
+/// configured grace period.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: CancellationToken,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "listening");
+    let drained = shutdown.clone();
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(async move { drained.cancelled().await });
+    tokio::select! {
+        r = server => r?,
+        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("shutdown grace period over; dropping remaining connections");
+        }
+    }
+    Ok(())
+}
+
+/// Cancels `token` on SIGTERM or Ctrl-C.
+pub fn cancel_on_signal(token: CancellationToken) {
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        let term = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term => {}
+        }
+        tracing::info!("shutdown requested; draining");
+        token.cancel();
+    });
+}
+
+/// Deserialize helper for optional-nullable PATCH fields: absent, `null`, or a value.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Option::<T>::deserialize(d).map(|o| o.map_or(Patch::Null, Patch::Value))
+    }
+}
+
+impl<T> Patch<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Patch::Absent)
+    }
+}
+
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_match_parsing() {
+        let mut h = HeaderMap::new();
+        assert!(parse_if_match(&h).check(3).is_ok());
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"3\""));
+        assert!(parse_if_match(&h).check(3).is_ok());
+        assert_eq!(parse_if_match(&h).check(4).unwrap_err().status, StatusCode::PRECONDITION_FAILED);
+        h.insert(header::IF_MATCH, HeaderValue::from_static("W/\"1\", \"4\""));
+        assert!(parse_if_match(&h).check(4).is_ok());
+        h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
+        assert!(parse_if_match(&h).check(9).is_ok());
+        h.insert(header::IF_MATCH, HeaderValue::from_static("\"garbage\""));
+        assert!(parse_if_match(&h).check(1).is_err());
+    }
+
+    #[test]
+    fn cursors_and_pages() {
+        let c = encode_cursor(&("2026-01-01T00:00:00Z", 7));
+        let back: (String, i32) = decode_cursor(&c).unwrap();
+        assert_eq!(back.1, 7);
+        assert_eq!(decode_cursor::<(String, i32)>("!!").unwrap_err().errors[0].field, "cursor");
+        let p = page(vec![1, 2, 3], 2, |x| *x);
+        assert_eq!(p.items, vec![1, 2]);
+        assert!(p.next_cursor.is_some());
+        let p = page(vec![1, 2], 2, |x| *x);
+        assert!(p.next_cursor.is_none());
+        assert!(page_limit(Some(201)).is_err());
+        assert_eq!(page_limit(None).unwrap(), 50);
+    }
+
+    #[test]
+    fn patch_distinguishes_absent_null_value() {
+        #[derive(Deserialize)]
+        struct P {
+            #[serde(default)]
+            a: Patch<String>,
+        }
+        assert_eq!(serde_json::from_str::<P>("{}").unwrap().a, Patch::Absent);
+        assert_eq!(serde_json::from_str::<P>(r#"{"a":null}"#).unwrap().a, Patch::Null);
+        assert_eq!(serde_json::from_str::<P>(r#"{"a":"x"}"#).unwrap().a, Patch::Value("x".into()));
+    }
+}

@@ -1,0 +1,231 @@
+//! The transactional outbox and its relay.
+//!
+//! `enqueue` writes an event in the caller's transaction, so an event exists if and only if the
+//! change committed. The relay (one leader per service database, elected with an advisory lock)
+//! publishes rows to RabbitMQ with publisher confirms in `(txid, id)` order, reading only rows
+//! whose transaction id is below the snapshot's xmin: every transaction that could still add an
+//! earlier row has ended, so a late-committing row can never be skipped. Rows are deleted after
+//! the broker confirms them; a crash in between republishes them (consumers dedupe on event id).
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel};
+use sqlx::postgres::PgListener;
+use sqlx::{PgConnection, PgPool, Row};
+use tokio_util::sync::CancellationToken;
+
+use crate::bus;
+use crate::config::{AmqpConfig, OutboxConfig};
+use crate::db::{self, Scope};
+use crate::events::{CLOUDEVENTS_JSON, CloudEvent};
+
+const NOTIFY_CHANNEL: &str = "outbox";
+/// Advisory lock key of the relay leader (one per service database).
+const RELAY_LOCK_KEY: i64 = 0x6f75_7462_6f78; // "outbox"
+
+/// Writes `event` to the outbox in the caller's transaction and wakes the relay on commit.
+pub async fn enqueue(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), sqlx::Error> {
+    let payload = serde_json::to_vec(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    sqlx::query(
+        "WITH ins AS (
+             INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
+             VALUES ($1, $2, $3, $4, $5)
+             RETURNING 1
+         )
+         SELECT pg_notify('outbox', '') FROM ins",
+    )
+    .bind(event.id)
+    .bind(event.customerid)
+    .bind(&event.event_type)
+    .bind(payload)
+    .bind(&event.traceparent)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// What the relay needs.
+#[derive(Clone)]
+pub struct Relay {
+    pub service: &'static str,
+    pub pool: PgPool,
+    pub amqp: AmqpConfig,
+    pub outbox: OutboxConfig,
+}
+
+impl Relay {
+    /// Runs until `shutdown`: waits to become leader, then publishes. Reconnects on failure.
+    pub async fn run(self, shutdown: CancellationToken) {
+        if !self.outbox.enabled {
+            return;
+        }
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match self.lead(&shutdown).await {
+                Ok(()) => return,
+                Err(e) => {
+                    metrics::counter!("outbox_relay_errors_total").increment(1);
+                    tracing::warn!(error = ?e, "outbox relay failed; retrying");
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
+
+    async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let mut lock_conn = self.pool.acquire().await?.detach();
+        loop {
+            let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(RELAY_LOCK_KEY)
+                .fetch_one(&mut lock_conn)
+                .await?;
+            if got {
+                break;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = shutdown.cancelled() => return Ok(()),
+            }
+        }
+        tracing::info!(service = self.service, "outbox relay is leader");
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(NOTIFY_CHANNEL).await?;
+        let conn = bus::connect(&self.amqp, &format!("{}-relay", self.service)).await?;
+        let channel = conn.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        bus::declare_exchanges(&channel, &self.amqp).await?;
+        let poll = Duration::from_millis(self.outbox.poll_interval_ms);
+        loop {
+            let waiting = self.drain(&channel).await?;
+            if waiting {
+                // Committed rows wait for an older transaction to end; look again soon.
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(2)) => continue,
+                    _ = shutdown.cancelled() => break,
+                }
+            }
+            tokio::select! {
+                n = listener.recv() => { n?; }
+                _ = tokio::time::sleep(poll) => {
+                    // Still leader? The lock lives as long as this connection.
+                    sqlx::query("SELECT 1").execute(&mut lock_conn).await?;
+                }
+                _ = shutdown.cancelled() => break,
+            }
+        }
+        // Publish what committed before the stop, then release leadership.
+        let _ = self.drain(&channel).await;
+        let _ = conn.close(200, ShortString::from("shutdown")).await;
+        Ok(())
+    }
+
+    /// Publishes every eligible row. Returns whether rows remain that are not yet eligible.
+    async fn drain(&self, channel: &Channel) -> anyhow::Result<bool> {
+        loop {
+            let mut tx = db::begin(&self.pool, Scope::System).await?;
+            let rows = sqlx::query(
+                "SELECT id, routing_key, payload, traceparent, customer_id, event_id, created_at,
+                        EXISTS (SELECT 1 FROM outbox
+                                 WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting
+                   FROM outbox
+                  WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
+                  ORDER BY txid, id
+                  LIMIT $1",
+            )
+            .bind(self.outbox.batch_size)
+            .fetch_all(&mut *tx)
+            .await?;
+            if rows.is_empty() {
+                let waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox)")
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                return Ok(waiting);
+            }
+            tx.commit().await?;
+            let waiting: bool = rows[0].get("waiting");
+            let mut confirms = Vec::with_capacity(rows.len());
+            let mut ids = Vec::with_capacity(rows.len());
+            let mut oldest: Option<time::OffsetDateTime> = None;
+            for row in &rows {
+                let id: i64 = row.get("id");
+                let routing_key: String = row.get("routing_key");
+                let payload: Vec<u8> = row.get("payload");
+                let traceparent: Option<String> = row.get("traceparent");
+                let customer: Option<uuid::Uuid> = row.get("customer_id");
+                let event_id: uuid::Uuid = row.get("event_id");
+                let created: time::OffsetDateTime = row.get("created_at");
+                oldest = Some(oldest.map_or(created, |o| o.min(created)));
+                let mut headers = FieldTable::default();
+                if let Some(tp) = traceparent {
+                    headers.insert("traceparent".into(), AMQPValue::LongString(LongString::from(tp)));
+                }
+                if let Some(c) = customer {
+                    headers.insert(
+                        "customerid".into(),
+                        AMQPValue::LongString(LongString::from(c.to_string())),
+                    );
+                }
+                let props = BasicProperties::default()
+                    .with_content_type(CLOUDEVENTS_JSON.into())
+                    .with_delivery_mode(2)
+                    .with_message_id(event_id.to_string().into())
+                    .with_type(routing_key.clone().into())
+                    .with_app_id(self.service.into())
+                    .with_timestamp(created.unix_timestamp() as u64)
+                    .with_headers(headers);
+                let confirm = channel
+                    .basic_publish(
+                        self.amqp.exchange.clone().into(),
+                        routing_key.into(),
+                        BasicPublishOptions::default(),
+                        &payload,
+                        props,
+                    )
+                    .await?;
+                confirms.push(confirm);
+                ids.push(id);
+            }
+            for confirm in confirms {
+                let c = confirm.await?;
+                if !c.is_ack() {
+                    anyhow::bail!("the broker refused (nacked) an outbox event");
+                }
+            }
+            let mut tx = db::begin(&self.pool, Scope::System).await?;
+            sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+                .bind(&ids)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            metrics::counter!("outbox_published_total").increment(ids.len() as u64);
+            if let Some(o) = oldest {
+                let lag = (time::OffsetDateTime::now_utc() - o).as_seconds_f64().max(0.0);
+                metrics::gauge!("outbox_lag_seconds").set(lag);
+            }
+            if (rows.len() as i64) < self.outbox.batch_size {
+                return Ok(waiting);
+            }
+        }
+    }
+}
+
+/// How long the oldest unpublished event has waited (for readiness and metrics).
+pub async fn pending(pool: &PgPool) -> Result<(i64, Option<Duration>), sqlx::Error> {
+    let mut tx = db::begin(pool, Scope::System).await?;
+    let row = sqlx::query(
+        "SELECT count(*) AS n, extract(epoch FROM clock_timestamp() - min(created_at))::float8 AS age
+           FROM outbox",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let age: Option<f64> = row.get("age");
+    Ok((row.get("n"), age.map(|a| Duration::from_secs_f64(a.max(0.0)))))
+}

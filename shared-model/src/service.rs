@@ -1,0 +1,151 @@
+//! The life of a service process: command line (`serve`, `migrate`), configuration, telemetry,
+//! background tasks (outbox relay, consumers, broker health, housekeeping), the HTTP server and
+//! graceful shutdown. Each binary's `main` is a call to [`main`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use clap::{Parser, Subcommand};
+use sqlx::migrate::Migrator;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::Verifier;
+use crate::bus::{self, BrokerHealth, Subscription};
+use crate::config::{self, KitConfig};
+use crate::db;
+use crate::http::{self, Kit};
+use crate::outbox::Relay;
+use crate::telemetry;
+
+/// What distinguishes one service binary from another.
+pub struct ServiceSpec {
+    /// Service name, e.g. `customer-api` (also the event `source`, `/customer-api`).
+    pub name: &'static str,
+    /// Environment prefix, e.g. `CUSTOMER_API`.
+    pub env_prefix: &'static str,
+    /// The service's compiled-in configuration defaults (TOML).
+    pub defaults: &'static str,
+    /// The service's own migrations (numbered from 1000; the kit's are added).
+    pub migrations: fn() -> Migrator,
+    /// The service's API routes (without the kit's operational routes).
+    pub routes: fn(&Kit) -> Router,
+    pub openapi: fn() -> utoipa::openapi::OpenApi,
+    /// Event consumers the service runs.
+    pub subscriptions: fn(&Kit) -> Vec<Subscription>,
+}
+
+#[derive(Parser)]
+#[command(about = "A customer-platform service")]
+struct Cli {
+    /// Optional TOML configuration file (environment variables override it).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and run background work (the default).
+    Serve,
+    /// Apply database migrations as the schema owner, grant the runtime role, and exit.
+    Migrate,
+}
+
+/// Entry point of a service binary.
+pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let cfg: KitConfig = config::load(spec.env_prefix, spec.defaults, cli.config.as_deref())?;
+    let _guard = telemetry::init(spec.name, &cfg.log)?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Migrate => {
+                db::migrate(&cfg.database, &(spec.migrations)()).await?;
+                tracing::info!(service = spec.name, "migrations applied");
+                Ok(())
+            }
+            Command::Serve => {
+                let listener = TcpListener::bind(&cfg.http.bind)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("binding http.bind {}: {e}", cfg.http.bind))?;
+                let shutdown = CancellationToken::new();
+                http::cancel_on_signal(shutdown.clone());
+                run(spec, cfg, listener, shutdown).await
+            }
+        }
+    })
+}
+
+/// Builds the kit (pool, verifier, broker health) for a configuration.
+pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
+    Ok(Kit {
+        service: spec.name,
+        pool: db::connect(&cfg.database)?,
+        verifier: Verifier::from_config(&cfg.auth)?,
+        broker: BrokerHealth::default(),
+        config: Arc::new(cfg),
+    })
+}
+
+/// The full router of a service: its routes behind the kit's middleware, plus operations.
+pub fn app(spec: &ServiceSpec, kit: &Kit) -> Router {
+    http::finish((spec.routes)(kit), kit, (spec.openapi)())
+}
+
+/// Runs the service on `listener` until `shutdown`: serves HTTP and runs the relay and the
+/// consumers; on shutdown drains requests, lets consumers finish the delivery in hand and the
+/// relay publish what is committed.
+pub async fn run(
+    spec: &'static ServiceSpec,
+    cfg: KitConfig,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let grace = Duration::from_millis(cfg.http.shutdown_grace_ms);
+    let kit = kit(spec, cfg)?;
+    let mut tasks = tokio::task::JoinSet::new();
+    tasks.spawn(kit.broker.clone().monitor(kit.config.amqp.clone(), spec.name, shutdown.clone()));
+    tasks.spawn(
+        Relay {
+            service: spec.name,
+            pool: kit.pool.clone(),
+            amqp: kit.config.amqp.clone(),
+            outbox: kit.config.outbox.clone(),
+        }
+        .run(shutdown.clone()),
+    );
+    for sub in (spec.subscriptions)(&kit) {
+        tasks.spawn(bus::run_consumer(
+            kit.config.amqp.clone(),
+            kit.pool.clone(),
+            sub,
+            None,
+            shutdown.clone(),
+        ));
+    }
+    let pool = kit.pool.clone();
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            match http::expire_idempotency_keys(&pool).await {
+                Ok(n) if n > 0 => tracing::info!(n, "expired idempotency keys"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = ?e, "expiring idempotency keys failed"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(600)) => {}
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
+    let served = http::serve(listener, app(spec, &kit), shutdown.clone(), grace).await;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
+    kit.pool.close().await;
+    tracing::info!(service = spec.name, "stopped");
+    served
+}

@@ -1,0 +1,149 @@
+//! Logs, metrics and trace context.
+//!
+//! `init` sets up tracing (JSON in production, human-readable locally) and the Prometheus
+//! recorder behind `/metrics`. Trace context is W3C `traceparent`: taken from the incoming
+//! request or started here, recorded on the request span, written into every event the request
+//! causes and carried in AMQP headers, so one trace id spans a request and its reactions.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::LogConfig;
+
+static METRICS: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Buckets (seconds) for request and delivery latency histograms.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The process-wide Prometheus handle; installs the recorder on first use.
+pub fn metrics_handle() -> &'static PrometheusHandle {
+    METRICS.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets(LATENCY_BUCKETS)
+            .expect("the latency bucket list is not empty");
+        match builder.install_recorder() {
+            Ok(handle) => handle,
+            // Another recorder is already installed (a test harness): render an empty one.
+            Err(_) => PrometheusBuilder::new().build_recorder().handle(),
+        }
+    })
+}
+
+/// Kept by `main` for the life of the process.
+pub struct TelemetryGuard;
+
+/// Installs the tracing subscriber and the metrics recorder.
+pub fn init(service: &'static str, log: &LogConfig) -> anyhow::Result<TelemetryGuard> {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.level))
+        .map_err(|e| anyhow::anyhow!("log.level: {e}"))?;
+    let registry = tracing_subscriber::registry().with(filter);
+    if log.format == "json" {
+        registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(false),
+            )
+            .try_init()
+            .map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))?;
+    } else {
+        registry
+            .with(tracing_subscriber::fmt::layer().compact())
+            .try_init()
+            .map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))?;
+    }
+    metrics_handle();
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
+        tracing::warn!(
+            service,
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build exports no OTLP spans; \
+             trace ids are carried in logs, traceparent headers and events"
+        );
+    }
+    tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "telemetry ready");
+    Ok(TelemetryGuard)
+}
+
+/// A W3C trace context (`traceparent` version 00).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TraceContext {
+    pub trace_id: String,
+    pub span_id: String,
+    pub sampled: bool,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut out = String::with_capacity(bytes * 2);
+    while out.len() < bytes * 2 {
+        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
+    }
+    out.truncate(bytes * 2);
+    out
+}
+
+impl TraceContext {
+    /// Starts a new trace.
+    pub fn root() -> Self {
+        Self { trace_id: random_hex(16), span_id: random_hex(8), sampled: true }
+    }
+
+    /// Parses a `traceparent` header; `None` if malformed (then a new trace is started).
+    pub fn parse(header: &str) -> Option<Self> {
+        let parts: Vec<&str> = header.trim().split('-').collect();
+        let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+        if parts.len() < 4 || parts[0] == "ff" || !hex(parts[0], 2) {
+            return None;
+        }
+        let (trace, span, flags) = (parts[1], parts[2], parts[3]);
+        if !hex(trace, 32) || !hex(span, 16) || !hex(flags, 2) {
+            return None;
+        }
+        if trace.bytes().all(|b| b == b'0') || span.bytes().all(|b| b == b'0') {
+            return None;
+        }
+        let flags = u8::from_str_radix(flags, 16).ok()?;
+        Some(Self {
+            trace_id: trace.to_ascii_lowercase(),
+            span_id: span.to_ascii_lowercase(),
+            sampled: flags & 1 == 1,
+        })
+    }
+
+    /// A child span in the same trace.
+    pub fn child(&self) -> Self {
+        Self { trace_id: self.trace_id.clone(), span_id: random_hex(8), sampled: self.sampled }
+    }
+
+    pub fn header(&self) -> String {
+        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, u8::from(self.sampled))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn traceparent_round_trip() {
+        let h = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let t = TraceContext::parse(h).unwrap();
+        assert_eq!(t.trace_id, "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(t.header(), h);
+        let c = t.child();
+        assert_eq!(c.trace_id, t.trace_id);
+        assert_ne!(c.span_id, t.span_id);
+        assert!(TraceContext::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
+        assert!(TraceContext::parse("garbage").is_none());
+        let r = TraceContext::root();
+        assert_eq!(TraceContext::parse(&r.header()), Some(r));
+    }
+}
