@@ -28,6 +28,13 @@ pub enum Scope {
 
 pub type Tx = Transaction<'static, Postgres>;
 
+/// The current time at the database's precision (microseconds), so a value written and read
+/// back compares equal.
+pub fn now() -> time::OffsetDateTime {
+    let t = time::OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+}
+
 /// Opens the runtime pool. Fails with a message naming what to fix.
 pub fn connect(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
     let opts: PgConnectOptions = cfg

@@ -403,19 +403,20 @@ pub struct ApiPath<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        // The parameter to blame if parsing fails: the first whose value is not a UUID.
+        let culprit = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .ok()
+            .and_then(|raw| {
+                raw.iter()
+                    .find(|(_, v)| uuid::Uuid::parse_str(v).is_err())
+                    .map(|(k, _)| k.to_string())
+            });
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| ApiPath(p.0))
-            .map_err(|e| {
-                use axum::extract::rejection::PathRejection;
-                let field = match &e {
-                    PathRejection::FailedToDeserializePathParams(inner) => match inner.kind() {
-                        axum::extract::path::ErrorKind::ParseErrorAtKey { key, .. }
-                        | axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key } => key.clone(),
-                        _ => "path".into(),
-                    },
-                    _ => "path".into(),
-                };
+            .map_err(|_| {
+                let field = culprit.unwrap_or_else(|| "path".into());
                 ApiError::validation(vec![FieldError { field, rule: "must be a UUID".into() }])
             })
     }

@@ -82,6 +82,7 @@ pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
 
 /// Builds the kit (pool, verifier, broker health) for a configuration.
 pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
+    telemetry::metrics_handle();
     Ok(Kit {
         service: spec.name,
         pool: db::connect(&cfg.database)?,

@@ -282,7 +282,7 @@ pub async fn create_customer(
     validate_products(&mut v, &body.products);
     v.finish()?;
 
-    let now = OffsetDateTime::now_utc();
+    let now = db::now();
     let customer = Customer {
         id: CustomerId::new(),
         name,
@@ -430,7 +430,7 @@ pub async fn update_customer(
         return Ok(with_etag(StatusCode::OK, before.version, &before));
     }
     c.version = before.version + 1;
-    c.updated_at = OffsetDateTime::now_utc();
+    c.updated_at = db::now();
     c.updated_by = caller.sub().to_string();
     store::update(&mut tx, &c).await?;
     write_event(&mut tx, ev::UPDATED, &c, Some(changed), caller.sub(), &trace).await?;
@@ -464,7 +464,7 @@ pub async fn delete_customer(
     if_match.check(c.version)?;
     store::delete(&mut tx, id).await?;
     c.version += 1;
-    c.updated_at = OffsetDateTime::now_utc();
+    c.updated_at = db::now();
     c.updated_by = caller.sub().to_string();
     write_event(&mut tx, ev::DELETED, &c, None, caller.sub(), &trace).await?;
     tx.commit().await?;
