@@ -12,7 +12,7 @@ use axum::extract::FromRef;
 use shared_model::auth::Verifier;
 use shared_model::error::{FieldError, Problem};
 use shared_model::events::customer::{Address, BusinessProfile, Customer, SocialProfile};
-use shared_model::http::{KitDoc, Kit};
+use shared_model::http::{Kit, KitDoc};
 use shared_model::service::ServiceSpec;
 use utoipa::OpenApi;
 

@@ -106,7 +106,11 @@ struct JwksCache {
 
 enum KeySource {
     Hs256(DecodingKey),
-    Jwks { url: String, http: reqwest::Client, cache: RwLock<JwksCache> },
+    Jwks {
+        url: String,
+        http: reqwest::Client,
+        cache: RwLock<JwksCache>,
+    },
 }
 
 /// Verifies bearer tokens. Cheap to clone (shared).
@@ -128,11 +132,18 @@ const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
 impl Verifier {
     pub fn from_config(cfg: &AuthConfig) -> anyhow::Result<Self> {
         let source = match (&cfg.hs256_secret, &cfg.jwks_url) {
-            (Some(secret), None) => KeySource::Hs256(DecodingKey::from_secret(secret.expose().as_bytes())),
+            (Some(secret), None) => {
+                KeySource::Hs256(DecodingKey::from_secret(secret.expose().as_bytes()))
+            }
             (None, Some(url)) => KeySource::Jwks {
                 url: url.clone(),
-                http: reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?,
-                cache: RwLock::new(JwksCache { keys: HashMap::new(), fetched_at: None }),
+                http: reqwest::Client::builder()
+                    .timeout(Duration::from_secs(5))
+                    .build()?,
+                cache: RwLock::new(JwksCache {
+                    keys: HashMap::new(),
+                    fetched_at: None,
+                }),
             },
             _ => anyhow::bail!("auth: set exactly one of auth.hs256_secret and auth.jwks_url"),
         };
@@ -165,7 +176,9 @@ impl Verifier {
             KeySource::Jwks { .. } => self.jwks_key(header.kid.as_deref(), header.alg).await?,
         };
         if header.alg != alg {
-            return Err(ApiError::not_authorized("the token's algorithm is not accepted"));
+            return Err(ApiError::not_authorized(
+                "the token's algorithm is not accepted",
+            ));
         }
         jsonwebtoken::decode::<Claims>(token, &key, &self.validation(alg))
             .map(|d| d.claims)
@@ -193,7 +206,9 @@ impl Verifier {
             unreachable!("jwks_key is only called for a JWKS source")
         };
         if !matches!(alg, Algorithm::RS256 | Algorithm::ES256) {
-            return Err(ApiError::not_authorized("the token's algorithm is not accepted"));
+            return Err(ApiError::not_authorized(
+                "the token's algorithm is not accepted",
+            ));
         }
         let kid = kid.ok_or_else(|| ApiError::not_authorized("the token has no key id"))?;
         {
@@ -231,7 +246,13 @@ async fn fetch_jwks(
     http: &reqwest::Client,
     url: &str,
 ) -> anyhow::Result<HashMap<String, (Algorithm, DecodingKey)>> {
-    let set: JwkSet = http.get(url).send().await?.error_for_status()?.json().await?;
+    let set: JwkSet = http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let mut keys = HashMap::new();
     for jwk in &set.keys {
         let (Some(kid), Some(alg)) = (jwk.common.key_id.clone(), jwk.common.key_algorithm) else {
@@ -258,8 +279,15 @@ pub struct Caller {
 
 impl Caller {
     pub fn new(claims: Claims) -> Self {
-        let permissions = claims.permissions.iter().filter_map(|p| Permission::parse(p)).collect();
-        Self { claims, permissions }
+        let permissions = claims
+            .permissions
+            .iter()
+            .filter_map(|p| Permission::parse(p))
+            .collect();
+        Self {
+            claims,
+            permissions,
+        }
     }
 
     pub fn sub(&self) -> &str {
@@ -275,7 +303,10 @@ impl Caller {
         if self.has(p) {
             Ok(())
         } else {
-            Err(ApiError::forbidden(format!("the {} permission is required", p.as_str())))
+            Err(ApiError::forbidden(format!(
+                "the {} permission is required",
+                p.as_str()
+            )))
         }
     }
 
@@ -296,7 +327,9 @@ impl Caller {
                 self.require(tenant)?;
                 Ok(crate::db::Scope::Tenant(own))
             }
-            Some(_) => Err(ApiError::key_mismatch("the path names another customer than the token")),
+            Some(_) => Err(ApiError::key_mismatch(
+                "the path names another customer than the token",
+            )),
             None => Err(ApiError::forbidden("the token is not bound to a customer")),
         }
     }
@@ -304,9 +337,9 @@ impl Caller {
     /// The KEY_MISMATCH rule for client-bound tokens.
     pub fn for_client(&self, client: ClientId) -> Result<(), ApiError> {
         match self.claims.client_id {
-            Some(own) if own != client => {
-                Err(ApiError::key_mismatch("the path names another client than the token"))
-            }
+            Some(own) if own != client => Err(ApiError::key_mismatch(
+                "the path names another client than the token",
+            )),
             _ => Ok(()),
         }
     }
@@ -339,10 +372,15 @@ pub fn bearer(parts: &Parts) -> Result<&str, ApiError> {
     value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::not_authorized("the Authorization header must be 'Bearer <token>'"))
+        .ok_or_else(|| {
+            ApiError::not_authorized("the Authorization header must be 'Bearer <token>'")
+        })
 }
 
 /// Signs an HS256 token (local development, tests and the load generator).
@@ -372,7 +410,9 @@ pub fn claims_for(
         customer_id,
         client_id: None,
         permissions: permissions.iter().map(|p| p.as_str().to_string()).collect(),
-        platform_admin: permissions.iter().any(|p| p.as_str().starts_with("PlatformAdmin")),
+        platform_admin: permissions
+            .iter()
+            .any(|p| p.as_str().starts_with("PlatformAdmin")),
     }
 }
 
@@ -395,7 +435,13 @@ mod tests {
         let cfg = cfg();
         let v = Verifier::from_config(&cfg).unwrap();
         let secret = cfg.hs256_secret.clone().unwrap();
-        let ok = claims_for(&cfg, "u1", Some(CustomerId::new()), &[Permission::ViewCustomer], Duration::from_secs(60));
+        let ok = claims_for(
+            &cfg,
+            "u1",
+            Some(CustomerId::new()),
+            &[Permission::ViewCustomer],
+            Duration::from_secs(60),
+        );
         let token = sign_hs256(&ok, &secret).unwrap();
         let claims = v.verify(&token).await.unwrap();
         assert_eq!(claims.sub, "u1");
@@ -403,13 +449,22 @@ mod tests {
 
         let mut expired = ok.clone();
         expired.exp -= 3600;
-        let e = v.verify(&sign_hs256(&expired, &secret).unwrap()).await.unwrap_err();
+        let e = v
+            .verify(&sign_hs256(&expired, &secret).unwrap())
+            .await
+            .unwrap_err();
         assert_eq!(e.detail.as_deref(), Some("the token has expired"));
 
         let mut aud = ok.clone();
         aud.aud = "other".into();
-        let e = v.verify(&sign_hs256(&aud, &secret).unwrap()).await.unwrap_err();
-        assert_eq!(e.detail.as_deref(), Some("the token is not for this audience"));
+        let e = v
+            .verify(&sign_hs256(&aud, &secret).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(
+            e.detail.as_deref(),
+            Some("the token is not for this audience")
+        );
 
         let mut iss = ok.clone();
         iss.iss = "https://evil".into();
@@ -424,19 +479,47 @@ mod tests {
     fn key_mismatch_and_admin_scope() {
         let cfg = cfg();
         let own = CustomerId::new();
-        let c = Caller::new(claims_for(&cfg, "u", Some(own), &[Permission::ViewCustomer], Duration::from_secs(60)));
+        let c = Caller::new(claims_for(
+            &cfg,
+            "u",
+            Some(own),
+            &[Permission::ViewCustomer],
+            Duration::from_secs(60),
+        ));
         let other = CustomerId::new();
-        let e = c.for_customer(other, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers).unwrap_err();
+        let e = c
+            .for_customer(
+                other,
+                Permission::ViewCustomer,
+                Permission::PlatformAdminViewAllCustomers,
+            )
+            .unwrap_err();
         assert_eq!(e.code, "KEY_MISMATCH");
         assert!(matches!(
             c.for_customer(own, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers),
             Ok(crate::db::Scope::Tenant(id)) if id == own
         ));
-        let e = c.for_customer(own, Permission::EditCustomer, Permission::PlatformAdminEditAllCustomers).unwrap_err();
+        let e = c
+            .for_customer(
+                own,
+                Permission::EditCustomer,
+                Permission::PlatformAdminEditAllCustomers,
+            )
+            .unwrap_err();
         assert_eq!(e.code, "FORBIDDEN");
-        let admin = Caller::new(claims_for(&cfg, "a", None, &[Permission::PlatformAdminViewAllCustomers], Duration::from_secs(60)));
+        let admin = Caller::new(claims_for(
+            &cfg,
+            "a",
+            None,
+            &[Permission::PlatformAdminViewAllCustomers],
+            Duration::from_secs(60),
+        ));
         assert!(matches!(
-            admin.for_customer(other, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers),
+            admin.for_customer(
+                other,
+                Permission::ViewCustomer,
+                Permission::PlatformAdminViewAllCustomers
+            ),
             Ok(crate::db::Scope::PlatformAdmin)
         ));
     }

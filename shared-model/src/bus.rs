@@ -45,9 +45,17 @@ pub async fn connect(cfg: &AmqpConfig, name: &str) -> anyhow::Result<Connection>
 
 /// Declares the event exchange and the dead-letter exchange.
 pub async fn declare_exchanges(ch: &Channel, cfg: &AmqpConfig) -> anyhow::Result<()> {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
-    ch.exchange_declare(cfg.exchange.clone().into(), ExchangeKind::Topic, durable, FieldTable::default())
-        .await?;
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.exchange_declare(
+        cfg.exchange.clone().into(),
+        ExchangeKind::Topic,
+        durable,
+        FieldTable::default(),
+    )
+    .await?;
     ch.exchange_declare(
         cfg.dead_letter_exchange.clone().into(),
         ExchangeKind::Direct,
@@ -71,12 +79,21 @@ pub async fn declare_queue(
     bindings: &[String],
 ) -> anyhow::Result<()> {
     declare_exchanges(ch, cfg).await?;
-    let durable = QueueDeclareOptions { durable: true, ..Default::default() };
+    let durable = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     let mut args = FieldTable::default();
     let s = |v: &str| AMQPValue::LongString(LongString::from(v.to_string()));
     args.insert("x-queue-type".into(), s("quorum"));
-    args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
-    args.insert("x-dead-letter-exchange".into(), s(&cfg.dead_letter_exchange));
+    args.insert(
+        "x-delivery-limit".into(),
+        AMQPValue::LongLongInt(DELIVERY_LIMIT),
+    );
+    args.insert(
+        "x-dead-letter-exchange".into(),
+        s(&cfg.dead_letter_exchange),
+    );
     args.insert("x-dead-letter-routing-key".into(), s(queue));
     args.insert("x-dead-letter-strategy".into(), s("at-least-once"));
     args.insert("x-overflow".into(), s("reject-publish"));
@@ -94,7 +111,8 @@ pub async fn declare_queue(
     let dlq = format!("{queue}.dlq");
     let mut dl_args = FieldTable::default();
     dl_args.insert("x-queue-type".into(), s("quorum"));
-    ch.queue_declare(dlq.clone().into(), durable, dl_args).await?;
+    ch.queue_declare(dlq.clone().into(), durable, dl_args)
+        .await?;
     ch.queue_bind(
         dlq.into(),
         cfg.dead_letter_exchange.clone().into(),
@@ -162,7 +180,8 @@ async fn consume(
     let conn = connect(cfg, queue).await?;
     let ch = conn.create_channel().await?;
     declare_queue(&ch, cfg, queue, &sub.bindings).await?;
-    ch.basic_qos(cfg.prefetch, BasicQosOptions::default()).await?;
+    ch.basic_qos(cfg.prefetch, BasicQosOptions::default())
+        .await?;
     let mut deliveries = ch
         .basic_consume(
             queue.into(),
@@ -191,7 +210,9 @@ async fn consume(
             Err(e) => {
                 tracing::error!(queue, error = %e, "undecodable message; dead-lettering it");
                 metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => "undecodable").increment(1);
-                delivery.reject(BasicRejectOptions { requeue: false }).await?;
+                delivery
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
                 continue;
             }
         };
@@ -212,7 +233,12 @@ async fn consume(
             Err(e) => {
                 tracing::warn!(queue, event_id = %event.id, error = ?e, "handler failed; returning the message");
                 metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => "failed").increment(1);
-                delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
             }
         }
     }
@@ -266,7 +292,10 @@ pub async fn list_dead_letters(
     let ch = conn.create_channel().await?;
     let mut out = Vec::new();
     while out.len() < limit {
-        let Some(msg) = ch.basic_get(dlq.clone().into(), BasicGetOptions::default()).await? else {
+        let Some(msg) = ch
+            .basic_get(dlq.clone().into(), BasicGetOptions::default())
+            .await?
+        else {
             break;
         };
         let d = &msg.delivery;
@@ -280,8 +309,9 @@ pub async fn list_dead_letters(
             routing_key: d.routing_key.to_string(),
             message_id: d.properties.message_id().as_ref().map(|m| m.to_string()),
             reason,
-            body: serde_json::from_slice(&d.data)
-                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&d.data).into())),
+            body: serde_json::from_slice(&d.data).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&d.data).into())
+            }),
         });
     }
     // Closing the channel returns every unacknowledged message to the queue.
@@ -302,7 +332,10 @@ pub async fn replay_dead_letters(
     ch.confirm_select(ConfirmSelectOptions::default()).await?;
     let mut n = 0;
     while n < limit {
-        let Some(msg) = ch.basic_get(dlq.clone().into(), BasicGetOptions::default()).await? else {
+        let Some(msg) = ch
+            .basic_get(dlq.clone().into(), BasicGetOptions::default())
+            .await?
+        else {
             break;
         };
         let d = msg.delivery;
@@ -318,7 +351,13 @@ pub async fn replay_dead_letters(
         }
         // Straight to the consumer's queue (default exchange), not to every subscriber again.
         let confirm = ch
-            .basic_publish("".into(), queue.clone().into(), BasicPublishOptions::default(), &d.data, props)
+            .basic_publish(
+                "".into(),
+                queue.clone().into(),
+                BasicPublishOptions::default(),
+                &d.data,
+                props,
+            )
             .await?
             .await?;
         if !confirm.is_ack() {
@@ -341,7 +380,12 @@ impl BrokerHealth {
     }
 
     /// Holds a connection open and records whether it is up, until `shutdown`.
-    pub async fn monitor(self, cfg: AmqpConfig, service: &'static str, shutdown: CancellationToken) {
+    pub async fn monitor(
+        self,
+        cfg: AmqpConfig,
+        service: &'static str,
+        shutdown: CancellationToken,
+    ) {
         loop {
             match connect(&cfg, &format!("{service}-health")).await {
                 Ok(conn) => {

@@ -9,8 +9,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 
 /// A value that must never be logged.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
@@ -233,7 +233,9 @@ pub fn load_from<T: DeserializeOwned + Validate>(
     let value: T = cfg
         .try_deserialize()
         .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
-    value.validate().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+    value
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
     Ok(value)
 }
 
@@ -251,7 +253,12 @@ queue_prefix = "svc"
 "#;
 
     fn env(pairs: &[(&str, &str)]) -> Option<std::collections::HashMap<String, String>> {
-        Some(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]
@@ -261,7 +268,10 @@ queue_prefix = "svc"
             SVC,
             None,
             env(&[
-                ("SVC__AUTH__HS256_SECRET", "0123456789abcdef0123456789abcdef"),
+                (
+                    "SVC__AUTH__HS256_SECRET",
+                    "0123456789abcdef0123456789abcdef",
+                ),
                 ("SVC__DATABASE__MAX_CONNECTIONS", "4"),
             ]),
         )
@@ -275,13 +285,18 @@ queue_prefix = "svc"
 
     #[test]
     fn invalid_config_fails_with_the_key() {
-        let e = load_from::<KitConfig>("SVC", SVC, None, env(&[])).unwrap_err().to_string();
+        let e = load_from::<KitConfig>("SVC", SVC, None, env(&[]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("auth"), "{e}");
         let e = load_from::<KitConfig>(
             "SVC",
             SVC,
             None,
-            env(&[("SVC__AUTH__HS256_SECRET", "short"), ("SVC__HTTP__BIND", "x")]),
+            env(&[
+                ("SVC__AUTH__HS256_SECRET", "short"),
+                ("SVC__HTTP__BIND", "x"),
+            ]),
         )
         .unwrap_err()
         .to_string();

@@ -32,7 +32,8 @@ pub type Tx = Transaction<'static, Postgres>;
 /// back compares equal.
 pub fn now() -> time::OffsetDateTime {
     let t = time::OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
 }
 
 /// Opens the runtime pool. Fails with a message naming what to fix.
@@ -74,7 +75,8 @@ pub async fn set_scope(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx
 
 /// The kit's own tables (outbox, inbox, idempotency keys) and the RLS helper functions.
 /// Versions 1..=99 are the kit's; a service numbers its migrations from 1000.
-const KIT_MIGRATIONS: &[(i64, &str, &str)] = &[(1, "kit", include_str!("../migrations/0001_kit.sql"))];
+const KIT_MIGRATIONS: &[(i64, &str, &str)] =
+    &[(1, "kit", include_str!("../migrations/0001_kit.sql"))];
 
 /// The service's migrations merged with the kit's.
 pub fn migrator(service: &Migrator) -> Migrator {
@@ -98,7 +100,12 @@ pub fn migrator(service: &Migrator) -> Migrator {
 /// `database.url`) data access: it can read and write rows, never change the schema or bypass
 /// row-level security.
 pub async fn migrate(cfg: &DatabaseConfig, service: &Migrator) -> anyhow::Result<()> {
-    let owner_url = cfg.migrate_url.as_ref().unwrap_or(&cfg.url).expose().clone();
+    let owner_url = cfg
+        .migrate_url
+        .as_ref()
+        .unwrap_or(&cfg.url)
+        .expose()
+        .clone();
     let opts: PgConnectOptions = owner_url
         .parse()
         .map_err(|e| anyhow::anyhow!("database.migrate_url is not a valid PostgreSQL URL: {e}"))?;
@@ -110,7 +117,9 @@ pub async fn migrate(cfg: &DatabaseConfig, service: &Migrator) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("connecting to the database for migrations: {e}"))?;
     migrator(service).run(&pool).await?;
     let runtime = runtime_role(cfg.url.expose())?;
-    let owner: String = sqlx::query_scalar("SELECT current_user::text").fetch_one(&pool).await?;
+    let owner: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&pool)
+        .await?;
     if runtime != owner {
         grant_runtime(&pool, &runtime).await?;
     }
@@ -143,13 +152,12 @@ async fn grant_runtime(pool: &PgPool, role: &str) -> anyhow::Result<()> {
     ] {
         sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(pool).await?;
     }
-    let bypass: bool = sqlx::query_scalar(
-        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1",
-    )
-    .bind(role)
-    .fetch_optional(pool)
-    .await?
-    .unwrap_or(false);
+    let bypass: bool =
+        sqlx::query_scalar("SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = $1")
+            .bind(role)
+            .fetch_optional(pool)
+            .await?
+            .unwrap_or(false);
     if bypass {
         anyhow::bail!(
             "the runtime role {role} is a superuser or has BYPASSRLS: row-level security would not apply"
@@ -164,7 +172,10 @@ mod tests {
 
     #[test]
     fn runtime_role_is_the_url_user() {
-        assert_eq!(runtime_role("postgres://svc_app@localhost/db").unwrap(), "svc_app");
+        assert_eq!(
+            runtime_role("postgres://svc_app@localhost/db").unwrap(),
+            "svc_app"
+        );
         assert!(runtime_role("postgres://localhost/db").is_err());
         assert_eq!(quote_ident("a\"b"), "\"a\"\"b\"");
     }

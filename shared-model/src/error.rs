@@ -7,8 +7,8 @@
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 pub type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -50,7 +50,13 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: Some(detail.into()), errors: Vec::new(), source: None }
+        Self {
+            status,
+            code,
+            detail: Some(detail.into()),
+            errors: Vec::new(),
+            source: None,
+        }
     }
 
     pub fn not_authorized(detail: impl Into<String>) -> Self {
@@ -62,7 +68,11 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", format!("{what} not found"))
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("{what} not found"),
+        )
     }
 
     pub fn key_mismatch(detail: impl Into<String>) -> Self {
@@ -74,7 +84,11 @@ impl ApiError {
     }
 
     pub fn precondition_failed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED", detail)
+        Self::new(
+            StatusCode::PRECONDITION_FAILED,
+            "PRECONDITION_FAILED",
+            detail,
+        )
     }
 
     pub fn unavailable(detail: impl Into<String>) -> Self {
@@ -96,7 +110,10 @@ impl ApiError {
     }
 
     pub fn field(field: impl Into<String>, rule: impl Into<String>) -> Self {
-        Self::validation(vec![FieldError { field: field.into(), rule: rule.into() }])
+        Self::validation(vec![FieldError {
+            field: field.into(),
+            rule: rule.into(),
+        }])
     }
 
     pub fn internal(source: impl Into<anyhow::Error>) -> Self {
@@ -115,7 +132,11 @@ impl ApiError {
                 "urn:customer-platform:problem:{}",
                 self.code.to_ascii_lowercase().replace('_', "-")
             ),
-            title: self.status.canonical_reason().unwrap_or("Error").to_string(),
+            title: self
+                .status
+                .canonical_reason()
+                .unwrap_or("Error")
+                .to_string(),
             status: self.status.as_u16(),
             code: self.code.to_string(),
             detail: self.detail.clone(),
@@ -159,7 +180,8 @@ impl IntoResponse for ApiError {
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (self.status, body).into_response();
-        res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        res.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         res
     }
 }
@@ -214,7 +236,10 @@ impl Validator {
     }
 
     pub fn add(&mut self, field: impl Into<String>, rule: impl Into<String>) {
-        self.errors.push(FieldError { field: field.into(), rule: rule.into() });
+        self.errors.push(FieldError {
+            field: field.into(),
+            rule: rule.into(),
+        });
     }
 
     /// Keeps the value, or records the rule it broke.
@@ -247,7 +272,11 @@ impl Validator {
     }
 
     pub fn finish(self) -> Result<(), ApiError> {
-        if self.errors.is_empty() { Ok(()) } else { Err(ApiError::validation(self.errors)) }
+        if self.errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(self.errors))
+        }
     }
 }
 
@@ -264,7 +293,12 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(|v| {
-                let mime = v.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+                let mime = v
+                    .split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase();
                 mime == "application/json" || mime.ends_with("+json")
             })
             .unwrap_or(false);
@@ -275,9 +309,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "the body must be application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|e| {
-            ApiError::new(e.status(), "PAYLOAD_REJECTED", e.body_text())
-        })?;
+        let bytes = axum::body::Bytes::from_request(req, state)
+            .await
+            .map_err(|e| ApiError::new(e.status(), "PAYLOAD_REJECTED", e.body_text()))?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -289,27 +323,44 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         let path = err.path().to_string();
         let inner = err.into_inner();
         if inner.is_syntax() || inner.is_eof() {
-            return ApiError::bad_request("MALFORMED_JSON", format!("the body is not valid JSON: {inner}"));
+            return ApiError::bad_request(
+                "MALFORMED_JSON",
+                format!("the body is not valid JSON: {inner}"),
+            );
         }
         let msg = inner.to_string();
         // serde appends " at line L column C"; the field path says where.
         let rule = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        let field = if path == "." { unknown_field(&rule).unwrap_or_default() } else { path };
-        let field = missing_field(&rule).map(|m| join_path(&field, &m)).unwrap_or(field);
+        let field = if path == "." {
+            unknown_field(&rule).unwrap_or_default()
+        } else {
+            path
+        };
+        let field = missing_field(&rule)
+            .map(|m| join_path(&field, &m))
+            .unwrap_or(field);
         ApiError::field(field, rule)
     })
 }
 
 fn unknown_field(rule: &str) -> Option<String> {
-    rule.strip_prefix("unknown field `").and_then(|r| r.split('`').next()).map(str::to_string)
+    rule.strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
+        .map(str::to_string)
 }
 
 fn missing_field(rule: &str) -> Option<String> {
-    rule.strip_prefix("missing field `").and_then(|r| r.split('`').next()).map(str::to_string)
+    rule.strip_prefix("missing field `")
+        .and_then(|r| r.split('`').next())
+        .map(str::to_string)
 }
 
 fn join_path(base: &str, leaf: &str) -> String {
-    if base.is_empty() || base == "." { leaf.to_string() } else { format!("{base}.{leaf}") }
+    if base.is_empty() || base == "." {
+        leaf.to_string()
+    } else {
+        format!("{base}.{leaf}")
+    }
 }
 
 #[cfg(test)]

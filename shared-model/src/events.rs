@@ -84,9 +84,18 @@ pub mod customer {
     };
 
     const SCHEMA: &str = "urn:customer-platform:schema:customer:v1";
-    pub const CREATED: EventType = EventType { name: "customer.created", schema: SCHEMA };
-    pub const UPDATED: EventType = EventType { name: "customer.updated", schema: SCHEMA };
-    pub const DELETED: EventType = EventType { name: "customer.deleted", schema: SCHEMA };
+    pub const CREATED: EventType = EventType {
+        name: "customer.created",
+        schema: SCHEMA,
+    };
+    pub const UPDATED: EventType = EventType {
+        name: "customer.updated",
+        schema: SCHEMA,
+    };
+    pub const DELETED: EventType = EventType {
+        name: "customer.deleted",
+        schema: SCHEMA,
+    };
 
     /// A postal address.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -179,10 +188,21 @@ mod tests {
 
     #[test]
     fn envelope_has_the_cloudevents_attributes() {
-        const T: EventType = EventType { name: "thing.created", schema: "urn:x:v1" };
+        const T: EventType = EventType {
+            name: "thing.created",
+            schema: "urn:x:v1",
+        };
         let c = CustomerId::new();
-        let e = CloudEvent::new("/svc", T, "42", Some(c), "user-1", None, &serde_json::json!({"a": 1}))
-            .unwrap();
+        let e = CloudEvent::new(
+            "/svc",
+            T,
+            "42",
+            Some(c),
+            "user-1",
+            None,
+            &serde_json::json!({"a": 1}),
+        )
+        .unwrap();
         let v = serde_json::to_value(&e).unwrap();
         assert_eq!(v["specversion"], "1.0");
         assert_eq!(v["type"], "thing.created");

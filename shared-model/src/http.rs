@@ -59,11 +59,16 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> Router {
     let cfg = &kit.config.http;
     let ops = Router::new()
-        .route("/health/live", get(|| async { Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/health/live",
+            get(|| async { Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_route))
         .with_state(kit.clone());
-    let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi).into();
+    let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
+        .url("/openapi.json", openapi)
+        .into();
     let api = router
         .layer(middleware::from_fn_with_state(kit.clone(), idempotency))
         .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes));
@@ -88,7 +93,11 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
 async fn ready(State(kit): State<Kit>) -> Response {
     let db = sqlx::query("SELECT 1").execute(&kit.pool).await.is_ok();
     let broker = kit.broker.is_up();
-    let status = if db && broker { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db && broker {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = serde_json::json!({
         "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
         "database": if db { "up" } else { "down" },
@@ -177,7 +186,13 @@ pub struct Trace(pub TraceContext);
 impl<S: Send + Sync> FromRequestParts<S> for Trace {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Trace(parts.extensions.get::<TraceContext>().cloned().unwrap_or_else(TraceContext::root)))
+        Ok(Trace(
+            parts
+                .extensions
+                .get::<TraceContext>()
+                .cloned()
+                .unwrap_or_else(TraceContext::root),
+        ))
     }
 }
 
@@ -197,10 +212,22 @@ const IN_PROGRESS_EXPIRY_SECS: i64 = 60;
 /// Response headers replayed with a stored response.
 const REPLAYED_HEADERS: &[&str] = &["content-type", "etag", "location"];
 
+/// (request hash, status, headers, body) of a stored response.
+type StoredResponse = (
+    Vec<u8>,
+    Option<i32>,
+    Option<serde_json::Value>,
+    Option<Vec<u8>>,
+);
+
 /// `POST` with `Idempotency-Key`: the first response for a (caller, key) is stored and replayed
 /// for the same body; a different body with the same key is 409. Server errors are not stored,
 /// so a retry after one runs the request again.
-async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result<Response, ApiError> {
+async fn idempotency(
+    State(kit): State<Kit>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
     if req.method() != Method::POST || !req.headers().contains_key(IDEMPOTENCY_KEY) {
         return Ok(next.run(req).await);
     }
@@ -211,7 +238,12 @@ async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 255)
         .map(str::to_string)
-        .ok_or_else(|| ApiError::field("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            ApiError::field(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )
+        })?;
     let (parts, body) = req.into_parts();
     // The scope is the verified caller; an unauthenticated request is left to the handler (401).
     let caller = match crate::auth::bearer(&parts) {
@@ -223,10 +255,20 @@ async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result
     };
     let bytes = axum::body::to_bytes(body, kit.config.http.body_limit_bytes)
         .await
-        .map_err(|_| ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is too large"))?;
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "the body is too large",
+            )
+        })?;
     let scope = format!(
         "{}|{}|{} {}",
-        caller.claims.customer_id.map(|c| c.to_string()).unwrap_or_default(),
+        caller
+            .claims
+            .customer_id
+            .map(|c| c.to_string())
+            .unwrap_or_default(),
         caller.sub(),
         parts.method,
         parts.uri.path()
@@ -250,7 +292,7 @@ async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result
     .is_some();
 
     if !claimed {
-        let row: Option<(Vec<u8>, Option<i32>, Option<serde_json::Value>, Option<Vec<u8>>)> = sqlx::query_as(
+        let row: Option<StoredResponse> = sqlx::query_as(
             "SELECT request_hash, status_code, response_headers, response_body
                FROM idempotency_keys WHERE scope = $1 AND key = $2",
         )
@@ -259,7 +301,10 @@ async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result
         .fetch_optional(&kit.pool)
         .await?;
         let Some((stored_hash, status, headers, body)) = row else {
-            return Err(ApiError::conflict("CONFLICT", "the Idempotency-Key is being processed; retry"));
+            return Err(ApiError::conflict(
+                "CONFLICT",
+                "the Idempotency-Key is being processed; retry",
+            ));
         };
         if stored_hash != hash {
             return Err(ApiError::conflict(
@@ -277,20 +322,26 @@ async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result
         *res.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
         if let Some(serde_json::Value::Object(h)) = headers {
             for (k, v) in h {
-                if let (Ok(name), Some(Ok(value))) =
-                    (HeaderName::try_from(k), v.as_str().map(HeaderValue::from_str))
-                {
+                if let (Ok(name), Some(Ok(value))) = (
+                    HeaderName::try_from(k),
+                    v.as_str().map(HeaderValue::from_str),
+                ) {
                     res.headers_mut().insert(name, value);
                 }
             }
         }
-        res.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+        res.headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
         return Ok(res);
     }
 
-    let res = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    let res = next
+        .run(Request::from_parts(parts, Body::from(bytes)))
+        .await;
     let (rparts, rbody) = res.into_parts();
-    let rbytes = axum::body::to_bytes(rbody, usize::MAX).await.map_err(ApiError::internal)?;
+    let rbytes = axum::body::to_bytes(rbody, usize::MAX)
+        .await
+        .map_err(ApiError::internal)?;
     if rparts.status.is_server_error() {
         sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
             .bind(&scope)
@@ -301,7 +352,11 @@ async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result
         let headers: serde_json::Map<String, serde_json::Value> = REPLAYED_HEADERS
             .iter()
             .filter_map(|h| {
-                rparts.headers.get(*h).and_then(|v| v.to_str().ok()).map(|v| (h.to_string(), v.into()))
+                rparts
+                    .headers
+                    .get(*h)
+                    .and_then(|v| v.to_str().ok())
+                    .map(|v| (h.to_string(), v.into()))
             })
             .collect();
         sqlx::query(
@@ -321,10 +376,12 @@ async fn idempotency(State(kit): State<Kit>, req: Request, next: Next) -> Result
 
 /// Deletes idempotency records older than 24 hours.
 pub async fn expire_idempotency_keys(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
-        .execute(pool)
-        .await?
-        .rows_affected())
+    Ok(
+        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
+            .execute(pool)
+            .await?
+            .rows_affected(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,7 +404,10 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(DEFAULT_PAGE_SIZE),
         Some(n) if (1..=MAX_PAGE_SIZE).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::field("limit", format!("must be 1 to {MAX_PAGE_SIZE}"))),
+        Some(_) => Err(ApiError::field(
+            "limit",
+            format!("must be 1 to {MAX_PAGE_SIZE}"),
+        )),
     }
 }
 
@@ -369,8 +429,15 @@ pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
 pub fn page<T, P: Serialize>(mut rows: Vec<T>, limit: i64, position: impl Fn(&T) -> P) -> Page<T> {
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    let next_cursor = if more { rows.last().map(|r| encode_cursor(&position(r))) } else { None };
-    Page { items: rows, next_cursor }
+    let next_cursor = if more {
+        rows.last().map(|r| encode_cursor(&position(r)))
+    } else {
+        None
+    };
+    Page {
+        items: rows,
+        next_cursor,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -384,16 +451,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
-        serde_path_to_error::deserialize(de).map(ApiQuery).map_err(|e| {
-            let path = e.path().to_string();
-            let msg = e.into_inner().to_string();
-            let field = if path == "." {
-                msg.split('`').nth(1).unwrap_or("query").to_string()
-            } else {
-                path
-            };
-            ApiError::field(field, msg)
-        })
+        serde_path_to_error::deserialize(de)
+            .map(ApiQuery)
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let msg = e.into_inner().to_string();
+                let field = if path == "." {
+                    msg.split('`').nth(1).unwrap_or("query").to_string()
+                } else {
+                    path
+                };
+                ApiError::field(field, msg)
+            })
     }
 }
 
@@ -417,7 +486,10 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .map(|p| ApiPath(p.0))
             .map_err(|_| {
                 let field = culprit.unwrap_or_else(|| "path".into());
-                ApiError::validation(vec![FieldError { field, rule: "must be a UUID".into() }])
+                ApiError::validation(vec![FieldError {
+                    field,
+                    rule: "must be a UUID".into(),
+                }])
             })
     }
 }
@@ -459,7 +531,13 @@ pub fn parse_if_match(headers: &HeaderMap) -> IfMatch {
     }
     let list = v
         .split(',')
-        .filter_map(|t| t.trim().trim_start_matches("W/").trim_matches('"').parse().ok())
+        .filter_map(|t| {
+            t.trim()
+                .trim_start_matches("W/")
+                .trim_matches('"')
+                .parse()
+                .ok()
+        })
         .collect();
     // A header that names no version we could produce matches nothing.
     IfMatch(Some(list))
@@ -494,24 +572,45 @@ impl utoipa::Modify for KitDoc {
         components.add_security_scheme(
             "bearer",
             SecurityScheme::Http(
-                HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
             ),
         );
         let json = || ContentBuilder::new().build();
         for (path, summary, ok) in [
-            ("/health/live", "Liveness: the process serves requests", "alive"),
-            ("/health/ready", "Readiness: database and broker reachable (503 otherwise)", "ready"),
-            ("/metrics", "Prometheus metrics (text exposition format)", "metrics"),
+            (
+                "/health/live",
+                "Liveness: the process serves requests",
+                "alive",
+            ),
+            (
+                "/health/ready",
+                "Readiness: database and broker reachable (503 otherwise)",
+                "ready",
+            ),
+            (
+                "/metrics",
+                "Prometheus metrics (text exposition format)",
+                "metrics",
+            ),
         ] {
             let op = OperationBuilder::new()
                 .summary(Some(summary))
                 .tag("operations")
                 .response(
                     "200",
-                    ResponseBuilder::new().description(ok).content("application/json", json()).build(),
+                    ResponseBuilder::new()
+                        .description(ok)
+                        .content("application/json", json())
+                        .build(),
                 )
                 .build();
-            openapi.paths.paths.insert(path.to_string(), PathItem::new(HttpMethod::Get, op));
+            openapi
+                .paths
+                .paths
+                .insert(path.to_string(), PathItem::new(HttpMethod::Get, op));
         }
     }
 }
@@ -530,8 +629,11 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     let drained = shutdown.clone();
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async move { drained.cancelled().await });
+    let server = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { drained.cancelled().await });
     tokio::select! {
         r = server => r?,
         _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
@@ -586,8 +688,6 @@ impl<T> Patch<T> {
     }
 }
 
-
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -598,7 +698,10 @@ mod tests {
         assert!(parse_if_match(&h).check(3).is_ok());
         h.insert(header::IF_MATCH, HeaderValue::from_static("\"3\""));
         assert!(parse_if_match(&h).check(3).is_ok());
-        assert_eq!(parse_if_match(&h).check(4).unwrap_err().status, StatusCode::PRECONDITION_FAILED);
+        assert_eq!(
+            parse_if_match(&h).check(4).unwrap_err().status,
+            StatusCode::PRECONDITION_FAILED
+        );
         h.insert(header::IF_MATCH, HeaderValue::from_static("W/\"1\", \"4\""));
         assert!(parse_if_match(&h).check(4).is_ok());
         h.insert(header::IF_MATCH, HeaderValue::from_static("*"));
@@ -612,7 +715,10 @@ mod tests {
         let c = encode_cursor(&("2026-01-01T00:00:00Z", 7));
         let back: (String, i32) = decode_cursor(&c).unwrap();
         assert_eq!(back.1, 7);
-        assert_eq!(decode_cursor::<(String, i32)>("!!").unwrap_err().errors[0].field, "cursor");
+        assert_eq!(
+            decode_cursor::<(String, i32)>("!!").unwrap_err().errors[0].field,
+            "cursor"
+        );
         let p = page(vec![1, 2, 3], 2, |x| *x);
         assert_eq!(p.items, vec![1, 2]);
         assert!(p.next_cursor.is_some());
@@ -630,7 +736,13 @@ mod tests {
             a: Patch<String>,
         }
         assert_eq!(serde_json::from_str::<P>("{}").unwrap().a, Patch::Absent);
-        assert_eq!(serde_json::from_str::<P>(r#"{"a":null}"#).unwrap().a, Patch::Null);
-        assert_eq!(serde_json::from_str::<P>(r#"{"a":"x"}"#).unwrap().a, Patch::Value("x".into()));
+        assert_eq!(
+            serde_json::from_str::<P>(r#"{"a":null}"#).unwrap().a,
+            Patch::Null
+        );
+        assert_eq!(
+            serde_json::from_str::<P>(r#"{"a":"x"}"#).unwrap().a,
+            Patch::Value("x".into())
+        );
     }
 }

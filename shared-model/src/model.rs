@@ -322,7 +322,10 @@ impl Phone {
         const RULE: &str = "must be an E.164 phone number: '+' then 8 to 15 digits";
         let s = s.trim();
         let rest = s.strip_prefix('+').ok_or(RULE)?;
-        if !rest.chars().all(|c| c.is_ascii_digit() || " -.()".contains(c)) {
+        if !rest
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -.()".contains(c))
+        {
             return Err(RULE);
         }
         let digits: String = rest.chars().filter(char::is_ascii_digit).collect();
@@ -363,7 +366,11 @@ impl Locale {
             out.push_str(&region.to_ascii_uppercase());
             rest = &rest[1..];
         }
-        if rest.is_empty() { Ok(Self(out)) } else { Err(RULE) }
+        if rest.is_empty() {
+            Ok(Self(out))
+        } else {
+            Err(RULE)
+        }
     }
 }
 
@@ -379,20 +386,32 @@ mod tests {
         assert_eq!(SizeRange::ALL.len(), 8);
         assert_eq!(SocialPlatform::ALL.len(), 6);
         for sector in IndustrySector::ALL {
-            assert!(IndustryGroup::ALL.iter().any(|g| g.sector() == *sector), "{sector}");
+            assert!(
+                IndustryGroup::ALL.iter().any(|g| g.sector() == *sector),
+                "{sector}"
+            );
         }
     }
 
     #[test]
     fn groups_belong_to_their_sector() {
         assert_eq!(IndustryGroup::Banks.sector(), IndustrySector::Financials);
-        assert_eq!(IndustryGroup::SoftwareServices.sector(), IndustrySector::InformationTechnology);
-        assert_ne!(IndustryGroup::Insurance.sector(), IndustrySector::HealthCare);
+        assert_eq!(
+            IndustryGroup::SoftwareServices.sector(),
+            IndustrySector::InformationTechnology
+        );
+        assert_ne!(
+            IndustryGroup::Insurance.sector(),
+            IndustrySector::HealthCare
+        );
     }
 
     #[test]
     fn enums_use_their_wire_names() {
-        assert_eq!(serde_json::to_string(&SizeRange::Over10000).unwrap(), "\"10001+\"");
+        assert_eq!(
+            serde_json::to_string(&SizeRange::Over10000).unwrap(),
+            "\"10001+\""
+        );
         assert_eq!(
             serde_json::from_str::<BusinessClassification>("\"c_corp\"").unwrap(),
             BusinessClassification::CCorp
@@ -410,9 +429,23 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(Email::parse("Ada@Example.COM").unwrap().as_str(), "Ada@example.com");
-        assert_eq!(Email::parse("a.b+c@mail.example.org").unwrap().domain(), "mail.example.org");
-        for bad in ["", "no-at", "@example.com", "a@b", "a@-x.com", "a..b@example.com", "a b@x.io"] {
+        assert_eq!(
+            Email::parse("Ada@Example.COM").unwrap().as_str(),
+            "Ada@example.com"
+        );
+        assert_eq!(
+            Email::parse("a.b+c@mail.example.org").unwrap().domain(),
+            "mail.example.org"
+        );
+        for bad in [
+            "",
+            "no-at",
+            "@example.com",
+            "a@b",
+            "a@-x.com",
+            "a..b@example.com",
+            "a b@x.io",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }
@@ -422,7 +455,10 @@ mod tests {
         assert!(WebUrl::parse("https://example.com/x").is_ok());
         assert!(WebUrl::parse("ftp://example.com").is_err());
         assert!(WebUrl::parse("example.com").is_err());
-        assert_eq!(Phone::parse("+1 (415) 555-0100").unwrap().as_str(), "+14155550100");
+        assert_eq!(
+            Phone::parse("+1 (415) 555-0100").unwrap().as_str(),
+            "+14155550100"
+        );
         assert!(Phone::parse("4155550100").is_err());
         assert!(Phone::parse("+12").is_err());
         assert_eq!(Locale::parse("en_us").unwrap().as_str(), "en-US");

@@ -98,7 +98,9 @@ impl Relay {
         listener.listen(NOTIFY_CHANNEL).await?;
         let conn = bus::connect(&self.amqp, &format!("{}-relay", self.service)).await?;
         let channel = conn.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         bus::declare_exchanges(&channel, &self.amqp).await?;
         let poll = Duration::from_millis(self.outbox.poll_interval_ms);
         loop {
@@ -164,7 +166,10 @@ impl Relay {
                 oldest = Some(oldest.map_or(created, |o| o.min(created)));
                 let mut headers = FieldTable::default();
                 if let Some(tp) = traceparent {
-                    headers.insert("traceparent".into(), AMQPValue::LongString(LongString::from(tp)));
+                    headers.insert(
+                        "traceparent".into(),
+                        AMQPValue::LongString(LongString::from(tp)),
+                    );
                 }
                 if let Some(c) = customer {
                     headers.insert(
@@ -206,7 +211,9 @@ impl Relay {
             tx.commit().await?;
             metrics::counter!("outbox_published_total").increment(ids.len() as u64);
             if let Some(o) = oldest {
-                let lag = (time::OffsetDateTime::now_utc() - o).as_seconds_f64().max(0.0);
+                let lag = (time::OffsetDateTime::now_utc() - o)
+                    .as_seconds_f64()
+                    .max(0.0);
                 metrics::gauge!("outbox_lag_seconds").set(lag);
             }
             if (rows.len() as i64) < self.outbox.batch_size {
@@ -227,5 +234,8 @@ pub async fn pending(pool: &PgPool) -> Result<(i64, Option<Duration>), sqlx::Err
     .await?;
     tx.commit().await?;
     let age: Option<f64> = row.get("age");
-    Ok((row.get("n"), age.map(|a| Duration::from_secs_f64(a.max(0.0)))))
+    Ok((
+        row.get("n"),
+        age.map(|a| Duration::from_secs_f64(a.max(0.0))),
+    ))
 }

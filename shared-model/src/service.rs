@@ -53,14 +53,40 @@ enum Command {
     Serve,
     /// Apply database migrations as the schema owner, grant the runtime role, and exit.
     Migrate,
+    /// Print a bearer token signed with the configured HS256 secret (local development only).
+    DevToken {
+        /// The token subject (user id).
+        #[arg(long, default_value = "local-dev")]
+        sub: String,
+        /// Bind the token to this customer (tenant token); omit for a platform-admin token.
+        #[arg(long)]
+        customer_id: Option<crate::ids::CustomerId>,
+        /// Comma-separated permissions; default: every permission.
+        #[arg(long, value_delimiter = ',')]
+        permissions: Vec<String>,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 86_400)]
+        ttl: u64,
+    },
 }
 
 /// Entry point of a service binary.
 pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
     let cli = Cli::parse();
     let cfg: KitConfig = config::load(spec.env_prefix, spec.defaults, cli.config.as_deref())?;
+    if let Some(Command::DevToken {
+        sub,
+        customer_id,
+        permissions,
+        ttl,
+    }) = &cli.command
+    {
+        return print_dev_token(&cfg, sub, *customer_id, permissions, *ttl);
+    }
     let _guard = telemetry::init(spec.name, &cfg.log)?;
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Migrate => {
@@ -68,6 +94,7 @@ pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
                 tracing::info!(service = spec.name, "migrations applied");
                 Ok(())
             }
+            Command::DevToken { .. } => Ok(()),
             Command::Serve => {
                 let listener = TcpListener::bind(&cfg.http.bind)
                     .await
@@ -78,6 +105,39 @@ pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
             }
         }
     })
+}
+
+fn print_dev_token(
+    cfg: &KitConfig,
+    sub: &str,
+    customer_id: Option<crate::ids::CustomerId>,
+    permissions: &[String],
+    ttl: u64,
+) -> anyhow::Result<()> {
+    use crate::auth::Permission;
+    let secret =
+        cfg.auth.hs256_secret.as_ref().ok_or_else(|| {
+            anyhow::anyhow!("dev-token needs auth.hs256_secret (local development)")
+        })?;
+    let perms: Vec<Permission> = if permissions.is_empty() {
+        Permission::ALL.to_vec()
+    } else {
+        permissions
+            .iter()
+            .map(|p| {
+                Permission::parse(p.trim()).ok_or_else(|| anyhow::anyhow!("unknown permission {p}"))
+            })
+            .collect::<anyhow::Result<_>>()?
+    };
+    let claims = crate::auth::claims_for(
+        &cfg.auth,
+        sub,
+        customer_id,
+        &perms,
+        Duration::from_secs(ttl),
+    );
+    println!("{}", crate::auth::sign_hs256(&claims, secret)?);
+    Ok(())
 }
 
 /// Builds the kit (pool, verifier, broker health) for a configuration.
@@ -109,7 +169,11 @@ pub async fn run(
     let grace = Duration::from_millis(cfg.http.shutdown_grace_ms);
     let kit = kit(spec, cfg)?;
     let mut tasks = tokio::task::JoinSet::new();
-    tasks.spawn(kit.broker.clone().monitor(kit.config.amqp.clone(), spec.name, shutdown.clone()));
+    tasks.spawn(
+        kit.broker
+            .clone()
+            .monitor(kit.config.amqp.clone(), spec.name, shutdown.clone()),
+    );
     tasks.spawn(
         Relay {
             service: spec.name,

@@ -69,7 +69,11 @@ pub fn init(service: &'static str, log: &LogConfig) -> anyhow::Result<TelemetryG
              trace ids are carried in logs, traceparent headers and events"
         );
     }
-    tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "telemetry ready");
+    tracing::info!(
+        service,
+        version = env!("CARGO_PKG_VERSION"),
+        "telemetry ready"
+    );
     Ok(TelemetryGuard)
 }
 
@@ -93,7 +97,11 @@ fn random_hex(bytes: usize) -> String {
 impl TraceContext {
     /// Starts a new trace.
     pub fn root() -> Self {
-        Self { trace_id: random_hex(16), span_id: random_hex(8), sampled: true }
+        Self {
+            trace_id: random_hex(16),
+            span_id: random_hex(8),
+            sampled: true,
+        }
     }
 
     /// Parses a `traceparent` header; `None` if malformed (then a new trace is started).
@@ -120,11 +128,20 @@ impl TraceContext {
 
     /// A child span in the same trace.
     pub fn child(&self) -> Self {
-        Self { trace_id: self.trace_id.clone(), span_id: random_hex(8), sampled: self.sampled }
+        Self {
+            trace_id: self.trace_id.clone(),
+            span_id: random_hex(8),
+            sampled: self.sampled,
+        }
     }
 
     pub fn header(&self) -> String {
-        format!("00-{}-{}-{:02x}", self.trace_id, self.span_id, u8::from(self.sampled))
+        format!(
+            "00-{}-{}-{:02x}",
+            self.trace_id,
+            self.span_id,
+            u8::from(self.sampled)
+        )
     }
 }
 
@@ -141,7 +158,10 @@ mod tests {
         let c = t.child();
         assert_eq!(c.trace_id, t.trace_id);
         assert_ne!(c.span_id, t.span_id);
-        assert!(TraceContext::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01").is_none());
+        assert!(
+            TraceContext::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01")
+                .is_none()
+        );
         assert!(TraceContext::parse("garbage").is_none());
         let r = TraceContext::root();
         assert_eq!(TraceContext::parse(&r.header()), Some(r));

@@ -30,7 +30,8 @@ pub fn admin_url() -> String {
 }
 
 pub fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 fn db_url(role: &str, db: &str) -> String {
@@ -59,7 +60,10 @@ async fn ensure_roles(admin: &mut PgConnection) {
              EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
              END $$"
         );
-        sqlx::query(sqlx::AssertSqlSafe(stmt)).execute(&mut *admin).await.expect("creating test roles");
+        sqlx::query(sqlx::AssertSqlSafe(stmt))
+            .execute(&mut *admin)
+            .await
+            .expect("creating test roles");
     }
 }
 
@@ -67,34 +71,51 @@ impl TestDb {
     /// Creates a fresh database and applies the kit's and `migrations`.
     pub async fn new(migrations: &Migrator) -> TestDb {
         let name = format!("cp_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&admin_url()).await.expect("connecting as the test admin");
+        let mut admin = PgConnection::connect(&admin_url())
+            .await
+            .expect("connecting as the test admin");
         ensure_roles(&mut admin).await;
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name} OWNER {OWNER_ROLE}")))
-            .execute(&mut admin)
-            .await
-            .expect("creating the test database");
-        sqlx::query(sqlx::AssertSqlSafe(format!("REVOKE CONNECT ON DATABASE {name} FROM PUBLIC")))
-            .execute(&mut admin)
-            .await
-            .expect("revoking public connect");
-        sqlx::query(sqlx::AssertSqlSafe(format!("GRANT CONNECT ON DATABASE {name} TO {APP_ROLE}")))
-            .execute(&mut admin)
-            .await
-            .expect("granting connect");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} OWNER {OWNER_ROLE}"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("creating the test database");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "REVOKE CONNECT ON DATABASE {name} FROM PUBLIC"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("revoking public connect");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "GRANT CONNECT ON DATABASE {name} TO {APP_ROLE}"
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("granting connect");
         admin.close().await.ok();
         let app_url = db_url(APP_ROLE, &name);
         let owner_url = db_url(OWNER_ROLE, &name);
         let cfg = database_config(&app_url, &owner_url);
-        crate::db::migrate(&cfg, migrations).await.expect("migrating the test database");
+        crate::db::migrate(&cfg, migrations)
+            .await
+            .expect("migrating the test database");
         let pool = crate::db::connect(&cfg).expect("test pool");
-        TestDb { name, pool, app_url, owner_url }
+        TestDb {
+            name,
+            pool,
+            app_url,
+            owner_url,
+        }
     }
 
     /// A superuser connection to this database, for assertions that must see every row.
     pub async fn superuser(&self) -> PgConnection {
         let mut url = reqwest::Url::parse(&admin_url()).expect("admin url");
         url.set_path(&self.name);
-        PgConnection::connect(url.as_str()).await.expect("superuser connection")
+        PgConnection::connect(url.as_str())
+            .await
+            .expect("superuser connection")
     }
 }
 
@@ -103,7 +124,9 @@ impl Drop for TestDb {
         let name = self.name.clone();
         // Runs on its own thread: Drop may run inside a runtime that cannot block.
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(rt) = rt {
                 rt.block_on(async {
                     if let Ok(mut c) = PgConnection::connect(&admin_url()).await {
@@ -164,14 +187,27 @@ pub fn config(db: &TestDb, amqp: AmqpConfig, relay: bool) -> KitConfig {
         database: database_config(&db.app_url, &db.owner_url),
         amqp,
         auth: auth_config(),
-        log: LogConfig { format: "pretty".into(), level: "warn".into() },
-        outbox: OutboxConfig { enabled: relay, batch_size: 500, poll_interval_ms: 200 },
+        log: LogConfig {
+            format: "pretty".into(),
+            level: "warn".into(),
+        },
+        outbox: OutboxConfig {
+            enabled: relay,
+            batch_size: 500,
+            poll_interval_ms: 200,
+        },
     }
 }
 
 /// A token signed with the test secret.
 pub fn token(sub: &str, customer: Option<CustomerId>, permissions: &[Permission]) -> String {
-    let claims = claims_for(&auth_config(), sub, customer, permissions, Duration::from_secs(600));
+    let claims = claims_for(
+        &auth_config(),
+        sub,
+        customer,
+        permissions,
+        Duration::from_secs(600),
+    );
     sign_hs256(&claims, &Secret::new(TEST_SECRET.into())).expect("signing a test token")
 }
 
@@ -186,7 +222,9 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(spec: &'static ServiceSpec, cfg: KitConfig) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("binding port 0");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("binding port 0");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(crate::service::run(spec, cfg, listener, shutdown.clone()));
@@ -221,14 +259,24 @@ impl Drop for TestApp {
 /// Deletes a test's exchanges and queues.
 pub async fn delete_broker_names(cfg: &AmqpConfig, queues: &[String]) {
     use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
-    let Ok(conn) = crate::bus::connect(cfg, "test-cleanup").await else { return };
-    let Ok(ch) = conn.create_channel().await else { return };
+    let Ok(conn) = crate::bus::connect(cfg, "test-cleanup").await else {
+        return;
+    };
+    let Ok(ch) = conn.create_channel().await else {
+        return;
+    };
     for q in queues {
-        let _ = ch.queue_delete(q.clone().into(), QueueDeleteOptions::default()).await;
-        let _ = ch.queue_delete(format!("{q}.dlq").into(), QueueDeleteOptions::default()).await;
+        let _ = ch
+            .queue_delete(q.clone().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = ch
+            .queue_delete(format!("{q}.dlq").into(), QueueDeleteOptions::default())
+            .await;
     }
     for x in [&cfg.exchange, &cfg.dead_letter_exchange] {
-        let _ = ch.exchange_delete(x.clone().into(), ExchangeDeleteOptions::default()).await;
+        let _ = ch
+            .exchange_delete(x.clone().into(), ExchangeDeleteOptions::default())
+            .await;
     }
     let _ = conn.close(200, "done".into()).await;
 }

@@ -1,1 +1,76 @@
+//! Cross-service end-to-end tests and the load generator live in this crate. The library holds
+//! what both share: starting service binaries and talking to the broker.
+#![forbid(unsafe_code)]
 
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+/// Path of a workspace binary built next to the running test or bench executable.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let mut dir = exe.parent().expect("exe dir").to_path_buf();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo build --workspace --bins` (cargo nextest run --workspace builds it)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on the loopback interface.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// A service binary running as a child process.
+pub struct ServiceProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl ServiceProcess {
+    /// Starts `name serve` with `env` and waits until `/health/ready` answers 200.
+    pub async fn start(name: &str, port: u16, env: &[(String, String)]) -> anyhow::Result<Self> {
+        let mut cmd = Command::new(binary(name));
+        cmd.arg("serve")
+            .envs(env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let child = cmd.spawn()?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
+                && r.status().is_success()
+            {
+                return Ok(Self { child, base });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::bail!("{name} did not become ready on port {port}")
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub async fn terminate(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        if let Some(pid) = self.child.id() {
+            Command::new("kill")
+                .arg("-TERM")
+                .arg(pid.to_string())
+                .status()
+                .await?;
+        }
+        Ok(tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await??)
+    }
+}

@@ -34,7 +34,9 @@ pub fn router() -> Router<AppState> {
         .route("/v1/customers", get(list_customers).post(create_customer))
         .route(
             "/v1/customers/{id}",
-            get(get_customer).patch(update_customer).delete(delete_customer),
+            get(get_customer)
+                .patch(update_customer)
+                .delete(delete_customer),
         )
 }
 
@@ -132,7 +134,10 @@ pub struct ListQuery {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Position(#[serde(with = "time::serde::rfc3339")] OffsetDateTime, CustomerId);
+struct Position(
+    #[serde(with = "time::serde::rfc3339")] OffsetDateTime,
+    CustomerId,
+);
 
 fn validate_address(v: &mut Validator, a: &Address, at: &str) {
     if a.lines.is_empty() || a.lines.len() > 4 {
@@ -162,11 +167,20 @@ fn validate_profile(v: &mut Validator, p: &mut BusinessProfile) {
         _ => {}
     }
     if p.social_profiles.len() > 6 {
-        v.add("businessProfile.socialProfiles", "must have at most 6 entries");
+        v.add(
+            "businessProfile.socialProfiles",
+            "must have at most 6 entries",
+        );
     }
     for (i, s) in p.social_profiles.iter().enumerate() {
-        if p.social_profiles[..i].iter().any(|o| o.platform == s.platform) {
-            v.add(format!("businessProfile.socialProfiles[{i}].platform"), "must not repeat a platform");
+        if p.social_profiles[..i]
+            .iter()
+            .any(|o| o.platform == s.platform)
+        {
+            v.add(
+                format!("businessProfile.socialProfiles[{i}].platform"),
+                "must not repeat a platform",
+            );
         }
     }
     if let Some(ext) = &p.external_id {
@@ -177,14 +191,21 @@ fn validate_profile(v: &mut Validator, p: &mut BusinessProfile) {
 
 fn validate_products(v: &mut Validator, products: &[String]) {
     if products.len() > MAX_PRODUCTS {
-        v.add("products", format!("must have at most {MAX_PRODUCTS} entries"));
+        v.add(
+            "products",
+            format!("must have at most {MAX_PRODUCTS} entries"),
+        );
     }
     for (i, p) in products.iter().enumerate() {
         let ok = (1..=64).contains(&p.len())
             && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
         if !ok {
-            v.add(format!("products[{i}]"), "must be 1 to 64 of a-z 0-9 . _ - starting with a letter or digit");
+            v.add(
+                format!("products[{i}]"),
+                "must be 1 to 64 of a-z 0-9 . _ - starting with a letter or digit",
+            );
         } else if products[..i].contains(p) {
             v.add(format!("products[{i}]"), "must not repeat a product");
         }
@@ -204,15 +225,23 @@ fn validate_session(v: &mut Validator, s: Option<i32>) {
 
 fn validate_profile_allowed(v: &mut Validator, t: CustomerType, p: &Option<BusinessProfile>) {
     if t == CustomerType::Consumer && p.is_some() {
-        v.add("businessProfile", "only business customers have a business profile");
+        v.add(
+            "businessProfile",
+            "only business customers have a business profile",
+        );
     }
 }
 
 fn validate_bootstrap_key(v: &mut Validator, key: &str) {
     let ok = (3..=128).contains(&key.len())
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
     if !ok {
-        v.add("bootstrapTenantKey", "must be 3 to 128 of A-Z a-z 0-9 . _ : -");
+        v.add(
+            "bootstrapTenantKey",
+            "must be 3 to 128 of A-Z a-z 0-9 . _ : -",
+        );
     }
 }
 
@@ -224,7 +253,10 @@ async fn write_event(
     actor: &str,
     trace: &Trace,
 ) -> Result<(), ApiError> {
-    let data = CustomerEventData { customer: customer.clone(), changed_fields };
+    let data = CustomerEventData {
+        customer: customer.clone(),
+        changed_fields,
+    };
     let event = CloudEvent::new(
         crate::SOURCE,
         kind,
@@ -329,9 +361,15 @@ pub async fn get_customer(
     caller: Caller,
     ApiPath(id): ApiPath<CustomerId>,
 ) -> Result<Response, ApiError> {
-    let scope = caller.for_customer(id, Permission::ViewCustomer, Permission::PlatformAdminViewAllCustomers)?;
+    let scope = caller.for_customer(
+        id,
+        Permission::ViewCustomer,
+        Permission::PlatformAdminViewAllCustomers,
+    )?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let customer = store::find(&mut tx, id, false).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    let customer = store::find(&mut tx, id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, customer.version, &customer))
 }
@@ -376,9 +414,15 @@ pub async fn update_customer(
     ApiPath(id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<UpdateCustomer>,
 ) -> Result<Response, ApiError> {
-    let scope = caller.for_customer(id, Permission::EditCustomer, Permission::PlatformAdminEditAllCustomers)?;
+    let scope = caller.for_customer(
+        id,
+        Permission::EditCustomer,
+        Permission::PlatformAdminEditAllCustomers,
+    )?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let before = store::find(&mut tx, id, true).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    let before = store::find(&mut tx, id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
     if_match.check(before.version)?;
 
     let mut v = Validator::new();
@@ -409,7 +453,10 @@ pub async fn update_customer(
     apply(&mut c.address, body.address);
     apply(&mut c.locale, body.locale);
     apply(&mut c.business_profile, body.business_profile);
-    apply(&mut c.session_expiration_seconds, body.session_expiration_seconds);
+    apply(
+        &mut c.session_expiration_seconds,
+        body.session_expiration_seconds,
+    );
     if let Some(products) = body.products {
         c.products = products;
     }
@@ -433,7 +480,15 @@ pub async fn update_customer(
     c.updated_at = db::now();
     c.updated_by = caller.sub().to_string();
     store::update(&mut tx, &c).await?;
-    write_event(&mut tx, ev::UPDATED, &c, Some(changed), caller.sub(), &trace).await?;
+    write_event(
+        &mut tx,
+        ev::UPDATED,
+        &c,
+        Some(changed),
+        caller.sub(),
+        &trace,
+    )
+    .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, c.version, &c))
 }
@@ -460,7 +515,9 @@ pub async fn delete_customer(
 ) -> Result<Response, ApiError> {
     caller.require(Permission::PlatformAdminEditAllCustomers)?;
     let mut tx = db::begin(&state.kit.pool, Scope::PlatformAdmin).await?;
-    let mut c = store::find(&mut tx, id, true).await?.ok_or_else(|| ApiError::not_found("customer"))?;
+    let mut c = store::find(&mut tx, id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
     if_match.check(c.version)?;
     store::delete(&mut tx, id).await?;
     c.version += 1;
@@ -510,7 +567,11 @@ pub async fn list_customers(
         )
     });
     v.finish()?;
-    let after = q.cursor.as_deref().map(decode_cursor::<Position>).transpose()?;
+    let after = q
+        .cursor
+        .as_deref()
+        .map(decode_cursor::<Position>)
+        .transpose()?;
     let filter = store::Filter {
         only,
         customer_type: q.customer_type,

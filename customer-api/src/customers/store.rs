@@ -34,16 +34,29 @@ struct Row {
 impl Row {
     fn into_customer(self) -> Result<Customer, ApiError> {
         // Stored values were validated on the way in; a failure here is a bug, not bad input.
-        let bad = |f: &str| ApiError::internal(anyhow::anyhow!("stored customer has an invalid {f}"));
+        let bad =
+            |f: &str| ApiError::internal(anyhow::anyhow!("stored customer has an invalid {f}"));
         Ok(Customer {
             id: self.customer_id,
             name: self.name,
             customer_type: self.customer_type,
-            email: self.email.map(|e| Email::parse(&e).map_err(|_| bad("email"))).transpose()?,
-            phone: self.phone.map(|p| Phone::parse(&p).map_err(|_| bad("phone"))).transpose()?,
-            website: self.website.map(|w| WebUrl::parse(&w).map_err(|_| bad("website"))).transpose()?,
+            email: self
+                .email
+                .map(|e| Email::parse(&e).map_err(|_| bad("email")))
+                .transpose()?,
+            phone: self
+                .phone
+                .map(|p| Phone::parse(&p).map_err(|_| bad("phone")))
+                .transpose()?,
+            website: self
+                .website
+                .map(|w| WebUrl::parse(&w).map_err(|_| bad("website")))
+                .transpose()?,
             address: self.address.map(|a| a.0),
-            locale: self.locale.map(|l| Locale::parse(&l).map_err(|_| bad("locale"))).transpose()?,
+            locale: self
+                .locale
+                .map(|l| Locale::parse(&l).map_err(|_| bad("locale")))
+                .transpose()?,
             business_profile: self.business_profile.map(|b| b.0),
             session_expiration_seconds: self.session_expiration_seconds,
             bootstrap_tenant_key: self.bootstrap_tenant_key,
@@ -70,10 +83,16 @@ const COLUMNS: &str = columns!();
 
 fn conflicts(r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<(), ApiError> {
     r.on_constraint("customers_bootstrap_tenant_key_key", || {
-        ApiError::conflict("CONFLICT", "bootstrapTenantKey is already used by another customer")
+        ApiError::conflict(
+            "CONFLICT",
+            "bootstrapTenantKey is already used by another customer",
+        )
     })
     .on_constraint("customers_external_id_key", || {
-        ApiError::conflict("CONFLICT", "businessProfile.externalId is already used by another customer")
+        ApiError::conflict(
+            "CONFLICT",
+            "businessProfile.externalId is already used by another customer",
+        )
     })
     .map(|_| ())
 }
@@ -129,7 +148,11 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
     .bind(c.address.as_ref().map(Json))
     .bind(&c.locale)
     .bind(c.business_profile.as_ref().map(Json))
-    .bind(c.business_profile.as_ref().and_then(|b| b.external_id.as_ref()))
+    .bind(
+        c.business_profile
+            .as_ref()
+            .and_then(|b| b.external_id.as_ref()),
+    )
     .bind(c.session_expiration_seconds)
     .bind(&c.products)
     .bind(c.status)
@@ -143,11 +166,23 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
 
 /// One customer, optionally locked for update.
 #[tracing::instrument(skip_all, err(Display))]
-pub async fn find(conn: &mut PgConnection, id: CustomerId, lock: bool) -> Result<Option<Customer>, ApiError> {
+pub async fn find(
+    conn: &mut PgConnection,
+    id: CustomerId,
+    lock: bool,
+) -> Result<Option<Customer>, ApiError> {
     let sql = if lock {
-        concat!("SELECT ", columns!(), " FROM customers WHERE customer_id = $1 FOR UPDATE")
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM customers WHERE customer_id = $1 FOR UPDATE"
+        )
     } else {
-        concat!("SELECT ", columns!(), " FROM customers WHERE customer_id = $1")
+        concat!(
+            "SELECT ",
+            columns!(),
+            " FROM customers WHERE customer_id = $1"
+        )
     };
     sqlx::query_as::<_, Row>(sql)
         .bind(id)
@@ -182,7 +217,11 @@ pub struct Filter {
 
 /// Customers, most recently updated first; fetches `limit + 1` to tell whether more follow.
 #[tracing::instrument(skip_all, err(Display))]
-pub async fn list(conn: &mut PgConnection, f: &Filter, limit: i64) -> Result<Vec<Customer>, ApiError> {
+pub async fn list(
+    conn: &mut PgConnection,
+    f: &Filter,
+    limit: i64,
+) -> Result<Vec<Customer>, ApiError> {
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new("SELECT ");
     q.push(COLUMNS).push(" FROM customers WHERE true");
     if let Some(id) = f.only {
@@ -196,16 +235,23 @@ pub async fn list(conn: &mut PgConnection, f: &Filter, limit: i64) -> Result<Vec
     }
     if let Some(text) = &f.text {
         let pattern = format!("%{}%", escape_like(&text.to_lowercase()));
-        q.push(" AND lower(name || ' ' || coalesce(email, '') || ' ' || coalesce(website, '')) LIKE ")
-            .push_bind(pattern);
+        q.push(
+            " AND lower(name || ' ' || coalesce(email, '') || ' ' || coalesce(website, '')) LIKE ",
+        )
+        .push_bind(pattern);
     }
     if let Some(since) = f.updated_since {
         q.push(" AND updated_at >= ").push_bind(since);
     }
     if let Some((at, id)) = f.after {
-        q.push(" AND (updated_at, customer_id) < (").push_bind(at).push(", ").push_bind(id).push(")");
+        q.push(" AND (updated_at, customer_id) < (")
+            .push_bind(at)
+            .push(", ")
+            .push_bind(id)
+            .push(")");
     }
-    q.push(" ORDER BY updated_at DESC, customer_id DESC LIMIT ").push_bind(limit + 1);
+    q.push(" ORDER BY updated_at DESC, customer_id DESC LIMIT ")
+        .push_bind(limit + 1);
     q.build_query_as::<Row>()
         .fetch_all(conn)
         .await?
@@ -215,5 +261,7 @@ pub async fn list(conn: &mut PgConnection, f: &Filter, limit: i64) -> Result<Vec
 }
 
 fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

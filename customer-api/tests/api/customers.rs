@@ -12,7 +12,10 @@ async fn create_returns_the_customer_with_etag_location_and_writes_customer_crea
     let ctx = Ctx::new().await;
     let res = ctx
         .req(Method::POST, "/v1/customers", Some(&ctx.admin()))
-        .header("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+        .header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
         .json(&business("acme"))
         .send()
         .await
@@ -26,11 +29,18 @@ async fn create_returns_the_customer_with_etag_location_and_writes_customer_crea
     assert_eq!(c["phone"], "+14155550100");
     assert_eq!(c["address"]["country"], "US");
     // The sector is derived from the industry group.
-    assert_eq!(c["businessProfile"]["industrySector"], "information_technology");
+    assert_eq!(
+        c["businessProfile"]["industrySector"],
+        "information_technology"
+    );
     assert_eq!(c["createdBy"], "platform-admin");
 
     let got: Value = ctx
-        .req(Method::GET, &format!("/v1/customers/{id}"), Some(&ctx.admin()))
+        .req(
+            Method::GET,
+            &format!("/v1/customers/{id}"),
+            Some(&ctx.admin()),
+        )
         .send()
         .await
         .unwrap()
@@ -50,7 +60,12 @@ async fn create_returns_the_customer_with_etag_location_and_writes_customer_crea
     assert_eq!(e["actor"], "platform-admin");
     assert_eq!(e["data"]["name"], "Acme Industries");
     assert_eq!(e["data"]["version"], 1);
-    assert!(e["traceparent"].as_str().unwrap().contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+    assert!(
+        e["traceparent"]
+            .as_str()
+            .unwrap()
+            .contains("4bf92f3577b34da6a3ce929d0e0e4736")
+    );
 }
 
 #[tokio::test]
@@ -58,26 +73,82 @@ async fn create_rejects_invalid_fields_with_422_naming_the_field_and_writes_noth
     let ctx = Ctx::new().await;
     let admin = ctx.admin();
     let cases: Vec<(Value, &str)> = vec![
-        (json!({"name": " ", "type": "consumer", "bootstrapTenantKey": "k1"}), "name"),
-        (json!({"name": "x", "type": "robot", "bootstrapTenantKey": "k1x"}), "type"),
-        (json!({"name": "x", "type": "consumer"}), "bootstrapTenantKey"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k 1"}), "bootstrapTenantKey"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "email": "nope"}), "email"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "phone": "12"}), "phone"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "website": "ftp://x.io"}), "website"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "locale": "english"}), "locale"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "colour": "red"}), "colour"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "address": {"lines": ["a"], "country": "XX"}}), "address.country"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "address": {"lines": []}}), "address.lines"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "sessionExpirationSeconds": 10}), "sessionExpirationSeconds"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "products": ["Bad Code"]}), "products[0]"),
-        (json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "businessProfile": {}}), "businessProfile"),
-        (json!({"name": "x", "type": "business", "bootstrapTenantKey": "k1x", "businessProfile": {"industrySector": "energy", "industryGroup": "banks"}}), "businessProfile.industryGroup"),
-        (json!({"name": "x", "type": "business", "bootstrapTenantKey": "k1x", "businessProfile": {"sizeRange": "2-3"}}), "businessProfile.sizeRange"),
-        (json!({"name": "x", "type": "business", "bootstrapTenantKey": "k1x", "businessProfile": {"socialProfiles": [{"platform": "x", "url": "https://x.com/a"}, {"platform": "x", "url": "https://x.com/b"}]}}), "businessProfile.socialProfiles[1].platform"),
+        (
+            json!({"name": " ", "type": "consumer", "bootstrapTenantKey": "k1"}),
+            "name",
+        ),
+        (
+            json!({"name": "x", "type": "robot", "bootstrapTenantKey": "k1x"}),
+            "type",
+        ),
+        (
+            json!({"name": "x", "type": "consumer"}),
+            "bootstrapTenantKey",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k 1"}),
+            "bootstrapTenantKey",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "email": "nope"}),
+            "email",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "phone": "12"}),
+            "phone",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "website": "ftp://x.io"}),
+            "website",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "locale": "english"}),
+            "locale",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "colour": "red"}),
+            "colour",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "address": {"lines": ["a"], "country": "XX"}}),
+            "address.country",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "address": {"lines": []}}),
+            "address.lines",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "sessionExpirationSeconds": 10}),
+            "sessionExpirationSeconds",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "products": ["Bad Code"]}),
+            "products[0]",
+        ),
+        (
+            json!({"name": "x", "type": "consumer", "bootstrapTenantKey": "k1x", "businessProfile": {}}),
+            "businessProfile",
+        ),
+        (
+            json!({"name": "x", "type": "business", "bootstrapTenantKey": "k1x", "businessProfile": {"industrySector": "energy", "industryGroup": "banks"}}),
+            "businessProfile.industryGroup",
+        ),
+        (
+            json!({"name": "x", "type": "business", "bootstrapTenantKey": "k1x", "businessProfile": {"sizeRange": "2-3"}}),
+            "businessProfile.sizeRange",
+        ),
+        (
+            json!({"name": "x", "type": "business", "bootstrapTenantKey": "k1x", "businessProfile": {"socialProfiles": [{"platform": "x", "url": "https://x.com/a"}, {"platform": "x", "url": "https://x.com/b"}]}}),
+            "businessProfile.socialProfiles[1].platform",
+        ),
     ];
     for (body, field) in cases {
-        let res = ctx.req(Method::POST, "/v1/customers", Some(&admin)).json(&body).send().await.unwrap();
+        let res = ctx
+            .req(Method::POST, "/v1/customers", Some(&admin))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         invalid(res, field).await;
     }
     let res = ctx
@@ -104,7 +175,12 @@ async fn duplicate_bootstrap_key_or_external_id_is_409() {
     problem(res, StatusCode::CONFLICT, "CONFLICT").await;
     let mut again = business("dup2");
     again["businessProfile"]["externalId"] = json!("crm-dup");
-    let res = ctx.req(Method::POST, "/v1/customers", Some(&ctx.admin())).json(&again).send().await.unwrap();
+    let res = ctx
+        .req(Method::POST, "/v1/customers", Some(&ctx.admin()))
+        .json(&again)
+        .send()
+        .await
+        .unwrap();
     let body = problem(res, StatusCode::CONFLICT, "CONFLICT").await;
     assert!(body["detail"].as_str().unwrap().contains("externalId"));
     assert_eq!(ctx.events().await.len(), 1);
@@ -136,21 +212,49 @@ async fn authentication_failures_are_401_and_missing_permission_403() {
     let mut wrong_iss = base.clone();
     wrong_iss.iss = "https://evil".into();
     let forged = sign_hs256(&base, &Secret::new("x".repeat(40))).unwrap();
-    for token in [sign(&expired), sign(&wrong_aud), sign(&wrong_iss), forged, "garbage".into()] {
-        let res = ctx.req(Method::GET, &path, Some(&token)).send().await.unwrap();
+    for token in [
+        sign(&expired),
+        sign(&wrong_aud),
+        sign(&wrong_iss),
+        forged,
+        "garbage".into(),
+    ] {
+        let res = ctx
+            .req(Method::GET, &path, Some(&token))
+            .send()
+            .await
+            .unwrap();
         problem(res, StatusCode::UNAUTHORIZED, "NOT_AUTHORIZED").await;
     }
     // Right tenant, wrong permission.
     let viewer_only = sign(&base);
-    let res = ctx.req(Method::PATCH, &path, Some(&viewer_only)).json(&json!({"name": "x"})).send().await.unwrap();
+    let res = ctx
+        .req(Method::PATCH, &path, Some(&viewer_only))
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
     // Tenants cannot create or delete customers.
     let tenant = ctx.tenant(id);
-    let res = ctx.req(Method::POST, "/v1/customers", Some(&tenant)).json(&consumer("t2", "B")).send().await.unwrap();
+    let res = ctx
+        .req(Method::POST, "/v1/customers", Some(&tenant))
+        .json(&consumer("t2", "B"))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
-    let res = ctx.req(Method::DELETE, &path, Some(&tenant)).send().await.unwrap();
+    let res = ctx
+        .req(Method::DELETE, &path, Some(&tenant))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
-    let ok = ctx.req(Method::GET, &path, Some(&viewer_only)).send().await.unwrap();
+    let ok = ctx
+        .req(Method::GET, &path, Some(&viewer_only))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
@@ -158,12 +262,20 @@ async fn authentication_failures_are_401_and_missing_permission_403() {
 async fn get_unknown_or_malformed_id() {
     let ctx = Ctx::new().await;
     let res = ctx
-        .req(Method::GET, &format!("/v1/customers/{}", uuid::Uuid::now_v7()), Some(&ctx.admin()))
+        .req(
+            Method::GET,
+            &format!("/v1/customers/{}", uuid::Uuid::now_v7()),
+            Some(&ctx.admin()),
+        )
         .send()
         .await
         .unwrap();
     problem(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let res = ctx.req(Method::GET, "/v1/customers/not-a-uuid", Some(&ctx.admin())).send().await.unwrap();
+    let res = ctx
+        .req(Method::GET, "/v1/customers/not-a-uuid", Some(&ctx.admin()))
+        .send()
+        .await
+        .unwrap();
     invalid(res, "id").await;
 }
 
@@ -195,10 +307,17 @@ async fn patch_changes_fields_bumps_version_and_writes_changed_fields() {
     assert_eq!(events.len(), 2);
     let (key, e) = &events[1];
     assert_eq!(key, "customer.updated");
-    let mut changed: Vec<&str> =
-        e["data"]["changedFields"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    let mut changed: Vec<&str> = e["data"]["changedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     changed.sort();
-    assert_eq!(changed, ["name", "phone", "products", "sessionExpirationSeconds"]);
+    assert_eq!(
+        changed,
+        ["name", "phone", "products", "sessionExpirationSeconds"]
+    );
     assert_eq!(e["data"]["version"], 2);
     assert_eq!(e["actor"], "tenant-admin");
 
@@ -213,17 +332,42 @@ async fn patch_changes_fields_bumps_version_and_writes_changed_fields() {
     problem(res, StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED").await;
 
     // Immutable fields and invalid values are 422.
-    let res = ctx.req(Method::PATCH, &path, Some(&tenant)).json(&json!({"bootstrapTenantKey": "other"})).send().await.unwrap();
+    let res = ctx
+        .req(Method::PATCH, &path, Some(&tenant))
+        .json(&json!({"bootstrapTenantKey": "other"}))
+        .send()
+        .await
+        .unwrap();
     invalid(res, "bootstrapTenantKey").await;
-    let res = ctx.req(Method::PATCH, &path, Some(&tenant)).json(&json!({"type": "consumer"})).send().await.unwrap();
+    let res = ctx
+        .req(Method::PATCH, &path, Some(&tenant))
+        .json(&json!({"type": "consumer"}))
+        .send()
+        .await
+        .unwrap();
     invalid(res, "type").await;
-    let res = ctx.req(Method::PATCH, &path, Some(&tenant)).json(&json!({"email": "bad"})).send().await.unwrap();
+    let res = ctx
+        .req(Method::PATCH, &path, Some(&tenant))
+        .json(&json!({"email": "bad"}))
+        .send()
+        .await
+        .unwrap();
     invalid(res, "email").await;
-    let res = ctx.req(Method::PATCH, &path, Some(&tenant)).json(&json!({"name": ""})).send().await.unwrap();
+    let res = ctx
+        .req(Method::PATCH, &path, Some(&tenant))
+        .json(&json!({"name": ""}))
+        .send()
+        .await
+        .unwrap();
     invalid(res, "name").await;
 
     // A patch that changes nothing writes no event and keeps the version.
-    let res = ctx.req(Method::PATCH, &path, Some(&tenant)).json(&json!({"name": "Acme Corp"})).send().await.unwrap();
+    let res = ctx
+        .req(Method::PATCH, &path, Some(&tenant))
+        .json(&json!({"name": "Acme Corp"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["etag"], "\"2\"");
     assert_eq!(ctx.events().await.len(), 2);
 }
@@ -234,13 +378,31 @@ async fn delete_removes_the_customer_and_writes_customer_deleted() {
     let c = ctx.create(consumer("del", "Bo")).await;
     let path = format!("/v1/customers/{}", c["id"].as_str().unwrap());
     let admin = ctx.admin();
-    let res = ctx.req(Method::DELETE, &path, Some(&admin)).header("if-match", "\"7\"").send().await.unwrap();
+    let res = ctx
+        .req(Method::DELETE, &path, Some(&admin))
+        .header("if-match", "\"7\"")
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::PRECONDITION_FAILED, "PRECONDITION_FAILED").await;
-    let res = ctx.req(Method::DELETE, &path, Some(&admin)).header("if-match", "\"1\"").send().await.unwrap();
+    let res = ctx
+        .req(Method::DELETE, &path, Some(&admin))
+        .header("if-match", "\"1\"")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let res = ctx.req(Method::GET, &path, Some(&admin)).send().await.unwrap();
+    let res = ctx
+        .req(Method::GET, &path, Some(&admin))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let res = ctx.req(Method::DELETE, &path, Some(&admin)).send().await.unwrap();
+    let res = ctx
+        .req(Method::DELETE, &path, Some(&admin))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
     let events = ctx.events().await;
     assert_eq!(events.len(), 2);
@@ -254,7 +416,11 @@ async fn list_pages_filters_and_orders_by_most_recently_updated() {
     let ctx = Ctx::new().await;
     let mut ids = Vec::new();
     for i in 0..5 {
-        ids.push(ctx.create(consumer(&format!("cust-{i}"), &format!("Person {i}"))).await["id"].clone());
+        ids.push(
+            ctx.create(consumer(&format!("cust-{i}"), &format!("Person {i}")))
+                .await["id"]
+                .clone(),
+        );
     }
     let b = ctx.create(business("biz")).await;
     let admin = ctx.admin();
@@ -267,7 +433,14 @@ async fn list_pages_filters_and_orders_by_most_recently_updated() {
         if let Some(c) = &cursor {
             path.push_str(&format!("&cursor={c}"));
         }
-        let page: Value = ctx.req(Method::GET, &path, Some(&admin)).send().await.unwrap().json().await.unwrap();
+        let page: Value = ctx
+            .req(Method::GET, &path, Some(&admin))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         for item in page["items"].as_array().unwrap() {
             assert_eq!(item["type"], "consumer");
             seen.push(item["id"].clone());
@@ -280,16 +453,39 @@ async fn list_pages_filters_and_orders_by_most_recently_updated() {
     ids.reverse();
     assert_eq!(seen, ids);
 
-    let page: Value = ctx.req(Method::GET, "/v1/customers?q=ACME", Some(&admin)).send().await.unwrap().json().await.unwrap();
+    let page: Value = ctx
+        .req(Method::GET, "/v1/customers?q=ACME", Some(&admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     assert_eq!(page["items"][0]["id"], b["id"]);
 
     let future = "2999-01-01T00:00:00Z";
     let page: Value = ctx
-        .req(Method::GET, &format!("/v1/customers?updatedSince={future}"), Some(&admin))
-        .send().await.unwrap().json().await.unwrap();
+        .req(
+            Method::GET,
+            &format!("/v1/customers?updatedSince={future}"),
+            Some(&admin),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(page["items"].as_array().unwrap().is_empty());
-    let page: Value = ctx.req(Method::GET, "/v1/customers?status=active", Some(&admin)).send().await.unwrap().json().await.unwrap();
+    let page: Value = ctx
+        .req(Method::GET, "/v1/customers?status=active", Some(&admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(page["items"].as_array().unwrap().len(), 6);
 
     for (query, field) in [
@@ -300,13 +496,29 @@ async fn list_pages_filters_and_orders_by_most_recently_updated() {
         ("cursor=zzz", "cursor"),
         ("bogus=1", "bogus"),
     ] {
-        let res = ctx.req(Method::GET, &format!("/v1/customers?{query}"), Some(&admin)).send().await.unwrap();
+        let res = ctx
+            .req(Method::GET, &format!("/v1/customers?{query}"), Some(&admin))
+            .send()
+            .await
+            .unwrap();
         invalid(res, field).await;
     }
-    let res = ctx.req(Method::GET, "/v1/customers", None).send().await.unwrap();
+    let res = ctx
+        .req(Method::GET, "/v1/customers", None)
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::UNAUTHORIZED, "NOT_AUTHORIZED").await;
-    let no_perm = testkit::token("u", Some(ids[0].as_str().unwrap().parse().unwrap()), &[Permission::EditClient]);
-    let res = ctx.req(Method::GET, "/v1/customers", Some(&no_perm)).send().await.unwrap();
+    let no_perm = testkit::token(
+        "u",
+        Some(ids[0].as_str().unwrap().parse().unwrap()),
+        &[Permission::EditClient],
+    );
+    let res = ctx
+        .req(Method::GET, "/v1/customers", Some(&no_perm))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
 }
 

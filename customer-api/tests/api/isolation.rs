@@ -15,18 +15,45 @@ async fn another_tenant_gets_nothing_through_any_endpoint() {
     let b_token = ctx.tenant(b["id"].as_str().unwrap());
     let path = format!("/v1/customers/{a_id}");
 
-    let res = ctx.req(Method::GET, &path, Some(&b_token)).send().await.unwrap();
+    let res = ctx
+        .req(Method::GET, &path, Some(&b_token))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::BAD_REQUEST, "KEY_MISMATCH").await;
-    let res = ctx.req(Method::PATCH, &path, Some(&b_token)).json(&json!({"name": "pwned"})).send().await.unwrap();
+    let res = ctx
+        .req(Method::PATCH, &path, Some(&b_token))
+        .json(&json!({"name": "pwned"}))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::BAD_REQUEST, "KEY_MISMATCH").await;
-    let res = ctx.req(Method::DELETE, &path, Some(&b_token)).send().await.unwrap();
+    let res = ctx
+        .req(Method::DELETE, &path, Some(&b_token))
+        .send()
+        .await
+        .unwrap();
     problem(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
-    let list: Value = ctx.req(Method::GET, "/v1/customers?limit=200", Some(&b_token)).send().await.unwrap().json().await.unwrap();
+    let list: Value = ctx
+        .req(Method::GET, "/v1/customers?limit=200", Some(&b_token))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0]["id"], b["id"]);
     // A's record is untouched.
-    let got: Value = ctx.req(Method::GET, &path, Some(&ctx.admin())).send().await.unwrap().json().await.unwrap();
+    let got: Value = ctx
+        .req(Method::GET, &path, Some(&ctx.admin()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(got["name"], "Tenant A");
     assert_eq!(got["version"], 1);
 }
@@ -49,25 +76,42 @@ async fn row_level_security_hides_other_tenants_from_an_unfiltered_query() {
 
     // A store query that forgets its tenant filter still sees only the tenant's rows...
     let mut tx = db::begin(pool, Scope::Tenant(a_id)).await.unwrap();
-    let unfiltered = customer_api::customers::store::list(&mut tx, &Default::default(), 100).await.unwrap();
+    let unfiltered = customer_api::customers::store::list(&mut tx, &Default::default(), 100)
+        .await
+        .unwrap();
     assert_eq!(unfiltered.len(), 1);
     assert_eq!(unfiltered[0].id, a_id);
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers").fetch_one(&mut *tx).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(n, 1);
-    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox").fetch_one(&mut *tx).await.unwrap();
+    let outbox: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(outbox, 1, "only the tenant's own event");
     // ...and cannot write another tenant's row.
-    let updated = sqlx::query("UPDATE customers SET name = 'x'").execute(&mut *tx).await.unwrap();
+    let updated = sqlx::query("UPDATE customers SET name = 'x'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     assert_eq!(updated.rows_affected(), 1);
     tx.rollback().await.unwrap();
 
     // Without any tenant context nothing is visible, and the setting does not outlive its
     // transaction on a pooled connection.
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers").fetch_one(pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
     let tx = db::begin(pool, Scope::Tenant(a_id)).await.unwrap();
     tx.commit().await.unwrap();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers").fetch_one(pool).await.unwrap();
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM customers")
+        .fetch_one(pool)
+        .await
+        .unwrap();
     assert_eq!(n, 0);
 
     // Inserting a row for another tenant is refused by the policy.

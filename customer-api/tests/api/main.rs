@@ -36,10 +36,19 @@ impl Ctx {
     }
 
     pub fn tenant(&self, id: &str) -> String {
-        testkit::token("tenant-admin", Some(id.parse::<CustomerId>().unwrap()), TENANT_PERMS)
+        testkit::token(
+            "tenant-admin",
+            Some(id.parse::<CustomerId>().unwrap()),
+            TENANT_PERMS,
+        )
     }
 
-    pub fn req(&self, method: reqwest::Method, path: &str, token: Option<&str>) -> reqwest::RequestBuilder {
+    pub fn req(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+    ) -> reqwest::RequestBuilder {
         let r = self.app.http.request(method, self.app.url(path));
         match token {
             Some(t) => r.bearer_auth(t),
@@ -68,7 +77,10 @@ impl Ctx {
             .into_iter()
             .map(|r| {
                 let payload: Vec<u8> = r.get("payload");
-                (r.get("routing_key"), serde_json::from_slice(&payload).unwrap())
+                (
+                    r.get("routing_key"),
+                    serde_json::from_slice(&payload).unwrap(),
+                )
             })
             .collect()
     }
@@ -115,8 +127,15 @@ pub async fn problem(res: Response, status: StatusCode, code: &str) -> Value {
 /// Asserts a 422 whose errors name `field`.
 pub async fn invalid(res: Response, field: &str) -> Value {
     let body = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
-    let fields: Vec<&str> =
-        body["errors"].as_array().unwrap().iter().map(|e| e["field"].as_str().unwrap()).collect();
-    assert!(fields.contains(&field), "expected an error on {field}, got {body}");
+    let fields: Vec<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&field),
+        "expected an error on {field}, got {body}"
+    );
     body
 }

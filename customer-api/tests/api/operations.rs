@@ -8,13 +8,21 @@ use crate::Ctx;
 #[tokio::test]
 async fn health_metrics_openapi_and_docs() {
     let ctx = Ctx::new().await;
-    let res = ctx.req(Method::GET, "/health/live", None).send().await.unwrap();
+    let res = ctx
+        .req(Method::GET, "/health/live", None)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
 
     // Readiness waits for the broker connection.
     let mut ready = false;
     for _ in 0..50 {
-        let res = ctx.req(Method::GET, "/health/ready", None).send().await.unwrap();
+        let res = ctx
+            .req(Method::GET, "/health/ready", None)
+            .send()
+            .await
+            .unwrap();
         if res.status() == StatusCode::OK {
             let body: Value = res.json().await.unwrap();
             assert_eq!(body["database"], "up");
@@ -26,16 +34,46 @@ async fn health_metrics_openapi_and_docs() {
     }
     assert!(ready, "never ready");
 
-    ctx.req(Method::GET, "/v1/customers", Some(&ctx.admin())).send().await.unwrap();
-    let metrics = ctx.req(Method::GET, "/metrics", None).send().await.unwrap().text().await.unwrap();
+    ctx.req(Method::GET, "/v1/customers", Some(&ctx.admin()))
+        .send()
+        .await
+        .unwrap();
+    let metrics = ctx
+        .req(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("outbox_pending_events"), "{metrics}");
 
-    let doc: Value = ctx.req(Method::GET, "/openapi.json", None).send().await.unwrap().json().await.unwrap();
+    let doc: Value = ctx
+        .req(Method::GET, "/openapi.json", None)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
-    for path in ["/v1/customers", "/v1/customers/{id}", "/health/ready", "/metrics"] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/v1/customers",
+        "/v1/customers/{id}",
+        "/health/ready",
+        "/metrics",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
-    for op in [("/v1/customers", "post"), ("/v1/customers", "get"), ("/v1/customers/{id}", "patch"), ("/v1/customers/{id}", "delete")] {
+    for op in [
+        ("/v1/customers", "post"),
+        ("/v1/customers", "get"),
+        ("/v1/customers/{id}", "patch"),
+        ("/v1/customers/{id}", "delete"),
+    ] {
         assert!(doc["paths"][op.0][op.1].is_object(), "{op:?}");
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
@@ -44,9 +82,16 @@ async fn health_metrics_openapi_and_docs() {
     let docs = ctx.req(Method::GET, "/docs/", None).send().await.unwrap();
     assert_eq!(docs.status(), StatusCode::OK);
     let html = docs.text().await.unwrap();
-    assert!(html.contains("swagger"), "the docs page is served from the binary");
+    assert!(
+        html.contains("swagger"),
+        "the docs page is served from the binary"
+    );
     assert!(!html.contains("cdn"), "no assets from a CDN");
-    let res = ctx.req(Method::GET, "/no/such/route", None).send().await.unwrap();
+    let res = ctx
+        .req(Method::GET, "/no/such/route", None)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 }

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Runs the full test suite: formatting, lints, every unit and integration test against the real
+# PostgreSQL and RabbitMQ (started here if they are not running), then the broker-restart test,
+# which restarts RabbitMQ and so runs alone.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+ensure_postgres
+ensure_rabbitmq
+command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+
+export TEST_PG_ADMIN_URL="${TEST_PG_ADMIN_URL:-$PG_ADMIN_URL}"
+profile=default
+[ -n "${CI:-}" ] && profile=ci
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+say "tests"
+cargo nextest run --workspace --profile "$profile"
+say "broker restart test (runs alone)"
+cargo nextest run --workspace --profile "$profile" --run-ignored only -E 'test(broker_restart)'
