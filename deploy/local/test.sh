@@ -17,6 +17,8 @@ say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+say "build (the end-to-end tests start the service binaries)"
+cargo build --workspace --bins
 say "tests"
 cargo nextest run --workspace --profile "$profile"
 say "broker restart test (runs alone)"

@@ -121,6 +121,8 @@ pub struct Verifier {
 
 struct VerifierInner {
     source: KeySource,
+    /// Least time between two JWKS fetches caused by unknown key ids.
+    min_refetch: Duration,
     issuer: String,
     audience: String,
     leeway: u64,
@@ -150,9 +152,22 @@ impl Verifier {
         Ok(Self {
             inner: Arc::new(VerifierInner {
                 source,
+                min_refetch: JWKS_MIN_REFETCH,
                 issuer: cfg.issuer.clone(),
                 audience: cfg.audience.clone(),
                 leeway: cfg.leeway_seconds.min(60),
+            }),
+        })
+    }
+
+    /// As [`Verifier::from_config`], with another least interval between JWKS refetches.
+    pub fn with_min_refetch(cfg: &AuthConfig, min_refetch: Duration) -> anyhow::Result<Self> {
+        let v = Self::from_config(cfg)?;
+        let inner = Arc::try_unwrap(v.inner).map_err(|_| anyhow::anyhow!("verifier is shared"))?;
+        Ok(Self {
+            inner: Arc::new(VerifierInner {
+                min_refetch,
+                ..inner
             }),
         })
     }
@@ -220,7 +235,9 @@ impl Verifier {
         }
         // Unknown kid or stale set: refetch once (at most every JWKS_MIN_REFETCH).
         let mut c = cache.write().await;
-        let may_refetch = c.fetched_at.is_none_or(|t| t.elapsed() >= JWKS_MIN_REFETCH);
+        let may_refetch = c
+            .fetched_at
+            .is_none_or(|t| t.elapsed() >= self.inner.min_refetch);
         if may_refetch {
             match fetch_jwks(http, url).await {
                 Ok(keys) => {

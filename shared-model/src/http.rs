@@ -39,6 +39,8 @@ use crate::telemetry::{self, TraceContext};
 #[derive(Clone)]
 pub struct Kit {
     pub service: &'static str,
+    /// Names of the service's event consumers (for the dead-letter endpoints).
+    pub consumers: Vec<String>,
     pub pool: PgPool,
     pub verifier: Verifier,
     pub broker: BrokerHealth,
@@ -65,6 +67,11 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
         )
         .route("/health/ready", get(ready))
         .route("/metrics", get(metrics_route))
+        .route("/internal/v1/dead-letters", get(list_dead_letters))
+        .route(
+            "/internal/v1/dead-letters/replay",
+            axum::routing::post(replay_dead_letters),
+        )
         .with_state(kit.clone());
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
         .url("/openapi.json", openapi)
@@ -104,6 +111,71 @@ async fn ready(State(kit): State<Kit>) -> Response {
         "broker": if broker { "up" } else { "down" },
     });
     (status, Json(body)).into_response()
+}
+
+/// Query of `GET /internal/v1/dead-letters`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeadLetterQuery {
+    consumer: String,
+    limit: Option<i64>,
+}
+
+/// Body of `POST /internal/v1/dead-letters/replay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReplayBody {
+    consumer: String,
+    limit: Option<i64>,
+}
+
+fn dead_letter_access(kit: &Kit, caller: &Caller, consumer: &str) -> Result<(), ApiError> {
+    caller.require(crate::auth::Permission::PlatformAdminEditAllCustomers)?;
+    if kit.consumers.iter().any(|c| c == consumer) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("consumer"))
+    }
+}
+
+/// Lists a consumer's dead letters without removing them (platform admins).
+async fn list_dead_letters(
+    State(kit): State<Kit>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<DeadLetterQuery>,
+) -> Result<Response, ApiError> {
+    dead_letter_access(&kit, &caller, &q.consumer)?;
+    let limit = page_limit(q.limit)? as usize;
+    let items = crate::bus::list_dead_letters(&kit.config.amqp, &q.consumer, limit)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = ?e, "listing dead letters failed");
+            ApiError::unavailable("the broker is unreachable")
+        })?;
+    Ok(Json(serde_json::json!({ "items": items })).into_response())
+}
+
+/// Moves dead letters back onto the consumer's queue (platform admins).
+async fn replay_dead_letters(
+    State(kit): State<Kit>,
+    caller: Caller,
+    crate::error::ApiJson(body): crate::error::ApiJson<ReplayBody>,
+) -> Result<Response, ApiError> {
+    dead_letter_access(&kit, &caller, &body.consumer)?;
+    let limit = page_limit(body.limit)? as usize;
+    let replayed = crate::bus::replay_dead_letters(&kit.config.amqp, &body.consumer, limit)
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = ?e, "replaying dead letters failed");
+            ApiError::unavailable("the broker is unreachable")
+        })?;
+    tracing::info!(
+        consumer = body.consumer,
+        replayed,
+        by = caller.sub(),
+        "dead letters replayed"
+    );
+    Ok(Json(serde_json::json!({ "replayed": replayed })).into_response())
 }
 
 async fn metrics_route(State(kit): State<Kit>) -> Response {

@@ -143,13 +143,19 @@ fn print_dev_token(
 /// Builds the kit (pool, verifier, broker health) for a configuration.
 pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
     telemetry::metrics_handle();
-    Ok(Kit {
+    let mut kit = Kit {
         service: spec.name,
+        consumers: Vec::new(),
         pool: db::connect(&cfg.database)?,
         verifier: Verifier::from_config(&cfg.auth)?,
         broker: BrokerHealth::default(),
         config: Arc::new(cfg),
-    })
+    };
+    kit.consumers = (spec.subscriptions)(&kit)
+        .into_iter()
+        .map(|s| s.name)
+        .collect();
+    Ok(kit)
 }
 
 /// The full router of a service: its routes behind the kit's middleware, plus operations.

@@ -95,3 +95,41 @@ async fn health_metrics_openapi_and_docs() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     assert_eq!(res.headers()["content-type"], "application/problem+json");
 }
+
+#[tokio::test]
+async fn dead_letter_endpoints_are_for_platform_admins_and_known_consumers() {
+    let ctx = Ctx::new().await;
+    let path = "/internal/v1/dead-letters?consumer=nope";
+    let res = ctx.req(Method::GET, path, None).send().await.unwrap();
+    crate::problem(res, StatusCode::UNAUTHORIZED, "NOT_AUTHORIZED").await;
+    let tenant = ctx.tenant(&uuid::Uuid::now_v7().to_string());
+    let res = ctx
+        .req(Method::GET, path, Some(&tenant))
+        .send()
+        .await
+        .unwrap();
+    crate::problem(res, StatusCode::FORBIDDEN, "FORBIDDEN").await;
+    let res = ctx
+        .req(Method::GET, path, Some(&ctx.admin()))
+        .send()
+        .await
+        .unwrap();
+    crate::problem(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    let res = ctx
+        .req(
+            Method::POST,
+            "/internal/v1/dead-letters/replay",
+            Some(&ctx.admin()),
+        )
+        .json(&serde_json::json!({"consumer": "nope", "limit": 5}))
+        .send()
+        .await
+        .unwrap();
+    crate::problem(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
+    let res = ctx
+        .req(Method::GET, "/internal/v1/dead-letters", Some(&ctx.admin()))
+        .send()
+        .await
+        .unwrap();
+    crate::invalid(res, "consumer").await;
+}

@@ -5,6 +5,7 @@
 mod consumer;
 mod customer_events;
 mod relay;
+mod services;
 
 use std::time::Duration;
 

@@ -1,0 +1,101 @@
+//! Every service binary migrates its database and serves the operational endpoints.
+
+use serde_json::Value;
+use shared_model::testkit::{self, TestDb};
+use sqlx::migrate::Migrator;
+use tests::{ServiceProcess, binary, free_port};
+
+async fn check(name: &str, prefix: &str) {
+    // The kit's tables only; the binary's `migrate` applies the rest and grants the runtime role.
+    let db = TestDb::new(&Migrator::with_migrations(Vec::new())).await;
+    let amqp = testkit::amqp_config(name);
+    let port = free_port();
+    let env: Vec<(String, String)> = [
+        ("HTTP__BIND", format!("127.0.0.1:{port}")),
+        ("DATABASE__URL", db.app_url.clone()),
+        ("DATABASE__MIGRATE_URL", db.owner_url.clone()),
+        ("AMQP__URL", testkit::amqp_url()),
+        ("AMQP__EXCHANGE", amqp.exchange.clone()),
+        (
+            "AMQP__DEAD_LETTER_EXCHANGE",
+            amqp.dead_letter_exchange.clone(),
+        ),
+        ("AMQP__QUEUE_PREFIX", amqp.queue_prefix.clone()),
+        ("AUTH__HS256_SECRET", testkit::TEST_SECRET.to_string()),
+        ("LOG__LEVEL", "warn".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{prefix}__{k}"), v))
+    .collect();
+
+    let migrate = tokio::process::Command::new(binary(name))
+        .arg("migrate")
+        .envs(env.iter().cloned())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        migrate.status.success(),
+        "{name} migrate: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+
+    // Invalid configuration fails fast, naming the key.
+    let bad = tokio::process::Command::new(binary(name))
+        .arg("serve")
+        .envs(env.iter().cloned())
+        .env(format!("{prefix}__AUTH__LEEWAY_SECONDS"), "600")
+        .output()
+        .await
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("auth.leeway_seconds"),
+        "{name}"
+    );
+
+    let svc = ServiceProcess::start(name, port, &env).await.unwrap();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("{}{path}", svc.base)).send();
+    assert_eq!(get("/health/live").await.unwrap().status(), 200);
+    let ready: Value = get("/health/ready").await.unwrap().json().await.unwrap();
+    assert_eq!(ready["database"], "up");
+    assert_eq!(ready["broker"], "up");
+    let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("http_requests_total"), "{name}: {metrics}");
+    let doc: Value = get("/openapi.json").await.unwrap().json().await.unwrap();
+    assert_eq!(doc["info"]["title"], name);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    assert_eq!(get("/docs/").await.unwrap().status(), 200);
+    let status = svc.terminate().await.unwrap();
+    assert!(
+        status.success(),
+        "{name} did not stop cleanly on SIGTERM: {status:?}"
+    );
+    testkit::delete_broker_names(&amqp, &[]).await;
+}
+
+#[tokio::test]
+async fn customer_api_binary() {
+    check("customer-api", "CUSTOMER_API").await;
+}
+
+#[tokio::test]
+async fn partition_keys_binary() {
+    check("partition-keys", "PARTITION_KEYS").await;
+}
+
+#[tokio::test]
+async fn org_structure_binary() {
+    check("org-structure", "ORG_STRUCTURE").await;
+}
+
+#[tokio::test]
+async fn gdpr_worker_binary() {
+    check("gdpr-worker", "GDPR_WORKER").await;
+}
+
+#[tokio::test]
+async fn search_sync_binary() {
+    check("search-sync", "SEARCH_SYNC").await;
+}
