@@ -223,6 +223,13 @@ async fn consume(
             event_id = %event.id,
             trace_id = event.traceparent.as_deref().and_then(|t| t.split('-').nth(1)).unwrap_or(""),
         );
+        if let Some(parent) = event
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::TraceContext::parse)
+        {
+            crate::telemetry::set_remote_parent(&span, &parent);
+        }
         let outcome = tracing::Instrument::instrument(apply(pool, queue, sub, &event), span).await;
         match outcome {
             Ok(applied) => {

@@ -219,7 +219,10 @@ async fn trace_context(mut req: Request, next: Next) -> Response {
         .get(&TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(TraceContext::parse);
-    let ctx = parent.map(|p| p.child()).unwrap_or_else(TraceContext::root);
+    let ctx = parent
+        .as_ref()
+        .map(TraceContext::child)
+        .unwrap_or_else(TraceContext::root);
     let request_id = req
         .headers()
         .get(&REQUEST_ID)
@@ -234,6 +237,9 @@ async fn trace_context(mut req: Request, next: Next) -> Response {
         request_id,
         status = tracing::field::Empty,
     );
+    if let Some(p) = &parent {
+        telemetry::set_remote_parent(&span, p);
+    }
     let header_value = HeaderValue::from_str(&ctx.header()).ok();
     req.extensions_mut().insert(ctx);
     let start = Instant::now();

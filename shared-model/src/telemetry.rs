@@ -1,7 +1,7 @@
 //! Logs, metrics and trace context.
 //!
-//! `init` sets up tracing (JSON in production, human-readable locally) and the Prometheus
-//! recorder behind `/metrics`. Trace context is W3C `traceparent`: taken from the incoming
+//! `init` sets up tracing (JSON in production, human-readable locally), OTLP/HTTP span export
+//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the Prometheus recorder behind `/metrics`. Trace context is W3C `traceparent`: taken from the incoming
 //! request or started here, recorded on the request span, written into every event the request
 //! causes and carried in AMQP headers, so one trace id spans a request and its reactions.
 
@@ -35,15 +35,82 @@ pub fn metrics_handle() -> &'static PrometheusHandle {
     })
 }
 
-/// Kept by `main` for the life of the process.
-pub struct TelemetryGuard;
+/// Kept by `main` for the life of the process; flushes exported spans when dropped.
+pub struct TelemetryGuard {
+    tracer_provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Drop for TelemetryGuard {
+    fn drop(&mut self) {
+        if let Some(p) = self.tracer_provider.take()
+            && let Err(e) = p.shutdown()
+        {
+            eprintln!("flushing OTLP spans failed: {e}");
+        }
+    }
+}
+
+/// An OTLP/HTTP span exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set (the standard
+/// `OTEL_EXPORTER_OTLP_*` variables configure it further).
+fn otlp_provider(
+    service: &'static str,
+) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_none() {
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| {
+            anyhow::anyhow!("OTEL_EXPORTER_OTLP_ENDPOINT: cannot build the exporter: {e}")
+        })?;
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(service)
+        .with_attribute(opentelemetry::KeyValue::new(
+            "service.version",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .build();
+    Ok(Some(
+        opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .with_resource(resource)
+            .build(),
+    ))
+}
+
+/// Makes `span` a child of the remote span `parent` (so exported spans join the caller's trace).
+pub fn set_remote_parent(span: &tracing::Span, parent: &TraceContext) {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use tracing_opentelemetry::OpenTelemetrySpanExt;
+    let (Ok(trace_id), Ok(span_id)) = (
+        TraceId::from_hex(&parent.trace_id),
+        SpanId::from_hex(&parent.span_id),
+    ) else {
+        return;
+    };
+    let flags = if parent.sampled {
+        TraceFlags::SAMPLED
+    } else {
+        TraceFlags::default()
+    };
+    let sc = SpanContext::new(trace_id, span_id, flags, true, TraceState::default());
+    let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(sc));
+}
 
 /// Installs the tracing subscriber and the metrics recorder.
 pub fn init(service: &'static str, log: &LogConfig) -> anyhow::Result<TelemetryGuard> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.level))
         .map_err(|e| anyhow::anyhow!("log.level: {e}"))?;
-    let registry = tracing_subscriber::registry().with(filter);
+    let provider = otlp_provider(service)?;
+    let otel = provider.as_ref().map(|p| {
+        use opentelemetry::trace::TracerProvider;
+        tracing_opentelemetry::layer().with_tracer(p.tracer(service))
+    });
+    let registry = tracing_subscriber::registry().with(filter).with(otel);
     if log.format == "json" {
         registry
             .with(
@@ -62,19 +129,15 @@ pub fn init(service: &'static str, log: &LogConfig) -> anyhow::Result<TelemetryG
             .map_err(|e| anyhow::anyhow!("installing the log subscriber: {e}"))?;
     }
     metrics_handle();
-    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some() {
-        tracing::warn!(
-            service,
-            "OTEL_EXPORTER_OTLP_ENDPOINT is set but this build exports no OTLP spans; \
-             trace ids are carried in logs, traceparent headers and events"
-        );
-    }
     tracing::info!(
         service,
         version = env!("CARGO_PKG_VERSION"),
+        otlp = provider.is_some(),
         "telemetry ready"
     );
-    Ok(TelemetryGuard)
+    Ok(TelemetryGuard {
+        tracer_provider: provider,
+    })
 }
 
 /// A W3C trace context (`traceparent` version 00).
