@@ -83,6 +83,7 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
         .merge(docs)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
         .layer(middleware::from_fn(trace_context))
+        .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -95,6 +96,36 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
             tracing::error!("a handler panicked");
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
+}
+
+/// Error responses made by layers (body limit 413, timeout 503, method not allowed 405) carry no
+/// problem document; give them one so every error a client sees has the same shape.
+async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let has_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with(crate::error::PROBLEM_JSON));
+    if !(status.is_client_error() || status.is_server_error()) || has_problem {
+        return res;
+    }
+    let (code, detail) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "the request body is too large"),
+        StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "the method is not allowed on this route"),
+        StatusCode::SERVICE_UNAVAILABLE => ("UNAVAILABLE", "the request took too long; retry"),
+        StatusCode::NOT_FOUND => ("NOT_FOUND", "no such route"),
+        s if s.is_server_error() => ("INTERNAL", "internal error"),
+        _ => ("BAD_REQUEST", "the request was rejected"),
+    };
+    let mut out = ApiError::new(status, code, detail).into_response();
+    for h in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = res.headers().get(&h) {
+            out.headers_mut().insert(h, v.clone());
+        }
+    }
+    out
 }
 
 async fn ready(State(kit): State<Kit>) -> Response {
