@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the full test suite: formatting, lints, every unit and integration test against the real
 # PostgreSQL and RabbitMQ (started here if they are not running), then the broker-restart test,
-# which restarts RabbitMQ and so runs alone.
+# which restarts RabbitMQ and so runs alone, and a smoke run of the benchmark harness.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -23,3 +23,5 @@ say "tests"
 cargo nextest run --workspace --profile "$profile"
 say "broker restart test (runs alone)"
 cargo nextest run --workspace --profile "$profile" --run-ignored only -E 'test(broker_restart)'
+say "benchmark harness smoke run (a few seconds; figures from a debug build mean nothing)"
+"${CARGO_TARGET_DIR:-$ROOT/target}/debug/bench" smoke --out "${CARGO_TARGET_DIR:-$ROOT/target}/bench"

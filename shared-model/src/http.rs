@@ -113,7 +113,10 @@ async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     }
     let (code, detail) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => ("PAYLOAD_TOO_LARGE", "the request body is too large"),
-        StatusCode::METHOD_NOT_ALLOWED => ("METHOD_NOT_ALLOWED", "the method is not allowed on this route"),
+        StatusCode::METHOD_NOT_ALLOWED => (
+            "METHOD_NOT_ALLOWED",
+            "the method is not allowed on this route",
+        ),
         StatusCode::SERVICE_UNAVAILABLE => ("UNAVAILABLE", "the request took too long; retry"),
         StatusCode::NOT_FOUND => ("NOT_FOUND", "no such route"),
         s if s.is_server_error() => ("INTERNAL", "internal error"),

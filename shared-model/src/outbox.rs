@@ -171,6 +171,14 @@ impl Relay {
                         AMQPValue::LongString(LongString::from(tp)),
                     );
                 }
+                // When the row was written, just before its transaction committed (microseconds),
+                // so consumers can measure delivery latency.
+                if let Ok(at) = created.format(&time::format_description::well_known::Rfc3339) {
+                    headers.insert(
+                        "enqueuedat".into(),
+                        AMQPValue::LongString(LongString::from(at)),
+                    );
+                }
                 if let Some(c) = customer {
                     headers.insert(
                         "customerid".into(),

@@ -2,6 +2,8 @@
 //! what both share: starting service binaries and talking to the broker.
 #![forbid(unsafe_code)]
 
+pub mod bench;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -42,10 +44,29 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Starts `name serve` with `env` and waits until `/health/ready` answers 200.
     pub async fn start(name: &str, port: u16, env: &[(String, String)]) -> anyhow::Result<Self> {
+        Self::start_logged(name, port, env, None).await
+    }
+
+    /// As [`ServiceProcess::start`], appending the service's log to `log`.
+    pub async fn start_logged(
+        name: &str,
+        port: u16,
+        env: &[(String, String)],
+        log: Option<&std::path::Path>,
+    ) -> anyhow::Result<Self> {
         let mut cmd = Command::new(binary(name));
+        let stdout = match log {
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+            None => Stdio::null(),
+        };
         cmd.arg("serve")
             .envs(env.iter().cloned())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let child = cmd.spawn()?;

@@ -1,0 +1,65 @@
+//! A closed-loop (or fixed-arrival-rate) HTTP load generator.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::stats::Samples;
+
+#[derive(Clone, Copy, Debug)]
+pub struct LoadSpec {
+    pub concurrency: usize,
+    pub duration: Duration,
+    /// Requests per second over all workers; `None` means each worker sends as fast as it can.
+    pub rate: Option<f64>,
+}
+
+/// Runs `request(seq)` from `concurrency` workers for `duration`. With a rate, each request has
+/// a scheduled start and its latency counts from then (no coordinated omission).
+pub async fn run<F, Fut>(spec: LoadSpec, request: F) -> Samples
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send + 'static,
+{
+    let request = Arc::new(request);
+    let start = Instant::now();
+    let deadline = start + spec.duration;
+    let mut workers = Vec::with_capacity(spec.concurrency);
+    for w in 0..spec.concurrency {
+        let request = request.clone();
+        workers.push(tokio::spawn(async move {
+            let mut s = Samples::default();
+            let mut k: u64 = 0;
+            loop {
+                let seq = k * spec.concurrency as u64 + w as u64;
+                let scheduled = match spec.rate {
+                    Some(rate) => start + Duration::from_secs_f64(seq as f64 / rate),
+                    None => Instant::now(),
+                };
+                if scheduled >= deadline {
+                    break;
+                }
+                if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
+                let ok = request(seq).await;
+                let us = scheduled.elapsed().as_micros() as u64;
+                if ok {
+                    s.latencies_us.push(us);
+                } else {
+                    s.errors += 1;
+                }
+                k += 1;
+            }
+            s
+        }));
+    }
+    let mut all = Samples::default();
+    for w in workers {
+        if let Ok(s) = w.await {
+            all.merge(s);
+        }
+    }
+    all.elapsed_s = start.elapsed().as_secs_f64();
+    all
+}

@@ -1,0 +1,213 @@
+//! Load generator and benchmark harness.
+//!
+//! ```sh
+//! deploy/local/bench.sh [SCENARIO ...] [-- OPTIONS]     # builds release binaries, then runs
+//! target/release/bench all --duration 30 --concurrency 32
+//! ```
+//! Scenarios: `get-customer`, `create-customer`, `list-customers` (each alternated with its
+//! pgbench baseline), `event-delivery` (commit → consumer latency at a fixed write rate),
+//! `startup` (start-to-ready and idle memory of every service), `all`, and `smoke` (a few
+//! seconds of everything, for CI).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use serde_json::json;
+use tests::bench::scenarios::{self, Env, Options};
+
+#[derive(Parser, Debug)]
+#[command(about = "Customer-platform benchmark harness")]
+struct Cli {
+    /// Scenarios to run: get-customer, create-customer, list-customers, event-delivery,
+    /// startup, all, smoke.
+    #[arg(required = true)]
+    scenarios: Vec<String>,
+    /// Measured seconds per side (service and baseline), split over --rounds alternations.
+    #[arg(long, default_value_t = 30)]
+    duration: u64,
+    /// Warm-up seconds before measuring each scenario.
+    #[arg(long, default_value_t = 5)]
+    warmup: u64,
+    /// Alternations of service and baseline.
+    #[arg(long, default_value_t = 3)]
+    rounds: u32,
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Fixed arrival rate (requests/s) instead of closed-loop load.
+    #[arg(long)]
+    rate: Option<f64>,
+    #[arg(long, default_value_t = 10_000)]
+    customers: usize,
+    #[arg(long, default_value_t = 100)]
+    tenants: usize,
+    /// Writes per second in event-delivery.
+    #[arg(long, default_value_t = 500.0)]
+    event_rate: f64,
+    /// Seconds of writing in event-delivery.
+    #[arg(long, default_value_t = 60)]
+    event_duration: u64,
+    /// Where the JSON result and logs go.
+    #[arg(long, default_value = "target/bench")]
+    out: PathBuf,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    let mut list: Vec<String> = Vec::new();
+    for s in &cli.scenarios {
+        match s.as_str() {
+            "all" => list.extend(
+                [
+                    "get-customer",
+                    "create-customer",
+                    "list-customers",
+                    "event-delivery",
+                    "startup",
+                ]
+                .map(String::from),
+            ),
+            "smoke" => {
+                list.extend(
+                    [
+                        "get-customer",
+                        "create-customer",
+                        "list-customers",
+                        "event-delivery",
+                        "startup",
+                    ]
+                    .map(String::from),
+                );
+                cli.duration = 2;
+                cli.warmup = 1;
+                cli.rounds = 1;
+                cli.customers = cli.customers.min(500);
+                cli.tenants = cli.tenants.min(10);
+                cli.event_rate = cli.event_rate.min(50.0);
+                cli.event_duration = cli.event_duration.min(3);
+            }
+            "get-customer" | "create-customer" | "list-customers" | "event-delivery"
+            | "startup" => list.push(s.clone()),
+            other => anyhow::bail!("unknown scenario {other}"),
+        }
+    }
+    let stamp = time::OffsetDateTime::now_utc().unix_timestamp();
+    let workdir = cli.out.join(format!("run-{stamp}"));
+    std::fs::create_dir_all(&workdir)?;
+    let workdir = workdir.canonicalize()?;
+    let opts = Options {
+        duration: Duration::from_secs(cli.duration),
+        warmup: Duration::from_secs(cli.warmup),
+        rounds: cli.rounds,
+        concurrency: cli.concurrency,
+        rate: cli.rate,
+        customers: cli.customers,
+        tenants: cli.tenants,
+        event_rate: cli.event_rate,
+        event_duration: Duration::from_secs(cli.event_duration),
+        workdir: workdir.clone(),
+    };
+
+    let mut comparisons = Vec::new();
+    let mut delivery = None;
+    let mut startup = None;
+    let needs_env = list.iter().any(|s| s != "startup");
+    let env = if needs_env {
+        Some(Env::start(opts.clone()).await?)
+    } else {
+        None
+    };
+    for s in &list {
+        eprintln!("running {s} ...");
+        match s.as_str() {
+            "event-delivery" => delivery = Some(env.as_ref().expect("env").event_delivery().await?),
+            "startup" => {}
+            other => comparisons.push(env.as_ref().expect("env").compare(other).await?),
+        }
+    }
+    if let Some(env) = env {
+        env.stop().await;
+    }
+    if list.iter().any(|s| s == "startup") {
+        startup = Some(scenarios::startup(&workdir).await?);
+    }
+
+    println!();
+    println!(
+        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>7} | {:>10} {:>9} {:>9} {:>9} | {:>6}",
+        "scenario",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "errors",
+        "pg tx/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "ratio"
+    );
+    for c in &comparisons {
+        let (s, b) = (&c.service, &c.baseline);
+        println!(
+            "{:<16} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} | {:>10.0} {:>9.2} {:>9.2} {:>9.2} | {:>5.0}%",
+            c.scenario,
+            s.throughput_per_s,
+            s.p50_ms,
+            s.p99_ms,
+            s.p999_ms,
+            s.errors,
+            b.throughput_per_s,
+            b.p50_ms,
+            b.p99_ms,
+            b.p999_ms,
+            c.ratio * 100.0
+        );
+    }
+    if let Some(d) = &delivery {
+        println!(
+            "\nevent-delivery at {}/s for {}s: written {} (errors {}), received {}, lost {}, duplicated {}; \
+             commit→consumer p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            d.rate_per_s,
+            d.duration_s,
+            d.written,
+            d.write_errors,
+            d.received,
+            d.lost,
+            d.duplicated,
+            d.p50_ms,
+            d.p99_ms,
+            d.max_ms
+        );
+    }
+    if let Some(st) = &startup {
+        println!(
+            "\n{:<16} {:>16} {:>14}",
+            "service", "start→ready ms", "idle RSS MB"
+        );
+        for s in st {
+            println!(
+                "{:<16} {:>16.0} {:>14.1}",
+                s.service, s.start_to_ready_ms, s.idle_rss_mb
+            );
+        }
+    }
+    let result = json!({
+        "time": stamp,
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "machine": { "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0) },
+        "options": opts,
+        "scenarios": comparisons,
+        "eventDelivery": delivery,
+        "startup": startup,
+    });
+    let path = cli.out.join(format!("result-{stamp}.json"));
+    std::fs::write(&path, serde_json::to_vec_pretty(&result)?)?;
+    println!("\nresult: {}", path.display());
+    let failed = delivery
+        .as_ref()
+        .is_some_and(|d| d.lost > 0 || d.duplicated > 0);
+    anyhow::ensure!(!failed, "events were lost or duplicated");
+    Ok(())
+}
