@@ -47,14 +47,32 @@ pub fn connect(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
         .max_connections(cfg.max_connections)
         .min_connections(cfg.min_connections)
         .acquire_timeout(Duration::from_millis(cfg.acquire_timeout_ms))
+        // sqlx already checks every connection when it is released; a second check on acquire
+        // would cost a round trip per request. A connection broken while idle fails its first
+        // statement and is discarded.
+        .test_before_acquire(false)
         .connect_lazy_with(opts.application_name("customer-platform")))
 }
 
-/// Begins a transaction scoped to `scope`.
+/// Begins a transaction scoped to `scope`, in one round trip.
+///
+/// A transaction that only reads may be dropped instead of committed: its rollback is then
+/// sent together with the pool's release check, off the request's path.
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Tx, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    set_scope(&mut tx, scope).await?;
-    Ok(tx)
+    pool.begin_with(sqlx::AssertSqlSafe(begin_sql(scope))).await
+}
+
+/// `BEGIN` plus the scope settings as one simple query. Only a UUID (formatted from its typed
+/// value) and constants are interpolated, so nothing a caller sends reaches this text.
+fn begin_sql(scope: Scope) -> String {
+    let (customer, admin) = match scope {
+        Scope::Tenant(id) => (id.as_uuid().hyphenated().to_string(), "off"),
+        Scope::PlatformAdmin | Scope::System => (String::new(), "on"),
+    };
+    format!(
+        "BEGIN; SELECT set_config('app.customer_id', '{customer}', true), \
+         set_config('app.platform_admin', '{admin}', true)"
+    )
 }
 
 /// Sets the row-level security context of the current transaction.
@@ -169,6 +187,17 @@ async fn grant_runtime(pool: &PgPool, role: &str) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn begin_sql_sets_the_scope() {
+        let id = CustomerId::new();
+        let sql = begin_sql(Scope::Tenant(id));
+        assert!(sql.starts_with("BEGIN;"));
+        assert!(sql.contains(&format!("'app.customer_id', '{id}'")));
+        assert!(sql.contains("'app.platform_admin', 'off'"));
+        assert!(begin_sql(Scope::System).contains("'app.customer_id', ''"));
+        assert!(begin_sql(Scope::PlatformAdmin).contains("'app.platform_admin', 'on'"));
+    }
 
     #[test]
     fn runtime_role_is_the_url_user() {

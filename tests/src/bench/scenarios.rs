@@ -243,12 +243,11 @@ impl Env {
         match scenario {
             "get-customer" => pgbench::read_script(self.opts.customers),
             "create-customer" => pgbench::write_script(),
-            "list-customers" => format!(
-                "SELECT customer_id, name, customer_type, email, phone, website, address, locale, \
+            "list-customers" => "SELECT customer_id, name, customer_type, email, phone, website, address, locale, \
                  business_profile, session_expiration_seconds, bootstrap_tenant_key, products, \
                  status, version, created_at, created_by, updated_at, updated_by FROM customers \
                  WHERE customer_type = 'business' ORDER BY updated_at DESC, customer_id DESC LIMIT 51;\n"
-            ),
+                .to_string(),
             other => panic!("unknown scenario {other}"),
         }
     }

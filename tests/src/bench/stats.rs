@@ -24,7 +24,8 @@ impl Samples {
             if l.is_empty() {
                 return 0.0;
             }
-            let idx = ((p / 100.0) * (l.len() as f64)).ceil() as usize;
+            // Nearest-rank; the epsilon keeps 99.9% of 1000 at rank 999 despite rounding.
+            let idx = ((p / 100.0) * (l.len() as f64) - 1e-9).ceil() as usize;
             l[idx.clamp(1, l.len()) - 1] as f64 / 1000.0
         };
         Figures {
