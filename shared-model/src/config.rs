@@ -137,7 +137,7 @@ level = "info"
 [outbox]
 enabled = true
 batch_size = 500
-poll_interval_ms = 500
+poll_interval_ms = 100
 "#;
 
 /// Something that can check itself after loading.

@@ -148,13 +148,40 @@ pub struct TraceContext {
     pub sampled: bool,
 }
 
+thread_local! {
+    /// Per-thread splitmix64 state, seeded once from the OS: trace and request ids need to be
+    /// unique, not secret, and a system call per id costs more than the rest of the id.
+    static RNG: std::cell::Cell<u64> = std::cell::Cell::new(u64::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..8].try_into().unwrap_or([7; 8]),
+    ));
+}
+
+/// A fast non-cryptographic random number.
+pub fn fast_random() -> u64 {
+    RNG.with(|s| {
+        let mut z = s.get().wrapping_add(0x9e37_79b9_7f4a_7c15);
+        s.set(z);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    })
+}
+
 fn random_hex(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2);
+    let mut out = String::with_capacity(bytes * 2 + 16);
     while out.len() < bytes * 2 {
-        out.push_str(&uuid::Uuid::new_v4().simple().to_string());
+        out.push_str(&format!("{:016x}", fast_random()));
     }
     out.truncate(bytes * 2);
     out
+}
+
+/// A random (version 4) UUID from [`fast_random`], for request ids.
+pub fn fast_uuid() -> uuid::Uuid {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&fast_random().to_le_bytes());
+    b[8..].copy_from_slice(&fast_random().to_le_bytes());
+    uuid::Builder::from_random_bytes(b).into_uuid()
 }
 
 impl TraceContext {

@@ -38,7 +38,8 @@ fn db_url(role: &str, db: &str) -> String {
     let base = reqwest::Url::parse(&admin_url()).expect("TEST_PG_ADMIN_URL is a URL");
     let host = base.host_str().unwrap_or("127.0.0.1");
     let port = base.port().unwrap_or(5432);
-    format!("postgres://{role}@{host}:{port}/{db}")
+    // Loopback: no TLS (the default `prefer` would negotiate it with a local server).
+    format!("postgres://{role}@{host}:{port}/{db}?sslmode=disable")
 }
 
 /// A database that exists for one test and is dropped with it.

@@ -108,6 +108,8 @@ impl Env {
         let db = TestDb::new(&(customer_api::SERVICE.migrations)()).await;
         let mut url = reqwest::Url::parse(&testkit::admin_url())?;
         url.set_path(&db.name);
+        // The service and pgbench both reach PostgreSQL over loopback without TLS.
+        url.set_query(Some("sslmode=disable"));
         let superuser_url = url.to_string();
         let mut su = sqlx::PgConnection::connect(&superuser_url).await?;
         sqlx::query(
