@@ -34,11 +34,26 @@ use crate::events::CloudEvent;
 /// Redeliveries before a message is dead-lettered.
 pub const DELIVERY_LIMIT: i64 = 5;
 
+/// Largest AMQP frame asked for unless `amqp.url` sets `frame_max`. The client keeps send and
+/// receive buffers of 32 frames per connection, so the broker's default (128 KiB) would cost
+/// 8 MiB of memory per connection; events are a few KiB and larger messages are split.
+const DEFAULT_FRAME_MAX: u32 = 16 * 1024;
+
+fn with_frame_max(url: &str) -> String {
+    if url.contains("frame_max=") {
+        url.to_string()
+    } else if url.contains('?') {
+        format!("{url}&frame_max={DEFAULT_FRAME_MAX}")
+    } else {
+        format!("{url}?frame_max={DEFAULT_FRAME_MAX}")
+    }
+}
+
 /// Connects to the broker, naming the connection after its user.
 pub async fn connect(cfg: &AmqpConfig, name: &str) -> anyhow::Result<Connection> {
     let props =
         ConnectionProperties::default().with_connection_name(LongString::from(name.to_string()));
-    Connection::connect(cfg.url.expose(), props)
+    Connection::connect(&with_frame_max(cfg.url.expose()), props)
         .await
         .map_err(|e| anyhow::anyhow!("connecting to RabbitMQ (amqp.url): {e}"))
 }
@@ -418,5 +433,26 @@ impl BrokerHealth {
                 _ = shutdown.cancelled() => return,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_max_is_added_unless_given() {
+        assert_eq!(
+            with_frame_max("amqp://h/%2f"),
+            "amqp://h/%2f?frame_max=16384"
+        );
+        assert_eq!(
+            with_frame_max("amqp://h/v?heartbeat=5"),
+            "amqp://h/v?heartbeat=5&frame_max=16384"
+        );
+        assert_eq!(
+            with_frame_max("amqp://h/v?frame_max=4096"),
+            "amqp://h/v?frame_max=4096"
+        );
     }
 }

@@ -198,6 +198,17 @@ pub async fn run(
             shutdown.clone(),
         ));
     }
+    // Histogram samples accumulate in the recorder until upkeep folds them in; without it a
+    // service that is never scraped would grow without bound.
+    let stop = shutdown.clone();
+    tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(5)) => telemetry::metrics_handle().run_upkeep(),
+                _ = stop.cancelled() => return,
+            }
+        }
+    });
     let pool = kit.pool.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {
