@@ -26,6 +26,37 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// The environment that points service `prefix` (e.g. `CUSTOMER_API`) at a test database and
+/// the test's own exchanges, listening on `port`, with the test signing secret.
+pub fn service_env(
+    db: &shared_model::testkit::TestDb,
+    amqp: &shared_model::config::AmqpConfig,
+    prefix: &str,
+    port: u16,
+    log_level: &str,
+) -> Vec<(String, String)> {
+    use shared_model::testkit;
+    [
+        ("HTTP__BIND", format!("127.0.0.1:{port}")),
+        ("DATABASE__URL", db.app_url.clone()),
+        ("DATABASE__MIGRATE_URL", db.owner_url.clone()),
+        ("AMQP__URL", testkit::amqp_url()),
+        ("AMQP__EXCHANGE", amqp.exchange.clone()),
+        (
+            "AMQP__DEAD_LETTER_EXCHANGE",
+            amqp.dead_letter_exchange.clone(),
+        ),
+        ("AMQP__QUEUE_PREFIX", amqp.queue_prefix.clone()),
+        ("AUTH__ISSUER", testkit::auth_config().issuer),
+        ("AUTH__HS256_SECRET", testkit::TEST_SECRET.to_string()),
+        ("LOG__LEVEL", log_level.to_string()),
+        ("LOG__FORMAT", "json".to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{prefix}__{k}"), v))
+    .collect()
+}
+
 /// A free TCP port on the loopback interface.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

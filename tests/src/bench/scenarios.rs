@@ -20,7 +20,7 @@ use tokio::sync::Mutex;
 use super::load::{self, LoadSpec};
 use super::pgbench;
 use super::stats::{Figures, Samples};
-use crate::{ServiceProcess, free_port};
+use crate::{ServiceProcess, free_port, service_env};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Options {
@@ -79,28 +79,6 @@ pub struct Env {
     pub admin: Arc<String>,
     pub superuser_url: String,
     pub opts: Options,
-}
-
-fn service_env(db: &TestDb, amqp: &AmqpConfig, prefix: &str, port: u16) -> Vec<(String, String)> {
-    [
-        ("HTTP__BIND", format!("127.0.0.1:{port}")),
-        ("DATABASE__URL", db.app_url.clone()),
-        ("DATABASE__MIGRATE_URL", db.owner_url.clone()),
-        ("AMQP__URL", testkit::amqp_url()),
-        ("AMQP__EXCHANGE", amqp.exchange.clone()),
-        (
-            "AMQP__DEAD_LETTER_EXCHANGE",
-            amqp.dead_letter_exchange.clone(),
-        ),
-        ("AMQP__QUEUE_PREFIX", amqp.queue_prefix.clone()),
-        ("AUTH__ISSUER", testkit::auth_config().issuer),
-        ("AUTH__HS256_SECRET", testkit::TEST_SECRET.to_string()),
-        ("LOG__LEVEL", "info".to_string()),
-        ("LOG__FORMAT", "json".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("{prefix}__{k}"), v))
-    .collect()
 }
 
 impl Env {
@@ -165,7 +143,7 @@ impl Env {
         let svc = ServiceProcess::start_logged(
             "customer-api",
             port,
-            &service_env(&db, &amqp, "CUSTOMER_API", port),
+            &service_env(&db, &amqp, "CUSTOMER_API", port, "info"),
             Some(&log),
         )
         .await?;
@@ -415,7 +393,7 @@ pub async fn startup(workdir: &std::path::Path) -> anyhow::Result<Vec<Startup>> 
         let db = TestDb::new(&sqlx::migrate::Migrator::with_migrations(Vec::new())).await;
         let amqp = testkit::amqp_config("bench-startup");
         let port = free_port();
-        let env = service_env(&db, &amqp, prefix, port);
+        let env = service_env(&db, &amqp, prefix, port, "info");
         let migrate = tokio::process::Command::new(crate::binary(name))
             .arg("migrate")
             .envs(env.iter().cloned())

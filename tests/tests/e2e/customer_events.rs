@@ -6,7 +6,7 @@ use lapin::types::AMQPValue;
 use serde_json::{Value, json};
 use shared_model::auth::Permission;
 use shared_model::testkit::{self, TestDb};
-use tests::{ServiceProcess, free_port};
+use tests::{ServiceProcess, free_port, service_env};
 
 use crate::{listen, receive};
 
@@ -18,25 +18,7 @@ async fn customer_created_reaches_rabbitmq_as_a_cloudevent_with_the_request_trac
     let (_conn, mut consumer) = listen(&amqp, &queue, &["customer.*"]).await;
 
     let port = free_port();
-    let p = "CUSTOMER_API";
-    let env: Vec<(String, String)> = [
-        ("HTTP__BIND", format!("127.0.0.1:{port}")),
-        ("DATABASE__URL", db.app_url.clone()),
-        ("DATABASE__MIGRATE_URL", db.owner_url.clone()),
-        ("AMQP__URL", testkit::amqp_url()),
-        ("AMQP__EXCHANGE", amqp.exchange.clone()),
-        (
-            "AMQP__DEAD_LETTER_EXCHANGE",
-            amqp.dead_letter_exchange.clone(),
-        ),
-        ("AMQP__QUEUE_PREFIX", amqp.queue_prefix.clone()),
-        ("AUTH__ISSUER", testkit::auth_config().issuer),
-        ("AUTH__HS256_SECRET", testkit::TEST_SECRET.to_string()),
-        ("LOG__LEVEL", "warn".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("{p}__{k}"), v))
-    .collect();
+    let env = service_env(&db, &amqp, "CUSTOMER_API", port, "warn");
     let svc = ServiceProcess::start("customer-api", port, &env)
         .await
         .unwrap();

@@ -8,7 +8,7 @@ use axum::body::Bytes;
 use axum::routing::post;
 use shared_model::auth::Permission;
 use shared_model::testkit::{self, TestDb};
-use tests::{ServiceProcess, free_port};
+use tests::{ServiceProcess, free_port, service_env};
 use tokio::sync::Mutex;
 
 #[tokio::test]
@@ -32,23 +32,7 @@ async fn spans_are_exported_over_otlp_in_the_callers_trace() {
     let db = TestDb::new(&(customer_api::SERVICE.migrations)()).await;
     let amqp = testkit::amqp_config("otlp");
     let port = free_port();
-    let mut env: Vec<(String, String)> = [
-        ("HTTP__BIND", format!("127.0.0.1:{port}")),
-        ("DATABASE__URL", db.app_url.clone()),
-        ("AMQP__URL", testkit::amqp_url()),
-        ("AMQP__EXCHANGE", amqp.exchange.clone()),
-        (
-            "AMQP__DEAD_LETTER_EXCHANGE",
-            amqp.dead_letter_exchange.clone(),
-        ),
-        ("AMQP__QUEUE_PREFIX", amqp.queue_prefix.clone()),
-        ("AUTH__ISSUER", testkit::auth_config().issuer),
-        ("AUTH__HS256_SECRET", testkit::TEST_SECRET.to_string()),
-        ("LOG__LEVEL", "info".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("CUSTOMER_API__{k}"), v))
-    .collect();
+    let mut env = service_env(&db, &amqp, "CUSTOMER_API", port, "info");
     env.push((
         "OTEL_EXPORTER_OTLP_ENDPOINT".into(),
         format!("http://{collector_addr}"),

@@ -3,30 +3,14 @@
 use serde_json::Value;
 use shared_model::testkit::{self, TestDb};
 use sqlx::migrate::Migrator;
-use tests::{ServiceProcess, binary, free_port};
+use tests::{ServiceProcess, binary, free_port, service_env};
 
 async fn check(name: &str, prefix: &str) {
     // The kit's tables only; the binary's `migrate` applies the rest and grants the runtime role.
     let db = TestDb::new(&Migrator::with_migrations(Vec::new())).await;
     let amqp = testkit::amqp_config(name);
     let port = free_port();
-    let env: Vec<(String, String)> = [
-        ("HTTP__BIND", format!("127.0.0.1:{port}")),
-        ("DATABASE__URL", db.app_url.clone()),
-        ("DATABASE__MIGRATE_URL", db.owner_url.clone()),
-        ("AMQP__URL", testkit::amqp_url()),
-        ("AMQP__EXCHANGE", amqp.exchange.clone()),
-        (
-            "AMQP__DEAD_LETTER_EXCHANGE",
-            amqp.dead_letter_exchange.clone(),
-        ),
-        ("AMQP__QUEUE_PREFIX", amqp.queue_prefix.clone()),
-        ("AUTH__HS256_SECRET", testkit::TEST_SECRET.to_string()),
-        ("LOG__LEVEL", "warn".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("{prefix}__{k}"), v))
-    .collect();
+    let env = service_env(&db, &amqp, prefix, port, "warn");
 
     let migrate = tokio::process::Command::new(binary(name))
         .arg("migrate")
