@@ -158,6 +158,7 @@ impl Relay {
     async fn drain(&self, channel: &Channel) -> anyhow::Result<(usize, bool)> {
         let mut published = 0;
         loop {
+            let started = Instant::now();
             let mut tx = db::begin(&self.pool, Scope::System).await?;
             let rows = sqlx::query(
                 "SELECT id, routing_key, payload, traceparent, customer_id, event_id, created_at,
@@ -179,6 +180,7 @@ impl Relay {
                 return Ok((published, waiting));
             }
             tx.commit().await?;
+            let selected = started.elapsed();
             let waiting: bool = rows[0].get("waiting");
             let mut confirms = Vec::with_capacity(rows.len());
             let mut ids = Vec::with_capacity(rows.len());
@@ -239,12 +241,26 @@ impl Relay {
                     anyhow::bail!("the broker refused (nacked) an outbox event");
                 }
             }
+            let confirmed = started.elapsed();
             let mut tx = db::begin(&self.pool, Scope::System).await?;
             sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
                 .bind(&ids)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;
+            let deleted = started.elapsed();
+            metrics::histogram!("outbox_relay_select_seconds").record(selected.as_secs_f64());
+            metrics::histogram!("outbox_relay_confirm_seconds")
+                .record((confirmed - selected).as_secs_f64());
+            metrics::histogram!("outbox_relay_delete_seconds")
+                .record((deleted - confirmed).as_secs_f64());
+            tracing::debug!(
+                n = ids.len(),
+                select_ms = selected.as_secs_f64() * 1e3,
+                confirm_ms = (confirmed - selected).as_secs_f64() * 1e3,
+                delete_ms = (deleted - confirmed).as_secs_f64() * 1e3,
+                "outbox batch published"
+            );
             metrics::counter!("outbox_published_total").increment(ids.len() as u64);
             published += ids.len();
             if let Some(o) = oldest {

@@ -235,6 +235,11 @@ impl Env {
     /// Warm-up, then `rounds` alternations of the service and its pgbench baseline.
     pub async fn compare(&self, scenario: &str) -> anyhow::Result<Comparison> {
         let script = self.baseline_sql(scenario);
+        // Start from current planner statistics (a steady state autovacuum keeps), not from
+        // whatever the previous scenario's writes left.
+        let mut su = sqlx::PgConnection::connect(&self.superuser_url).await?;
+        sqlx::query("ANALYZE").execute(&mut su).await?;
+        su.close().await.ok();
         self.service_side(scenario, self.opts.warmup).await;
         let phase = self.opts.duration / self.opts.rounds.max(1);
         let (mut svc, mut base) = (Samples::default(), Samples::default());
