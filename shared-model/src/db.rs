@@ -75,7 +75,8 @@ fn begin_sql(scope: Scope) -> String {
     )
 }
 
-/// Sets the row-level security context of the current transaction.
+/// Changes the row-level security context inside an open transaction (e.g. a reaction that
+/// must reach another tenant's rows switches to `Scope::System` explicitly).
 pub async fn set_scope(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx::Error> {
     let (customer, admin) = match scope {
         Scope::Tenant(id) => (id.to_string(), "off"),
