@@ -257,9 +257,9 @@ impl Drop for TestApp {
     }
 }
 
-/// Deletes a test's exchanges and queues.
-pub async fn delete_broker_names(cfg: &AmqpConfig, queues: &[String]) {
-    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+/// Deletes queues (and their dead-letter queues) of a test.
+pub async fn delete_queues(cfg: &AmqpConfig, queues: &[String]) {
+    use lapin::options::QueueDeleteOptions;
     let Ok(conn) = crate::bus::connect(cfg, "test-cleanup").await else {
         return;
     };
@@ -274,6 +274,20 @@ pub async fn delete_broker_names(cfg: &AmqpConfig, queues: &[String]) {
             .queue_delete(format!("{q}.dlq").into(), QueueDeleteOptions::default())
             .await;
     }
+    let _ = conn.close(200, "done".into()).await;
+}
+
+/// Deletes a test's exchanges and queues. Call it after the service using them has stopped,
+/// or its relay declares the exchanges again.
+pub async fn delete_broker_names(cfg: &AmqpConfig, queues: &[String]) {
+    use lapin::options::ExchangeDeleteOptions;
+    delete_queues(cfg, queues).await;
+    let Ok(conn) = crate::bus::connect(cfg, "test-cleanup").await else {
+        return;
+    };
+    let Ok(ch) = conn.create_channel().await else {
+        return;
+    };
     for x in [&cfg.exchange, &cfg.dead_letter_exchange] {
         let _ = ch
             .exchange_delete(x.clone().into(), ExchangeDeleteOptions::default())

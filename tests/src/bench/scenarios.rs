@@ -369,7 +369,7 @@ impl Env {
             elapsed_s: 1.0,
         }
         .figures();
-        testkit::delete_broker_names(&self.amqp, &[queue]).await;
+        testkit::delete_queues(&self.amqp, &[queue]).await;
         Ok(Delivery {
             rate_per_s: self.opts.event_rate,
             duration_s: self.opts.event_duration.as_secs_f64(),
