@@ -16,6 +16,15 @@ use clap::Parser;
 use serde_json::json;
 use tests::bench::scenarios::{self, Env, Options};
 
+/// Every scenario, in the order `all` runs them.
+const ALL: [&str; 5] = [
+    "get-customer",
+    "create-customer",
+    "list-customers",
+    "event-delivery",
+    "startup",
+];
+
 #[derive(Parser, Debug)]
 #[command(about = "Customer-platform benchmark harness")]
 struct Cli {
@@ -58,27 +67,9 @@ async fn main() -> anyhow::Result<()> {
     let mut list: Vec<String> = Vec::new();
     for s in &cli.scenarios {
         match s.as_str() {
-            "all" => list.extend(
-                [
-                    "get-customer",
-                    "create-customer",
-                    "list-customers",
-                    "event-delivery",
-                    "startup",
-                ]
-                .map(String::from),
-            ),
+            "all" => list.extend(ALL.map(String::from)),
             "smoke" => {
-                list.extend(
-                    [
-                        "get-customer",
-                        "create-customer",
-                        "list-customers",
-                        "event-delivery",
-                        "startup",
-                    ]
-                    .map(String::from),
-                );
+                list.extend(ALL.map(String::from));
                 cli.duration = 2;
                 cli.warmup = 1;
                 cli.rounds = 1;
@@ -87,8 +78,7 @@ async fn main() -> anyhow::Result<()> {
                 cli.event_rate = cli.event_rate.min(50.0);
                 cli.event_duration = cli.event_duration.min(3);
             }
-            "get-customer" | "create-customer" | "list-customers" | "event-delivery"
-            | "startup" => list.push(s.clone()),
+            one if ALL.contains(&one) => list.push(one.to_string()),
             other => anyhow::bail!("unknown scenario {other}"),
         }
     }

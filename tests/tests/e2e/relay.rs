@@ -19,6 +19,17 @@ const WRITTEN: EventType = EventType {
     schema: "urn:test:v1",
 };
 
+/// The CloudEvent ids of deliveries, in order.
+fn event_ids(deliveries: &[lapin::message::Delivery]) -> Vec<uuid::Uuid> {
+    deliveries
+        .iter()
+        .map(|d| {
+            let v: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
+            uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap()
+        })
+        .collect()
+}
+
 struct Written {
     event: uuid::Uuid,
     xid: u64,
@@ -116,13 +127,7 @@ async fn every_committed_event_is_published_once_in_transaction_order_and_late_c
     let expected: Vec<uuid::Uuid> = committed.iter().map(|w| w.event).collect();
 
     let deliveries = receive(&mut consumer, expected.len(), Duration::from_secs(30)).await;
-    let got: Vec<uuid::Uuid> = deliveries
-        .iter()
-        .map(|d| {
-            let v: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
-            uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap()
-        })
-        .collect();
+    let got = event_ids(&deliveries);
     assert_eq!(
         got.iter().collect::<HashSet<_>>().len(),
         got.len(),
@@ -186,14 +191,7 @@ async fn only_one_relay_leads_per_database() {
     for i in 0..200 {
         ids.push(writer(db.pool.clone(), i, Duration::ZERO, true).await.event);
     }
-    let got: Vec<uuid::Uuid> = receive(&mut consumer, 200, Duration::from_secs(20))
-        .await
-        .iter()
-        .map(|d| {
-            let v: serde_json::Value = serde_json::from_slice(&d.data).unwrap();
-            uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap()
-        })
-        .collect();
+    let got = event_ids(&receive(&mut consumer, 200, Duration::from_secs(20)).await);
     assert_eq!(
         got, ids,
         "three relays, one leader: each event once, in order"
