@@ -311,6 +311,16 @@ impl Caller {
         &self.claims.sub
     }
 
+    /// The client a client-bound token is limited to.
+    pub fn client_id(&self) -> Option<ClientId> {
+        self.claims.client_id
+    }
+
+    /// The customer the token is bound to.
+    pub fn customer_id(&self) -> Option<CustomerId> {
+        self.claims.customer_id
+    }
+
     pub fn has(&self, p: Permission) -> bool {
         self.permissions.contains(&p)
     }

@@ -812,6 +812,24 @@ impl<T> Patch<T> {
     pub fn is_absent(&self) -> bool {
         matches!(self, Patch::Absent)
     }
+
+    /// Merges into `field`: absent leaves it, null clears it, a value replaces it.
+    pub fn apply(self, field: &mut Option<T>) {
+        match self {
+            Patch::Absent => {}
+            Patch::Null => *field = None,
+            Patch::Value(x) => *field = Some(x),
+        }
+    }
+
+    /// The patch with its value mapped.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Patch<U> {
+        match self {
+            Patch::Absent => Patch::Absent,
+            Patch::Null => Patch::Null,
+            Patch::Value(x) => Patch::Value(f(x)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -91,6 +91,22 @@ id_type!(
     /// A CloudEvent.
     EventId
 );
+id_type!(
+    /// A postal address in a client's address book.
+    AddressId
+);
+id_type!(
+    /// A client group (shopper group).
+    GroupId
+);
+id_type!(
+    /// A tag definition.
+    TagId
+);
+id_type!(
+    /// A tenant role.
+    RoleId
+);
 
 #[cfg(test)]
 mod tests {

@@ -73,6 +73,32 @@ string_enum!(
 );
 
 string_enum!(
+    /// Whether a client is an organisation or a person.
+    ClientType { Business = "business", Individual = "individual" }
+);
+
+string_enum!(
+    /// Where a client stands in its relationship with the customer.
+    ClientStatus {
+        Lead = "lead",
+        Active = "active",
+        Inactive = "inactive",
+        Churned = "churned",
+    }
+);
+
+string_enum!(
+    /// How a client came to the customer.
+    ClientSource {
+        Direct = "direct",
+        Referral = "referral",
+        Partner = "partner",
+        Marketing = "marketing",
+        Other = "other",
+    }
+);
+
+string_enum!(
     /// The 11 GICS sectors.
     IndustrySector {
         Energy = "energy",
@@ -243,9 +269,27 @@ value_type!(
     Phone, "+14155550100"
 );
 value_type!(
+    /// An ISO 4217 currency code, upper case.
+    CurrencyCode, "EUR"
+);
+value_type!(
     /// A BCP 47 language tag of the form `ll`, `ll-RR` or `ll-Ssss-RR`.
     Locale, "en-US"
 );
+
+/// ISO 4217 active currency codes, sorted.
+const ISO_4217: &str = "AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BRL BSD BTN BWP BYN BZD CAD CDF CHF CLP CNY COP CRC CUP CVE CZK DJF DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HTG HUF IDR ILS INR IQD IRR ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD UYU UZS VED VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG";
+
+impl CurrencyCode {
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        let upper = s.trim().to_ascii_uppercase();
+        if upper.len() == 3 && ISO_4217.split(' ').any(|c| c == upper) {
+            Ok(Self(upper))
+        } else {
+            Err("must be an ISO 4217 currency code")
+        }
+    }
+}
 
 impl CountryCode {
     pub fn parse(s: &str) -> Result<Self, &'static str> {
@@ -417,6 +461,13 @@ mod tests {
             BusinessClassification::CCorp
         );
         assert!(serde_json::from_str::<CustomerType>("\"robot\"").is_err());
+    }
+
+    #[test]
+    fn currency_codes() {
+        assert_eq!(CurrencyCode::parse("eur").unwrap().as_str(), "EUR");
+        assert!(CurrencyCode::parse("EU").is_err());
+        assert!(CurrencyCode::parse("XXX").is_err());
     }
 
     #[test]

@@ -212,6 +212,24 @@ pub fn token(sub: &str, customer: Option<CustomerId>, permissions: &[Permission]
     sign_hs256(&claims, &Secret::new(TEST_SECRET.into())).expect("signing a test token")
 }
 
+/// A test token bound to one client of a customer.
+pub fn client_token(
+    sub: &str,
+    customer: CustomerId,
+    client: crate::ids::ClientId,
+    permissions: &[Permission],
+) -> String {
+    let mut claims = claims_for(
+        &auth_config(),
+        sub,
+        Some(customer),
+        permissions,
+        Duration::from_secs(600),
+    );
+    claims.client_id = Some(client);
+    sign_hs256(&claims, &Secret::new(TEST_SECRET.into())).expect("signing a test token")
+}
+
 /// A service running in this process on an ephemeral port.
 pub struct TestApp {
     pub addr: SocketAddr,

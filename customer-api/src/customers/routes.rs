@@ -245,19 +245,18 @@ fn validate_bootstrap_key(v: &mut Validator, key: &str) {
     }
 }
 
-async fn write_event(
-    conn: &mut PgConnection,
+fn event(
     kind: EventType,
     customer: &Customer,
     changed_fields: Option<Vec<String>>,
     actor: &str,
     trace: &Trace,
-) -> Result<(), ApiError> {
+) -> Result<CloudEvent, ApiError> {
     let data = CustomerEventData {
         customer: customer.clone(),
         changed_fields,
     };
-    let event = CloudEvent::new(
+    CloudEvent::new(
         crate::SOURCE,
         kind,
         customer.id,
@@ -266,7 +265,18 @@ async fn write_event(
         trace.for_event(),
         &data,
     )
-    .map_err(ApiError::internal)?;
+    .map_err(ApiError::internal)
+}
+
+async fn write_event(
+    conn: &mut PgConnection,
+    kind: EventType,
+    customer: &Customer,
+    changed_fields: Option<Vec<String>>,
+    actor: &str,
+    trace: &Trace,
+) -> Result<(), ApiError> {
+    let event = event(kind, customer, changed_fields, actor, trace)?;
     outbox::enqueue(conn, &event).await?;
     Ok(())
 }
@@ -336,8 +346,8 @@ pub async fn create_customer(
         updated_by: caller.sub().to_string(),
     };
     let mut tx = db::begin(&state.kit.pool, Scope::PlatformAdmin).await?;
-    store::insert(&mut tx, &customer).await?;
-    write_event(&mut tx, ev::CREATED, &customer, None, caller.sub(), &trace).await?;
+    let created_event = event(ev::CREATED, &customer, None, caller.sub(), &trace)?;
+    store::insert(&mut tx, &customer, outbox::Staged::new(&created_event)?).await?;
     tx.commit().await?;
     tracing::info!(customer_id = %customer.id, "customer created");
     Ok(created(&customer))
@@ -370,7 +380,7 @@ pub async fn get_customer(
     let customer = store::find(&mut tx, id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
-    tx.commit().await?;
+    drop(tx); // read-only: rolled back off the request path
     Ok(with_etag(StatusCode::OK, customer.version, &customer))
 }
 

@@ -5,6 +5,7 @@ use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::customer::{Address, BusinessProfile, Customer};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
+use shared_model::outbox;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -97,36 +98,73 @@ fn conflicts(r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<()
     .map(|_| ())
 }
 
+/// Inserts `c`, its default roles and its `customer.created` event in one statement (one round
+/// trip).
 #[tracing::instrument(skip_all, err(Display))]
-pub async fn insert(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiError> {
-    let r = sqlx::query(
-        "INSERT INTO customers (customer_id, name, customer_type, email, phone, website, address,
-             locale, business_profile, external_id, session_expiration_seconds,
-             bootstrap_tenant_key, products, status, version, created_at, created_by,
-             updated_at, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+pub async fn insert(
+    conn: &mut PgConnection,
+    c: &Customer,
+    event: outbox::Staged,
+) -> Result<(), ApiError> {
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
+        "WITH customer_row AS (INSERT INTO customers (customer_id, name, customer_type, email,
+             phone, website, address, locale, business_profile, external_id,
+             session_expiration_seconds, bootstrap_tenant_key, products, status, version,
+             created_at, created_by, updated_at, updated_by) VALUES (",
+    );
+    let mut values = q.separated(", ");
+    values.push_bind(c.id);
+    values.push_bind(&c.name);
+    values.push_bind(c.customer_type);
+    values.push_bind(&c.email);
+    values.push_bind(&c.phone);
+    values.push_bind(&c.website);
+    values.push_bind(c.address.as_ref().map(Json));
+    values.push_bind(&c.locale);
+    values.push_bind(c.business_profile.as_ref().map(Json));
+    values.push_bind(
+        c.business_profile
+            .as_ref()
+            .and_then(|b| b.external_id.as_ref()),
+    );
+    values.push_bind(c.session_expiration_seconds);
+    values.push_bind(&c.bootstrap_tenant_key);
+    values.push_bind(&c.products);
+    values.push_bind(c.status);
+    values.push_bind(c.version);
+    values.push_bind(c.created_at);
+    values.push_bind(&c.created_by);
+    values.push_bind(c.updated_at);
+    values.push_bind(&c.updated_by);
+    q.push(") RETURNING 1), ");
+    // The default roles, in the same statement.
+    let roles: Vec<serde_json::Value> = crate::roles::routes::default_roles(c.id, c.created_at)
+        .into_iter()
+        .map(|r| {
+            serde_json::json!({
+                "role_id": r.id, "name": r.name, "description": r.description,
+                "permissions": r.permissions,
+            })
+        })
+        .collect();
+    q.push(
+        "role_rows AS (INSERT INTO roles (customer_id, role_id, name, description, permissions,
+             is_default, created_at, updated_at)
+         SELECT ",
     )
-    .bind(c.id)
-    .bind(&c.name)
-    .bind(c.customer_type)
-    .bind(&c.email)
-    .bind(&c.phone)
-    .bind(&c.website)
-    .bind(c.address.as_ref().map(Json))
-    .bind(&c.locale)
-    .bind(c.business_profile.as_ref().map(Json))
-    .bind(c.business_profile.as_ref().and_then(|b| b.external_id.as_ref()))
-    .bind(c.session_expiration_seconds)
-    .bind(&c.bootstrap_tenant_key)
-    .bind(&c.products)
-    .bind(c.status)
-    .bind(c.version)
-    .bind(c.created_at)
-    .bind(&c.created_by)
-    .bind(c.updated_at)
-    .bind(&c.updated_by)
-    .execute(conn)
-    .await;
+    .push_bind(c.id)
+    .push(", r.role_id, r.name, r.description, r.permissions, true, ")
+    .push_bind(c.created_at)
+    .push(", ")
+    .push_bind(c.created_at)
+    .push(" FROM jsonb_to_recordset(")
+    .push_bind(Json(roles))
+    .push(
+        ") AS r (role_id uuid, name text, description text, permissions text[])
+         WHERE EXISTS (SELECT 1 FROM customer_row)), ",
+    );
+    event.push_cte(&mut q);
+    let r = q.build().execute(conn).await;
     conflicts(r)
 }
 

@@ -1,9 +1,13 @@
 //! customer-api integration tests: the real router and service runner against a real
 //! PostgreSQL database per test, used through a role that row-level security applies to.
 
+mod clients;
 mod customers;
+mod groups;
 mod isolation;
 mod operations;
+mod roles;
+mod tags;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};

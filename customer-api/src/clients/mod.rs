@@ -1,0 +1,5 @@
+//! Clients: the accounts a customer serves, with their address books.
+
+pub mod addresses;
+pub mod routes;
+pub mod store;

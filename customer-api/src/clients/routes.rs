@@ -1,0 +1,973 @@
+//! `/v1/customers/{customerId}/clients`: the accounts a customer serves, with their
+//! relationship data (status, source, assignee, tags, revenue), lead conversion, purchases,
+//! disable/enable and statistics.
+//!
+//! Tenant callers need ViewClient / EditClient; platform admins PlatformAdmin*AllCustomers. A
+//! token bound to a client (`client_id` claim) reaches only that client: another client's id is
+//! 400 KEY_MISMATCH, listings show only its own client, and it cannot create clients or read
+//! statistics.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use shared_model::auth::{Caller, Permission};
+use shared_model::db::{self, Scope};
+use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::EventType;
+use shared_model::events::client::{self as ev, Client, ClientEventData, Revenue};
+use shared_model::events::customer::BusinessProfile;
+use shared_model::http::{
+    ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
+};
+use shared_model::ids::{ClientId, CustomerId, GroupId};
+use shared_model::model::{
+    ClientSource, ClientStatus, ClientType, CurrencyCode, Email, Locale, Phone,
+};
+use sqlx::PgConnection;
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::store;
+use crate::AppState;
+use crate::common::{
+    changed_fields, created, emit, ensure_visible, ensure_writable, optional_text, validate_profile,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/customers/{customer_id}/clients",
+            get(list_clients).post(create_client),
+        )
+        .route(
+            "/v1/customers/{customer_id}/clients/stats",
+            get(client_stats),
+        )
+        .route(
+            "/v1/customers/{customer_id}/clients/{client_id}",
+            get(get_client).patch(update_client).delete(delete_client),
+        )
+        .route(
+            "/v1/customers/{customer_id}/clients/{client_id}/purchases",
+            post(add_purchase),
+        )
+        .route(
+            "/v1/customers/{customer_id}/clients/{client_id}/convert",
+            post(convert_client),
+        )
+        .route(
+            "/v1/customers/{customer_id}/clients/{client_id}/disable",
+            post(disable_client),
+        )
+        .route(
+            "/v1/customers/{customer_id}/clients/{client_id}/enable",
+            post(enable_client),
+        )
+}
+
+const MAX_TAGS: usize = 50;
+/// The largest single purchase and the largest total, in minor units.
+const MAX_AMOUNT_MINOR: i64 = 1_000_000_000_000_000;
+
+/// Body of `POST .../clients`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateClient {
+    #[serde(rename = "type")]
+    pub client_type: ClientType,
+    /// Business clients: 1 to 200 characters (required). Individuals: derived from first and
+    /// last name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Individuals (required): 1 to 100 characters.
+    #[serde(default)]
+    pub first_name: Option<String>,
+    /// Individuals (required): 1 to 100 characters.
+    #[serde(default)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub phone: Option<Phone>,
+    #[serde(default)]
+    pub locale: Option<Locale>,
+    /// Business clients only.
+    #[serde(default)]
+    pub business_profile: Option<BusinessProfile>,
+    /// 1 to 128 characters, unique per customer.
+    #[serde(default)]
+    pub external_id: Option<String>,
+    /// Default `active`.
+    #[serde(default)]
+    pub status: Option<ClientStatus>,
+    /// Default `direct`.
+    #[serde(default)]
+    pub source: Option<ClientSource>,
+    /// A user id, 1 to 200 characters.
+    #[serde(default)]
+    pub assignee: Option<String>,
+    /// Names of existing tags (at most 50).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Body of `PATCH .../clients/{clientId}` (JSON merge patch).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateClient {
+    /// Immutable here: a lead becomes a business through `convert`.
+    #[serde(default, rename = "type")]
+    pub client_type: Option<ClientType>,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub first_name: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub last_name: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Email>)]
+    pub email: Patch<Email>,
+    #[serde(default)]
+    #[schema(value_type = Option<Phone>)]
+    pub phone: Patch<Phone>,
+    #[serde(default)]
+    #[schema(value_type = Option<Locale>)]
+    pub locale: Patch<Locale>,
+    #[serde(default)]
+    #[schema(value_type = Option<BusinessProfile>)]
+    pub business_profile: Patch<BusinessProfile>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub external_id: Patch<String>,
+    #[serde(default)]
+    pub status: Option<ClientStatus>,
+    #[serde(default)]
+    pub source: Option<ClientSource>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub assignee: Patch<String>,
+    /// Replaces the client's tags (names of existing tags).
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+/// Body of `POST .../clients/{clientId}/purchases`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Purchase {
+    /// In minor units (cents for EUR), 1 to 10^15.
+    pub amount_minor: i64,
+    /// Must be the client's revenue currency once it has one.
+    pub currency: CurrencyCode,
+    /// RFC 3339; default now; not in the future.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub purchased_at: Option<OffsetDateTime>,
+}
+
+/// Body of `POST .../clients/{clientId}/convert`: the business details the lead brings.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConvertLead {
+    /// The organisation's name; required when an individual lead becomes a business client.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Given for a business: the client becomes (or stays) a business client.
+    #[serde(default)]
+    pub business_profile: Option<BusinessProfile>,
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+/// Query of `GET .../clients`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    /// `nextCursor` of the previous page.
+    pub cursor: Option<String>,
+    #[param(value_type = Option<ClientStatus>)]
+    pub status: Option<ClientStatus>,
+    #[serde(rename = "type")]
+    #[param(rename = "type", value_type = Option<ClientType>)]
+    pub client_type: Option<ClientType>,
+    pub assignee: Option<String>,
+    /// A tag name (case-insensitive).
+    pub tag: Option<String>,
+    /// A group id.
+    #[param(value_type = Option<GroupId>)]
+    pub group: Option<GroupId>,
+    /// Case-insensitive text in name, e-mail or external id (1 to 100 characters).
+    pub q: Option<String>,
+    /// RFC 3339 time: only clients updated at or after it.
+    pub updated_since: Option<String>,
+}
+
+/// Counts of a customer's clients and their revenue.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientStats {
+    pub total: i64,
+    pub by_status: BTreeMap<String, i64>,
+    pub by_source: BTreeMap<String, i64>,
+    pub by_type: BTreeMap<String, i64>,
+    pub revenue: Vec<CurrencyTotal>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CurrencyTotal {
+    pub currency: String,
+    pub total_minor: i64,
+    pub clients: i64,
+    pub purchases: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Position(
+    #[serde(with = "time::serde::rfc3339")] OffsetDateTime,
+    ClientId,
+);
+
+/// Authorizes a caller for one customer's clients.
+pub fn scope(caller: &Caller, customer: CustomerId, edit: bool) -> Result<Scope, ApiError> {
+    if edit {
+        caller.for_customer(
+            customer,
+            Permission::EditClient,
+            Permission::PlatformAdminEditAllCustomers,
+        )
+    } else {
+        caller.for_customer(
+            customer,
+            Permission::ViewClient,
+            Permission::PlatformAdminViewAllCustomers,
+        )
+    }
+}
+
+/// Authorizes a caller for one client (also applying the client-bound token rule).
+pub fn client_scope(
+    caller: &Caller,
+    customer: CustomerId,
+    client: ClientId,
+    edit: bool,
+) -> Result<Scope, ApiError> {
+    let s = scope(caller, customer, edit)?;
+    caller.for_client(client)?;
+    Ok(s)
+}
+
+fn not_client_bound(caller: &Caller) -> Result<(), ApiError> {
+    if caller.client_id().is_some() {
+        return Err(ApiError::forbidden(
+            "a token bound to a client cannot do this",
+        ));
+    }
+    Ok(())
+}
+
+/// Writes a `client.*` event.
+pub async fn write_event(
+    conn: &mut PgConnection,
+    kind: EventType,
+    client: &Client,
+    changed: Option<Vec<String>>,
+    actor: &str,
+    trace: &Trace,
+) -> Result<(), ApiError> {
+    let data = ClientEventData {
+        client: client.clone(),
+        changed_fields: changed,
+    };
+    emit(
+        conn,
+        kind,
+        client.id,
+        client.customer_id,
+        actor,
+        trace,
+        &data,
+    )
+    .await
+}
+
+fn validate_tags(v: &mut Validator, tags: &[String]) {
+    if tags.len() > MAX_TAGS {
+        v.add("tags", format!("must have at most {MAX_TAGS} entries"));
+    }
+    for (i, t) in tags.iter().enumerate() {
+        v.text(&format!("tags[{i}]"), t, 1, 50);
+        if tags[..i].iter().any(|o| o.eq_ignore_ascii_case(t)) {
+            v.add(format!("tags[{i}]"), "must not repeat a tag");
+        }
+    }
+}
+
+/// Checks the shape rules that depend on the type, and derives an individual's name.
+fn validate_client(v: &mut Validator, c: &mut Client) {
+    match c.client_type {
+        ClientType::Business => {
+            if c.first_name.is_some() || c.last_name.is_some() {
+                v.add(
+                    "firstName",
+                    "only individual clients have first and last names",
+                );
+            }
+        }
+        ClientType::Individual => {
+            if c.business_profile.is_some() {
+                v.add(
+                    "businessProfile",
+                    "only business clients have a business profile",
+                );
+            }
+            match (&c.first_name, &c.last_name) {
+                (Some(f), Some(l)) => c.name = format!("{f} {l}"),
+                (None, _) => v.add("firstName", "is required for an individual client"),
+                (_, None) => v.add("lastName", "is required for an individual client"),
+            }
+        }
+    }
+    if let Some(p) = &mut c.business_profile {
+        validate_profile(v, p, "businessProfile");
+    }
+}
+
+/// Resolves tag names to ids (422 naming the missing ones).
+async fn resolve_tags(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    names: &[String],
+) -> Result<Vec<shared_model::ids::TagId>, ApiError> {
+    let (ids, missing) = store::tag_ids(conn, customer, names).await?;
+    if !missing.is_empty() {
+        let mut v = Validator::new();
+        for i in missing {
+            v.add(
+                format!("tags[{i}]"),
+                "must name an existing tag of this customer",
+            );
+        }
+        v.finish()?;
+    }
+    Ok(ids)
+}
+
+/// Create a client.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/clients", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same body")),
+    request_body = CreateClient,
+    responses(
+        (status = 201, body = Client, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "externalId in use; CUSTOMER_DEACTIVATED", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath(customer_id): ApiPath<CustomerId>,
+    ApiJson(body): ApiJson<CreateClient>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, true)?;
+    not_client_bound(&caller)?;
+    let mut v = Validator::new();
+    let now = db::now();
+    let mut c = Client {
+        id: ClientId::new(),
+        customer_id,
+        client_type: body.client_type,
+        name: String::new(),
+        first_name: optional_text(&mut v, "firstName", body.first_name, 100),
+        last_name: optional_text(&mut v, "lastName", body.last_name, 100),
+        email: body.email,
+        phone: body.phone,
+        locale: body.locale,
+        business_profile: body.business_profile,
+        external_id: optional_text(&mut v, "externalId", body.external_id, 128),
+        status: body.status.unwrap_or(ClientStatus::Active),
+        source: body.source.unwrap_or(ClientSource::Direct),
+        assignee: optional_text(&mut v, "assignee", body.assignee, 200),
+        tags: Vec::new(),
+        revenue: None,
+        disabled: false,
+        provisioned_customer_id: None,
+        version: 1,
+        created_at: now,
+        created_by: caller.sub().to_string(),
+        updated_at: now,
+        updated_by: caller.sub().to_string(),
+    };
+    match (c.client_type, &body.name) {
+        (ClientType::Business, Some(n)) => c.name = v.text("name", n, 1, 200),
+        (ClientType::Business, None) => v.add("name", "is required for a business client"),
+        (ClientType::Individual, Some(_)) => v.add(
+            "name",
+            "is derived from firstName and lastName for an individual",
+        ),
+        (ClientType::Individual, None) => {}
+    }
+    validate_client(&mut v, &mut c);
+    validate_tags(&mut v, &body.tags);
+    v.finish()?;
+
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    let tag_ids = resolve_tags(&mut tx, customer_id, &body.tags).await?;
+    store::insert(&mut tx, &c).await?;
+    if !tag_ids.is_empty() {
+        store::set_tags(&mut tx, customer_id, c.id, &tag_ids, caller.sub(), now).await?;
+        c = store::find(&mut tx, customer_id, c.id, false)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("client vanished")))?;
+    }
+    write_event(&mut tx, ev::CREATED, &c, None, caller.sub(), &trace).await?;
+    tx.commit().await?;
+    tracing::info!(customer_id = %customer_id, client_id = %c.id, "client created");
+    Ok(created(
+        format!("/v1/customers/{customer_id}/clients/{}", c.id),
+        c.version,
+        &c,
+    ))
+}
+
+/// Get a client.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/clients/{clientId}", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+) -> Result<Response, ApiError> {
+    let scope = client_scope(&caller, customer_id, client_id, false)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let c = store::find(&mut tx, customer_id, client_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    drop(tx);
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Locks a writable customer's client for a change.
+pub async fn lock_client(
+    tx: &mut PgConnection,
+    customer_id: CustomerId,
+    client_id: ClientId,
+) -> Result<Client, ApiError> {
+    ensure_writable(tx, customer_id).await?;
+    store::find(tx, customer_id, client_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))
+}
+
+/// Stores `after` with a new version and writes its event, unless nothing changed.
+#[allow(clippy::too_many_arguments)]
+pub async fn save(
+    tx: &mut PgConnection,
+    before: &Client,
+    mut after: Client,
+    kind: EventType,
+    caller: &Caller,
+    trace: &Trace,
+    tags: Option<Vec<shared_model::ids::TagId>>,
+) -> Result<Client, ApiError> {
+    let now = db::now();
+    if let Some(tags) = &tags {
+        store::set_tags(tx, after.customer_id, after.id, tags, caller.sub(), now).await?;
+        let reread = store::find(tx, after.customer_id, after.id, false)
+            .await?
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("client vanished")))?;
+        after.tags = reread.tags;
+    }
+    let changed = changed_fields(before, &after)?;
+    if changed.is_empty() {
+        return Ok(before.clone());
+    }
+    after.version = before.version + 1;
+    after.updated_at = now;
+    after.updated_by = caller.sub().to_string();
+    store::update(tx, &after).await?;
+    write_event(tx, kind, &after, Some(changed), caller.sub(), trace).await?;
+    Ok(after)
+}
+
+/// Update a client (JSON merge patch; `If-Match` honoured).
+#[utoipa::path(
+    patch, path = "/v1/customers/{customerId}/clients/{clientId}", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("If-Match" = Option<String>, Header)),
+    request_body = UpdateClient,
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+    ApiJson(body): ApiJson<UpdateClient>,
+) -> Result<Response, ApiError> {
+    let scope = client_scope(&caller, customer_id, client_id, true)?;
+    let mut v = Validator::new();
+    if let Some(tags) = &body.tags {
+        validate_tags(&mut v, tags);
+    }
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let before = lock_client(&mut tx, customer_id, client_id).await?;
+    if_match.check(before.version)?;
+
+    let mut v = Validator::new();
+    let mut c = before.clone();
+    if let Some(t) = body.client_type
+        && t != before.client_type
+    {
+        v.add(
+            "type",
+            "is immutable (a lead becomes a business through convert)",
+        );
+    }
+    if let Some(name) = &body.name {
+        if c.client_type == ClientType::Individual {
+            v.add(
+                "name",
+                "is derived from firstName and lastName for an individual",
+            );
+        } else {
+            c.name = v.text("name", name, 1, 200);
+        }
+    }
+    body.first_name
+        .map(|s| v.text("firstName", &s, 1, 100))
+        .apply(&mut c.first_name);
+    body.last_name
+        .map(|s| v.text("lastName", &s, 1, 100))
+        .apply(&mut c.last_name);
+    body.email.apply(&mut c.email);
+    body.phone.apply(&mut c.phone);
+    body.locale.apply(&mut c.locale);
+    body.business_profile.apply(&mut c.business_profile);
+    body.external_id
+        .map(|s| v.text("externalId", &s, 1, 128))
+        .apply(&mut c.external_id);
+    body.assignee
+        .map(|s| v.text("assignee", &s, 1, 200))
+        .apply(&mut c.assignee);
+    if let Some(s) = body.status {
+        c.status = s;
+    }
+    if let Some(s) = body.source {
+        c.source = s;
+    }
+    validate_client(&mut v, &mut c);
+    v.finish()?;
+    let tags = match &body.tags {
+        Some(names) => Some(resolve_tags(&mut tx, customer_id, names).await?),
+        None => None,
+    };
+    let c = save(&mut tx, &before, c, ev::UPDATED, &caller, &trace, tags).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Delete a client (`If-Match` honoured). Its provisioned customer, if any, is deactivated and
+/// detached by the reaction to `client.deleted`.
+#[utoipa::path(
+    delete, path = "/v1/customers/{customerId}/clients/{clientId}", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+) -> Result<Response, ApiError> {
+    let scope = client_scope(&caller, customer_id, client_id, true)?;
+    not_client_bound(&caller)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut c = lock_client(&mut tx, customer_id, client_id).await?;
+    if_match.check(c.version)?;
+    store::delete(&mut tx, customer_id, client_id).await?;
+    c.version += 1;
+    c.updated_at = db::now();
+    c.updated_by = caller.sub().to_string();
+    write_event(&mut tx, ev::DELETED, &c, None, caller.sub(), &trace).await?;
+    tx.commit().await?;
+    tracing::info!(customer_id = %customer_id, client_id = %client_id, "client deleted");
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Record a purchase: adds it to the client's revenue atomically.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/clients/{clientId}/purchases", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Send one so a retried purchase is counted once")),
+    request_body = Purchase,
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_purchase(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+    ApiJson(body): ApiJson<Purchase>,
+) -> Result<Response, ApiError> {
+    let scope = client_scope(&caller, customer_id, client_id, true)?;
+    let now = db::now();
+    let mut v = Validator::new();
+    if !(1..=MAX_AMOUNT_MINOR).contains(&body.amount_minor) {
+        v.add("amountMinor", format!("must be 1 to {MAX_AMOUNT_MINOR}"));
+    }
+    let at = body.purchased_at.unwrap_or(now);
+    if at > now + time::Duration::minutes(5) {
+        v.add("purchasedAt", "must not be in the future");
+    }
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let before = lock_client(&mut tx, customer_id, client_id).await?;
+    let mut c = before.clone();
+    c.revenue = Some(match before.revenue.clone() {
+        None => Revenue {
+            currency: body.currency,
+            total_minor: body.amount_minor,
+            purchase_count: 1,
+            first_purchase_at: at,
+            last_purchase_at: at,
+        },
+        Some(r) => {
+            if r.currency != body.currency {
+                return Err(ApiError::field(
+                    "currency",
+                    format!(
+                        "must be {}, the currency of this client's revenue",
+                        r.currency
+                    ),
+                ));
+            }
+            let total = r
+                .total_minor
+                .checked_add(body.amount_minor)
+                .filter(|t| *t <= MAX_AMOUNT_MINOR)
+                .ok_or_else(|| {
+                    ApiError::field(
+                        "amountMinor",
+                        format!("would take the revenue total above {MAX_AMOUNT_MINOR}"),
+                    )
+                })?;
+            Revenue {
+                currency: r.currency,
+                total_minor: total,
+                purchase_count: r.purchase_count + 1,
+                first_purchase_at: r.first_purchase_at.min(at),
+                last_purchase_at: r.last_purchase_at.max(at),
+            }
+        }
+    });
+    let c = save(&mut tx, &before, c, ev::UPDATED, &caller, &trace, None).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Convert a lead: status becomes `active`; given business details make it a business client.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/clients/{clientId}/convert", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    request_body = ConvertLead,
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "NOT_A_LEAD; CUSTOMER_DEACTIVATED", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn convert_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+    ApiJson(body): ApiJson<ConvertLead>,
+) -> Result<Response, ApiError> {
+    let scope = client_scope(&caller, customer_id, client_id, true)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let before = lock_client(&mut tx, customer_id, client_id).await?;
+    if before.status != ClientStatus::Lead {
+        return Err(ApiError::conflict(
+            "NOT_A_LEAD",
+            format!(
+                "only a lead can be converted; this client is {}",
+                before.status
+            ),
+        ));
+    }
+    let mut v = Validator::new();
+    let mut c = before.clone();
+    c.status = ClientStatus::Active;
+    let becomes_business = body.business_profile.is_some() || body.name.is_some();
+    if becomes_business && c.client_type == ClientType::Individual {
+        c.client_type = ClientType::Business;
+        c.first_name = None;
+        c.last_name = None;
+        if body.name.is_none() {
+            v.add(
+                "name",
+                "is required when an individual lead becomes a business client",
+            );
+        }
+    }
+    if let Some(n) = &body.name {
+        c.name = v.text("name", n, 1, 200);
+    }
+    if let Some(p) = body.business_profile {
+        c.business_profile = Some(p);
+    }
+    if let Some(e) = body.external_id {
+        c.external_id = Some(v.text("externalId", &e, 1, 128));
+    }
+    validate_client(&mut v, &mut c);
+    v.finish()?;
+    let c = save(&mut tx, &before, c, ev::UPDATED, &caller, &trace, None).await?;
+    tx.commit().await?;
+    tracing::info!(customer_id = %customer_id, client_id = %client_id, "lead converted");
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+async fn set_disabled(
+    state: AppState,
+    caller: Caller,
+    trace: Trace,
+    customer_id: CustomerId,
+    client_id: ClientId,
+    disabled: bool,
+) -> Result<Response, ApiError> {
+    let scope = client_scope(&caller, customer_id, client_id, true)?;
+    not_client_bound(&caller)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let before = lock_client(&mut tx, customer_id, client_id).await?;
+    let mut c = before.clone();
+    c.disabled = disabled;
+    let kind = if disabled { ev::DISABLED } else { ev::ENABLED };
+    let c = save(&mut tx, &before, c, kind, &caller, &trace, None).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Disable a client (its provisioned customer is deactivated by the reaction to
+/// `client.disabled`). Disabling a disabled client changes nothing.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/clients/{clientId}/disable", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn disable_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+) -> Result<Response, ApiError> {
+    set_disabled(state, caller, trace, customer_id, client_id, true).await
+}
+
+/// Enable a disabled client.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/clients/{clientId}/enable", tag = "clients",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    responses(
+        (status = 200, body = Client, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn enable_client(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+) -> Result<Response, ApiError> {
+    set_disabled(state, caller, trace, customer_id, client_id, false).await
+}
+
+/// List clients, most recently updated first.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/clients", tag = "clients",
+    params(("customerId" = CustomerId, Path), ListQuery),
+    responses(
+        (status = 200, body = Page<Client>),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_clients(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath(customer_id): ApiPath<CustomerId>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, false)?;
+    let limit = page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut v = Validator::new();
+    let text = q.q.map(|t| v.text("q", &t, 1, 100));
+    let tag = q.tag.map(|t| v.text("tag", &t, 1, 50));
+    let assignee = q.assignee.map(|t| v.text("assignee", &t, 1, 200));
+    let updated_since = q.updated_since.and_then(|s| {
+        v.check(
+            "updatedSince",
+            OffsetDateTime::parse(&s, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| "must be an RFC 3339 time"),
+        )
+    });
+    v.finish()?;
+    let filter = store::Filter {
+        customer: Some(customer_id),
+        only: caller.client_id(),
+        status: q.status,
+        client_type: q.client_type,
+        assignee,
+        tag,
+        group: q.group,
+        text,
+        updated_since,
+        after: after.map(|p| (p.0, p.1)),
+    };
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_visible(&mut tx, customer_id).await?;
+    let rows = store::list(&mut tx, &filter, limit).await?;
+    drop(tx);
+    let body: Page<Client> = page(rows, limit, |c| Position(c.updated_at, c.id));
+    Ok(axum::Json(body).into_response())
+}
+
+/// Counts of the customer's clients by status, source and type, and revenue per currency.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/clients/stats", tag = "clients",
+    params(("customerId" = CustomerId, Path)),
+    responses(
+        (status = 200, body = ClientStats),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn client_stats(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath(customer_id): ApiPath<CustomerId>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, false)?;
+    not_client_bound(&caller)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_visible(&mut tx, customer_id).await?;
+    let mut stats = ClientStats {
+        total: 0,
+        by_status: ClientStatus::ALL
+            .iter()
+            .map(|s| (s.to_string(), 0))
+            .collect(),
+        by_source: ClientSource::ALL
+            .iter()
+            .map(|s| (s.to_string(), 0))
+            .collect(),
+        by_type: ClientType::ALL.iter().map(|s| (s.to_string(), 0)).collect(),
+        revenue: Vec::new(),
+    };
+    for (k, n) in store::count_by(&mut tx, customer_id, "status").await? {
+        stats.total += n;
+        stats.by_status.insert(k, n);
+    }
+    for (k, n) in store::count_by(&mut tx, customer_id, "source").await? {
+        stats.by_source.insert(k, n);
+    }
+    for (k, n) in store::count_by(&mut tx, customer_id, "client_type").await? {
+        stats.by_type.insert(k, n);
+    }
+    stats.revenue = store::revenue_totals(&mut tx, customer_id)
+        .await?
+        .into_iter()
+        .map(
+            |(currency, total_minor, clients, purchases)| CurrencyTotal {
+                currency,
+                total_minor,
+                clients,
+                purchases,
+            },
+        )
+        .collect();
+    drop(tx);
+    Ok(axum::Json(stats).into_response())
+}

@@ -1,0 +1,173 @@
+//! Helpers every resource of customer-api shares: events, the deactivated-customer rule,
+//! validation of shared shapes and response building.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+use shared_model::error::{ApiError, Validator};
+use shared_model::events::customer::{Address, BusinessProfile};
+use shared_model::events::{CloudEvent, EventType};
+use shared_model::http::{Trace, with_etag};
+use shared_model::ids::CustomerId;
+use shared_model::model::CustomerStatus;
+use shared_model::outbox;
+use sqlx::PgConnection;
+
+/// Writes an event about one of `customer`'s entities to the outbox.
+pub async fn emit(
+    conn: &mut PgConnection,
+    kind: EventType,
+    subject: impl ToString,
+    customer: CustomerId,
+    actor: &str,
+    trace: &Trace,
+    data: &impl Serialize,
+) -> Result<(), ApiError> {
+    let event = CloudEvent::new(
+        crate::SOURCE,
+        kind,
+        subject,
+        Some(customer),
+        actor,
+        trace.for_event(),
+        data,
+    )
+    .map_err(ApiError::internal)?;
+    outbox::enqueue(conn, &event).await?;
+    Ok(())
+}
+
+/// The customer exists (for this caller) and accepts writes: 404 if it is invisible, 409
+/// `CUSTOMER_DEACTIVATED` if it is deactivated. Holds a share lock on the customer row until
+/// the transaction ends, so a deactivation cannot slip in between the check and the write.
+pub async fn ensure_writable(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+) -> Result<(), ApiError> {
+    match visible_status(conn, customer, true).await? {
+        None => Err(ApiError::not_found("customer")),
+        Some(CustomerStatus::Deactivated) => Err(ApiError::conflict(
+            "CUSTOMER_DEACTIVATED",
+            "the customer is deactivated: its data can be read but not changed until it is reactivated",
+        )),
+        Some(CustomerStatus::Active) => Ok(()),
+    }
+}
+
+/// The customer exists for this caller (404 otherwise).
+pub async fn ensure_visible(conn: &mut PgConnection, customer: CustomerId) -> Result<(), ApiError> {
+    visible_status(conn, customer, false)
+        .await?
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("customer"))
+}
+
+async fn visible_status(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    lock: bool,
+) -> Result<Option<CustomerStatus>, ApiError> {
+    let sql = if lock {
+        "SELECT status FROM customers WHERE customer_id = $1 FOR SHARE"
+    } else {
+        "SELECT status FROM customers WHERE customer_id = $1"
+    };
+    Ok(sqlx::query_scalar(sql)
+        .bind(customer)
+        .fetch_optional(conn)
+        .await?)
+}
+
+/// 201 with `ETag` and `Location`.
+pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> Response {
+    let mut res = with_etag(StatusCode::CREATED, version, body);
+    if let Ok(loc) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    res
+}
+
+/// Street lines, city, region and postal code of an address under `at`.
+pub fn validate_address(v: &mut Validator, a: &Address, at: &str) {
+    if a.lines.is_empty() || a.lines.len() > 4 {
+        v.add(format!("{at}.lines"), "must have 1 to 4 lines");
+    }
+    for (i, line) in a.lines.iter().enumerate() {
+        v.text(&format!("{at}.lines[{i}]"), line, 1, 200);
+    }
+    for (field, value, max) in [
+        ("city", &a.city, 100),
+        ("region", &a.region, 100),
+        ("postalCode", &a.postal_code, 20),
+    ] {
+        if let Some(value) = value {
+            v.text(&format!("{at}.{field}"), value, 1, max);
+        }
+    }
+}
+
+/// Industry sector/group consistency, social profiles and the external id of a business
+/// profile under `at`; fills the sector from the group.
+pub fn validate_profile(v: &mut Validator, p: &mut BusinessProfile, at: &str) {
+    match (p.industry_sector, p.industry_group) {
+        (Some(sector), Some(group)) if group.sector() != sector => v.add(
+            format!("{at}.industryGroup"),
+            format!("{group} does not belong to the sector {sector}"),
+        ),
+        (None, Some(group)) => p.industry_sector = Some(group.sector()),
+        _ => {}
+    }
+    if p.social_profiles.len() > 6 {
+        v.add(
+            format!("{at}.socialProfiles"),
+            "must have at most 6 entries",
+        );
+    }
+    for (i, s) in p.social_profiles.iter().enumerate() {
+        if p.social_profiles[..i]
+            .iter()
+            .any(|o| o.platform == s.platform)
+        {
+            v.add(
+                format!("{at}.socialProfiles[{i}].platform"),
+                "must not repeat a platform",
+            );
+        }
+    }
+    if let Some(ext) = &p.external_id {
+        let t = v.text(&format!("{at}.externalId"), ext, 1, 128);
+        p.external_id = Some(t);
+    }
+}
+
+/// An optional free text: trimmed, `min..=max` characters.
+pub fn optional_text(
+    v: &mut Validator,
+    field: &str,
+    value: Option<String>,
+    max: usize,
+) -> Option<String> {
+    value.map(|s| v.text(field, &s, 1, max))
+}
+
+/// Top-level JSON fields whose values differ, ignoring bookkeeping fields.
+pub fn changed_fields<T: Serialize>(before: &T, after: &T) -> Result<Vec<String>, ApiError> {
+    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (
+        serde_json::to_value(before).map_err(ApiError::internal)?,
+        serde_json::to_value(after).map_err(ApiError::internal)?,
+    ) else {
+        return Ok(Vec::new());
+    };
+    Ok(b.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "version" | "updatedAt" | "updatedBy"))
+        .filter(|(k, v)| a.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .collect())
+}
+
+/// Escapes `%`, `_` and `\` for a LIKE pattern.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

@@ -1,0 +1,638 @@
+//! `/v1/customers/{customerId}/groups`: client groups (shopper groups) linked to a price list,
+//! their memberships, and the internal endpoints other platform services read a client's
+//! pricing and shipping facts from.
+//!
+//! **Effective price list.** A client in several groups buys from the price list of the group
+//! with the highest `priority` among its groups that have a `priceListId`; on equal priority the
+//! group the client joined first wins, and on equal join time the smaller group id. A client in
+//! no group with a price list has none.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use serde::{Deserialize, Serialize};
+use shared_model::auth::{Caller, Permission};
+use shared_model::db;
+use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::client::{self as client_ev, ClientAddress, Membership};
+use shared_model::events::tenant::{self as ev, Group};
+use shared_model::http::{
+    ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
+};
+use shared_model::ids::{ClientId, CustomerId, GroupId};
+use shared_model::model::{Email, Locale};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::store;
+use crate::AppState;
+use crate::clients::routes::{client_scope, scope};
+use crate::clients::store as clients;
+use crate::common::{created, emit, ensure_visible, ensure_writable, optional_text};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/customers/{customer_id}/groups",
+            get(list_groups).post(create_group),
+        )
+        .route(
+            "/v1/customers/{customer_id}/groups/{group_id}",
+            get(get_group).patch(update_group).delete(delete_group),
+        )
+        .route(
+            "/v1/customers/{customer_id}/groups/{group_id}/members",
+            get(list_members),
+        )
+        .route(
+            "/v1/customers/{customer_id}/groups/{group_id}/members/{client_id}",
+            put(add_member).delete(remove_member),
+        )
+        .route(
+            "/internal/v1/customers/{customer_id}/clients/{client_id}/groups",
+            get(client_pricing),
+        )
+        .route(
+            "/internal/v1/customers/{customer_id}/clients/{client_id}/snapshot",
+            get(client_snapshot),
+        )
+}
+
+const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
+
+/// Body of `POST .../groups`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateGroup {
+    /// 1 to 100 characters, unique per customer (case-insensitive).
+    pub name: String,
+    /// At most 500 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// 1 to 128 characters.
+    #[serde(default)]
+    pub price_list_id: Option<String>,
+    /// -1000 to 1000, default 0; higher wins.
+    #[serde(default)]
+    pub priority: Option<i32>,
+}
+
+/// Body of `PATCH .../groups/{groupId}` (JSON merge patch).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateGroup {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub price_list_id: Patch<String>,
+    #[serde(default)]
+    pub priority: Option<i32>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Position(String, GroupId);
+
+/// A group of a client, as pricing sees it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientGroupEntry {
+    pub group_id: GroupId,
+    pub name: String,
+    pub price_list_id: Option<String>,
+    pub priority: i32,
+    #[serde(with = "time::serde::rfc3339")]
+    pub assigned_at: OffsetDateTime,
+}
+
+/// `GET /internal/v1/customers/{customerId}/clients/{clientId}/groups`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientPricing {
+    pub customer_id: CustomerId,
+    pub client_id: ClientId,
+    /// In precedence order (see the effective price list rule).
+    pub groups: Vec<ClientGroupEntry>,
+    pub effective_price_list_id: Option<String>,
+}
+
+/// `GET /internal/v1/customers/{customerId}/clients/{clientId}/snapshot`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSnapshot {
+    pub customer_id: CustomerId,
+    pub client_id: ClientId,
+    pub name: String,
+    pub email: Option<Email>,
+    pub locale: Option<Locale>,
+    pub disabled: bool,
+    pub default_shipping_address: Option<ClientAddress>,
+    pub default_billing_address: Option<ClientAddress>,
+}
+
+fn validate(v: &mut Validator, name: Option<&str>, priority: Option<i32>) -> Option<String> {
+    if let Some(p) = priority
+        && !PRIORITY_RANGE.contains(&p)
+    {
+        v.add("priority", "must be -1000 to 1000");
+    }
+    name.map(|n| v.text("name", n, 1, 100))
+}
+
+/// Create a group.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/groups", tag = "groups",
+    params(("customerId" = CustomerId, Path)),
+    request_body = CreateGroup,
+    responses(
+        (status = 201, body = Group, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_group(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath(customer_id): ApiPath<CustomerId>,
+    ApiJson(body): ApiJson<CreateGroup>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, true)?;
+    let mut v = Validator::new();
+    let name = validate(&mut v, Some(&body.name), body.priority).unwrap_or_default();
+    let now = db::now();
+    let g = Group {
+        id: GroupId::new(),
+        customer_id,
+        name,
+        description: optional_text(&mut v, "description", body.description, 500),
+        price_list_id: optional_text(&mut v, "priceListId", body.price_list_id, 128),
+        priority: body.priority.unwrap_or(0),
+        member_count: 0,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    store::upsert(&mut tx, &g).await?;
+    emit(
+        &mut tx,
+        ev::GROUP_CREATED,
+        g.id,
+        customer_id,
+        caller.sub(),
+        &trace,
+        &g,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created(
+        format!("/v1/customers/{customer_id}/groups/{}", g.id),
+        g.version,
+        &g,
+    ))
+}
+
+/// Get a group.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/groups/{groupId}", tag = "groups",
+    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path)),
+    responses(
+        (status = 200, body = Group, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_group(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, group_id)): ApiPath<(CustomerId, GroupId)>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, false)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let g = store::find(&mut tx, customer_id, group_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    drop(tx);
+    Ok(with_etag(StatusCode::OK, g.version, &g))
+}
+
+/// List groups by name.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/groups", tag = "groups",
+    params(("customerId" = CustomerId, Path), ListQuery),
+    responses(
+        (status = 200, body = Page<Group>),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_groups(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath(customer_id): ApiPath<CustomerId>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, false)?;
+    let limit = page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_visible(&mut tx, customer_id).await?;
+    let rows = store::list(&mut tx, customer_id, after.map(|p| (p.0, p.1)), limit).await?;
+    drop(tx);
+    let body: Page<Group> = page(rows, limit, |g| Position(g.name.to_lowercase(), g.id));
+    Ok(axum::Json(body).into_response())
+}
+
+/// Update a group (JSON merge patch; `If-Match` honoured).
+#[utoipa::path(
+    patch, path = "/v1/customers/{customerId}/groups/{groupId}", tag = "groups",
+    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ("If-Match" = Option<String>, Header)),
+    request_body = UpdateGroup,
+    responses(
+        (status = 200, body = Group, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_group(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath((customer_id, group_id)): ApiPath<(CustomerId, GroupId)>,
+    ApiJson(body): ApiJson<UpdateGroup>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, true)?;
+    let mut v = Validator::new();
+    let name = validate(&mut v, body.name.as_deref(), body.priority);
+    let description = body.description.map(|d| v.text("description", &d, 1, 500));
+    let price_list = body
+        .price_list_id
+        .map(|p| v.text("priceListId", &p, 1, 128));
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    let before = store::find(&mut tx, customer_id, group_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    if_match.check(before.version)?;
+    let mut g = before.clone();
+    if let Some(n) = name {
+        g.name = n;
+    }
+    description.apply(&mut g.description);
+    price_list.apply(&mut g.price_list_id);
+    if let Some(p) = body.priority {
+        g.priority = p;
+    }
+    if g == before {
+        return Ok(with_etag(StatusCode::OK, g.version, &g));
+    }
+    g.version += 1;
+    g.updated_at = db::now();
+    store::upsert(&mut tx, &g).await?;
+    emit(
+        &mut tx,
+        ev::GROUP_UPDATED,
+        g.id,
+        customer_id,
+        caller.sub(),
+        &trace,
+        &g,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, g.version, &g))
+}
+
+/// Delete a group; each member gets `client.group_removed`.
+#[utoipa::path(
+    delete, path = "/v1/customers/{customerId}/groups/{groupId}", tag = "groups",
+    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_group(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath((customer_id, group_id)): ApiPath<(CustomerId, GroupId)>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, true)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    let mut g = store::find(&mut tx, customer_id, group_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    if_match.check(g.version)?;
+    let members = store::all_members(&mut tx, customer_id, group_id).await?;
+    store::delete(&mut tx, customer_id, group_id).await?;
+    for m in &members {
+        emit(
+            &mut tx,
+            client_ev::GROUP_REMOVED,
+            m.client_id,
+            customer_id,
+            caller.sub(),
+            &trace,
+            m,
+        )
+        .await?;
+    }
+    g.version += 1;
+    g.updated_at = db::now();
+    g.member_count = 0;
+    emit(
+        &mut tx,
+        ev::GROUP_DELETED,
+        g.id,
+        customer_id,
+        caller.sub(),
+        &trace,
+        &g,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// List a group's members by client id.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/groups/{groupId}/members", tag = "groups",
+    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ListQuery),
+    responses(
+        (status = 200, body = Page<Membership>),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_members(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, group_id)): ApiPath<(CustomerId, GroupId)>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, false)?;
+    let limit = page_limit(q.limit)?;
+    let after: Option<ClientId> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    store::find(&mut tx, customer_id, group_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    let rows = store::members(&mut tx, customer_id, group_id, after, limit).await?;
+    drop(tx);
+    let body: Page<Membership> = page(rows, limit, |m| m.client_id);
+    Ok(axum::Json(body).into_response())
+}
+
+/// Put a client in a group: 201 with the new membership, or 200 with the existing one.
+#[utoipa::path(
+    put, path = "/v1/customers/{customerId}/groups/{groupId}/members/{clientId}", tag = "groups",
+    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ("clientId" = ClientId, Path)),
+    responses(
+        (status = 201, body = Membership),
+        (status = 200, description = "Already a member", body = Membership),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn add_member(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, group_id, client_id)): ApiPath<(CustomerId, GroupId, ClientId)>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, true)?;
+    if caller.client_id().is_some() {
+        return Err(ApiError::forbidden(
+            "a token bound to a client cannot manage groups",
+        ));
+    }
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    store::find(&mut tx, customer_id, group_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("group"))?;
+    clients::find(&mut tx, customer_id, client_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    let m = Membership {
+        customer_id,
+        client_id,
+        group_id,
+        assigned_at: db::now(),
+        assigned_by: caller.sub().to_string(),
+    };
+    let res = match store::add_member(&mut tx, &m).await? {
+        Some(m) => {
+            emit(
+                &mut tx,
+                client_ev::GROUP_ASSIGNED,
+                client_id,
+                customer_id,
+                caller.sub(),
+                &trace,
+                &m,
+            )
+            .await?;
+            (StatusCode::CREATED, axum::Json(m)).into_response()
+        }
+        None => {
+            let existing = store::member(&mut tx, customer_id, group_id, client_id)
+                .await?
+                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("membership vanished")))?;
+            (StatusCode::OK, axum::Json(existing)).into_response()
+        }
+    };
+    tx.commit().await?;
+    Ok(res)
+}
+
+/// Take a client out of a group.
+#[utoipa::path(
+    delete, path = "/v1/customers/{customerId}/groups/{groupId}/members/{clientId}", tag = "groups",
+    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ("clientId" = ClientId, Path)),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such group, client or membership", body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn remove_member(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, group_id, client_id)): ApiPath<(CustomerId, GroupId, ClientId)>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, customer_id, true)?;
+    if caller.client_id().is_some() {
+        return Err(ApiError::forbidden(
+            "a token bound to a client cannot manage groups",
+        ));
+    }
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    let m = store::remove_member(&mut tx, customer_id, group_id, client_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("membership"))?;
+    emit(
+        &mut tx,
+        client_ev::GROUP_REMOVED,
+        client_id,
+        customer_id,
+        caller.sub(),
+        &trace,
+        &m,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn internal_scope(
+    caller: &Caller,
+    customer: CustomerId,
+    client: ClientId,
+) -> Result<db::Scope, ApiError> {
+    if caller.has(Permission::PlatformAdminViewAllCustomers) {
+        return Ok(db::Scope::PlatformAdmin);
+    }
+    client_scope(caller, customer, client, false)
+}
+
+/// A client's groups and effective price list (for pricing and checkout services).
+#[utoipa::path(
+    get, path = "/internal/v1/customers/{customerId}/clients/{clientId}/groups", tag = "internal",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    responses(
+        (status = 200, body = ClientPricing),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn client_pricing(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+) -> Result<Response, ApiError> {
+    let scope = internal_scope(&caller, customer_id, client_id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    clients::find(&mut tx, customer_id, client_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    let groups = store::client_groups(&mut tx, customer_id, client_id).await?;
+    drop(tx);
+    let effective = groups.iter().find_map(|g| g.price_list_id.clone());
+    Ok(axum::Json(ClientPricing {
+        customer_id,
+        client_id,
+        groups: groups
+            .into_iter()
+            .map(|g| ClientGroupEntry {
+                group_id: g.group_id,
+                name: g.name,
+                price_list_id: g.price_list_id,
+                priority: g.priority,
+                assigned_at: g.assigned_at,
+            })
+            .collect(),
+        effective_price_list_id: effective,
+    })
+    .into_response())
+}
+
+/// A client's name, e-mail, locale and default addresses (for order and shipping services).
+#[utoipa::path(
+    get, path = "/internal/v1/customers/{customerId}/clients/{clientId}/snapshot", tag = "internal",
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    responses(
+        (status = 200, body = ClientSnapshot),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn client_snapshot(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
+) -> Result<Response, ApiError> {
+    let scope = internal_scope(&caller, customer_id, client_id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let c = clients::find(&mut tx, customer_id, client_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("client"))?;
+    let addresses = clients::addresses(&mut tx, customer_id, client_id).await?;
+    drop(tx);
+    Ok(axum::Json(ClientSnapshot {
+        customer_id,
+        client_id,
+        name: c.name,
+        email: c.email,
+        locale: c.locale,
+        disabled: c.disabled,
+        default_shipping_address: addresses.iter().find(|a| a.default_shipping).cloned(),
+        default_billing_address: addresses.iter().find(|a| a.default_billing).cloned(),
+    })
+    .into_response())
+}

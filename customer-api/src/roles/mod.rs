@@ -1,0 +1,4 @@
+//! Tenant roles.
+
+pub mod routes;
+pub mod store;

@@ -1,0 +1,426 @@
+//! `/v1/customers/{customerId}/roles`: the tenant's roles (named permission sets) the auth
+//! service grants its users.
+//!
+//! Every customer gets TenantAdmin, ClientEditor and ClientViewer when it is created; they can
+//! be re-described and their permissions changed, never renamed or deleted. Tenants add roles
+//! of their own from the tenant permission set (never a PlatformAdmin* or service permission).
+//! Every change publishes `customer.roles_changed` with all of the customer's roles.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde::{Deserialize, Serialize};
+use shared_model::auth::{Caller, Permission};
+use shared_model::db;
+use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::tenant::{self as ev, Role, RolesChanged};
+use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
+use shared_model::ids::{CustomerId, RoleId};
+use sqlx::PgConnection;
+use utoipa::ToSchema;
+
+use super::store;
+use crate::AppState;
+use crate::common::{created, emit, ensure_visible, ensure_writable};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/customers/{customer_id}/roles",
+            get(list_roles).post(create_role),
+        )
+        .route(
+            "/v1/customers/{customer_id}/roles/{role_id}",
+            get(get_role).patch(update_role).delete(delete_role),
+        )
+}
+
+/// The roles every customer starts with: (name, description, permissions).
+pub const DEFAULT_ROLES: &[(&str, &str, &[Permission])] = &[
+    (
+        "TenantAdmin",
+        "Administers the tenant",
+        &[
+            Permission::EditCustomer,
+            Permission::ViewCustomer,
+            Permission::EditClient,
+            Permission::ViewClient,
+            Permission::ManagePartitions,
+            Permission::EditRegistrationSettings,
+            Permission::SearchTenants,
+            Permission::ManageOrgStructure,
+            Permission::ManageGdpr,
+        ],
+    ),
+    (
+        "ClientEditor",
+        "Edits clients",
+        &[
+            Permission::ViewCustomer,
+            Permission::EditClient,
+            Permission::ViewClient,
+        ],
+    ),
+    (
+        "ClientViewer",
+        "Reads clients",
+        &[Permission::ViewCustomer, Permission::ViewClient],
+    ),
+];
+
+/// The permissions a tenant may put in its roles.
+pub fn tenant_grantable(p: Permission) -> bool {
+    !matches!(
+        p,
+        Permission::PlatformAdminEditAllCustomers
+            | Permission::PlatformAdminViewAllCustomers
+            | Permission::PlatformAdminSearchAllCustomers
+            | Permission::VerifyApiKeys
+    )
+}
+
+/// The default roles of a new customer.
+pub fn default_roles(customer: CustomerId, at: time::OffsetDateTime) -> Vec<Role> {
+    DEFAULT_ROLES
+        .iter()
+        .map(|(name, description, perms)| Role {
+            id: RoleId::new(),
+            customer_id: customer,
+            name: (*name).to_string(),
+            description: Some((*description).to_string()),
+            permissions: perms.iter().map(|p| p.as_str().to_string()).collect(),
+            is_default: true,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        })
+        .collect()
+}
+
+/// Body of `POST .../roles`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateRole {
+    /// 1 to 64 of `A-Z a-z 0-9 _ -`, unique per customer (case-insensitive).
+    pub name: String,
+    /// At most 500 characters.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Tenant permissions (no PlatformAdmin* or service permission), at least one.
+    pub permissions: Vec<String>,
+}
+
+/// Body of `PATCH .../roles/{roleId}` (JSON merge patch).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateRole {
+    /// Default roles cannot be renamed.
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub description: Patch<String>,
+    #[serde(default)]
+    pub permissions: Option<Vec<String>>,
+}
+
+/// `GET .../roles`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct RoleList {
+    pub items: Vec<Role>,
+}
+
+fn validate_name(v: &mut Validator, name: &str) -> String {
+    let n = name.trim();
+    let ok = (1..=64).contains(&n.len())
+        && n.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+    if !ok {
+        v.add("name", "must be 1 to 64 of A-Z a-z 0-9 _ -");
+    }
+    n.to_string()
+}
+
+fn validate_permissions(v: &mut Validator, perms: &[String]) -> Vec<String> {
+    if perms.is_empty() {
+        v.add("permissions", "must have at least one permission");
+    }
+    let mut out = Vec::new();
+    for (i, p) in perms.iter().enumerate() {
+        match Permission::parse(p) {
+            None => v.add(format!("permissions[{i}]"), "is not a known permission"),
+            Some(p) if !tenant_grantable(p) => v.add(
+                format!("permissions[{i}]"),
+                "is not a tenant permission (platform and service permissions cannot be granted by a tenant)",
+            ),
+            Some(p) if out.contains(&p.as_str().to_string()) => {
+                v.add(format!("permissions[{i}]"), "must not repeat a permission")
+            }
+            Some(p) => out.push(p.as_str().to_string()),
+        }
+    }
+    out
+}
+
+fn read_scope(caller: &Caller, customer: CustomerId) -> Result<db::Scope, ApiError> {
+    caller.for_customer(
+        customer,
+        Permission::ViewCustomer,
+        Permission::PlatformAdminViewAllCustomers,
+    )
+}
+
+fn edit_scope(caller: &Caller, customer: CustomerId) -> Result<db::Scope, ApiError> {
+    caller.for_customer(
+        customer,
+        Permission::EditCustomer,
+        Permission::PlatformAdminEditAllCustomers,
+    )
+}
+
+/// Publishes `customer.roles_changed` with every role of the customer.
+pub async fn roles_changed(
+    tx: &mut PgConnection,
+    customer: CustomerId,
+    actor: &str,
+    trace: &Trace,
+) -> Result<(), ApiError> {
+    let roles = store::all(tx, customer).await?;
+    let data = RolesChanged {
+        customer_id: customer,
+        roles,
+    };
+    emit(
+        tx,
+        ev::ROLES_CHANGED,
+        customer,
+        customer,
+        actor,
+        trace,
+        &data,
+    )
+    .await
+}
+
+/// Create a role.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/roles", tag = "roles",
+    params(("customerId" = CustomerId, Path)),
+    request_body = CreateRole,
+    responses(
+        (status = 201, body = Role, headers(("ETag" = String), ("Location" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_role(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath(customer_id): ApiPath<CustomerId>,
+    ApiJson(body): ApiJson<CreateRole>,
+) -> Result<Response, ApiError> {
+    let scope = edit_scope(&caller, customer_id)?;
+    let mut v = Validator::new();
+    let now = db::now();
+    let role = Role {
+        id: RoleId::new(),
+        customer_id,
+        name: validate_name(&mut v, &body.name),
+        description: body.description.map(|d| v.text("description", &d, 1, 500)),
+        permissions: validate_permissions(&mut v, &body.permissions),
+        is_default: false,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    store::upsert(&mut tx, &role).await?;
+    roles_changed(&mut tx, customer_id, caller.sub(), &trace).await?;
+    tx.commit().await?;
+    Ok(created(
+        format!("/v1/customers/{customer_id}/roles/{}", role.id),
+        role.version,
+        &role,
+    ))
+}
+
+/// Every role of the customer, by name.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/roles", tag = "roles",
+    params(("customerId" = CustomerId, Path)),
+    responses(
+        (status = 200, body = RoleList),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_roles(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath(customer_id): ApiPath<CustomerId>,
+) -> Result<Response, ApiError> {
+    let scope = read_scope(&caller, customer_id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_visible(&mut tx, customer_id).await?;
+    let items = store::all(&mut tx, customer_id).await?;
+    drop(tx);
+    Ok(axum::Json(RoleList { items }).into_response())
+}
+
+/// Get a role.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/roles/{roleId}", tag = "roles",
+    params(("customerId" = CustomerId, Path), ("roleId" = RoleId, Path)),
+    responses(
+        (status = 200, body = Role, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_role(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, role_id)): ApiPath<(CustomerId, RoleId)>,
+) -> Result<Response, ApiError> {
+    let scope = read_scope(&caller, customer_id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let r = store::find(&mut tx, customer_id, role_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("role"))?;
+    drop(tx);
+    Ok(with_etag(StatusCode::OK, r.version, &r))
+}
+
+/// Change a role (JSON merge patch; `If-Match` honoured).
+#[utoipa::path(
+    patch, path = "/v1/customers/{customerId}/roles/{roleId}", tag = "roles",
+    params(("customerId" = CustomerId, Path), ("roleId" = RoleId, Path), ("If-Match" = Option<String>, Header)),
+    request_body = UpdateRole,
+    responses(
+        (status = 200, body = Role, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_role(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath((customer_id, role_id)): ApiPath<(CustomerId, RoleId)>,
+    ApiJson(body): ApiJson<UpdateRole>,
+) -> Result<Response, ApiError> {
+    let scope = edit_scope(&caller, customer_id)?;
+    let mut v = Validator::new();
+    let name = body.name.as_deref().map(|n| validate_name(&mut v, n));
+    let description = body.description.map(|d| v.text("description", &d, 1, 500));
+    let permissions = body
+        .permissions
+        .as_deref()
+        .map(|p| validate_permissions(&mut v, p));
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    let before = store::find(&mut tx, customer_id, role_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("role"))?;
+    if_match.check(before.version)?;
+    let mut r = before.clone();
+    if let Some(n) = name
+        && n != before.name
+    {
+        if before.is_default {
+            return Err(ApiError::field("name", "a default role cannot be renamed"));
+        }
+        r.name = n;
+    }
+    description.apply(&mut r.description);
+    if let Some(p) = permissions {
+        r.permissions = p;
+    }
+    if r == before {
+        return Ok(with_etag(StatusCode::OK, r.version, &r));
+    }
+    r.version += 1;
+    r.updated_at = db::now();
+    store::upsert(&mut tx, &r).await?;
+    roles_changed(&mut tx, customer_id, caller.sub(), &trace).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, r.version, &r))
+}
+
+/// Delete a role (not a default role).
+#[utoipa::path(
+    delete, path = "/v1/customers/{customerId}/roles/{roleId}", tag = "roles",
+    params(("customerId" = CustomerId, Path), ("roleId" = RoleId, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "DEFAULT_ROLE; CUSTOMER_DEACTIVATED", body = Problem, content_type = "application/problem+json"),
+        (status = 412, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_role(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath((customer_id, role_id)): ApiPath<(CustomerId, RoleId)>,
+) -> Result<Response, ApiError> {
+    let scope = edit_scope(&caller, customer_id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_writable(&mut tx, customer_id).await?;
+    let r = store::find(&mut tx, customer_id, role_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("role"))?;
+    if_match.check(r.version)?;
+    if r.is_default {
+        return Err(ApiError::conflict(
+            "DEFAULT_ROLE",
+            format!("{} is a default role and cannot be deleted", r.name),
+        ));
+    }
+    store::delete(&mut tx, customer_id, role_id).await?;
+    roles_changed(&mut tx, customer_id, caller.sub(), &trace).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_roles_use_only_tenant_permissions() {
+        for (_, _, perms) in DEFAULT_ROLES {
+            assert!(perms.iter().all(|p| tenant_grantable(*p)));
+        }
+        assert!(!tenant_grantable(Permission::PlatformAdminEditAllCustomers));
+        assert!(!tenant_grantable(Permission::VerifyApiKeys));
+    }
+}
