@@ -46,12 +46,17 @@ pub async fn ensure_writable(
 ) -> Result<(), ApiError> {
     match visible_status(conn, customer, true).await? {
         None => Err(ApiError::not_found("customer")),
-        Some(CustomerStatus::Deactivated) => Err(ApiError::conflict(
-            "CUSTOMER_DEACTIVATED",
-            "the customer is deactivated: its data can be read but not changed until it is reactivated",
-        )),
+        Some(CustomerStatus::Deactivated) => Err(deactivated()),
         Some(CustomerStatus::Active) => Ok(()),
     }
+}
+
+/// 409 `CUSTOMER_DEACTIVATED`.
+pub fn deactivated() -> ApiError {
+    ApiError::conflict(
+        "CUSTOMER_DEACTIVATED",
+        "the customer is deactivated: its data can be read but not changed until it is reactivated",
+    )
 }
 
 /// The customer exists for this caller (404 otherwise).

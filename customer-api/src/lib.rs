@@ -9,11 +9,17 @@ pub mod clients;
 pub mod common;
 pub mod customers;
 pub mod groups;
+pub mod lifecycle;
 pub mod roles;
 pub mod tags;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::FromRef;
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
 use shared_model::auth::Verifier;
 use shared_model::error::{FieldError, Problem};
 use shared_model::events::client::{Client, ClientAddress, Membership, Revenue};
@@ -21,6 +27,7 @@ use shared_model::events::customer::{Address, BusinessProfile, Customer, SocialP
 use shared_model::events::tenant::{Group, Role, Tag};
 use shared_model::http::{Kit, KitDoc};
 use shared_model::service::ServiceSpec;
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 
 /// The `source` of this service's events.
@@ -46,11 +53,62 @@ pub static SERVICE: ServiceSpec = ServiceSpec {
     routes,
     openapi: || ApiDoc::openapi(),
     subscriptions: |_| Vec::new(),
+    background,
+    check_config: |cfg| cfg.service_settings::<Settings>()?.validate(),
 };
+
+/// customer-api's own settings: `[service]` in TOML, `CUSTOMER_API__SERVICE__<KEY>` in the
+/// environment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The longest deactivation window a caller may ask for, in days.
+    pub max_window_days: u32,
+    /// How often the purge job looks for customers whose window has ended.
+    pub purge_interval_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_window_days: 90,
+            purge_interval_ms: 60_000,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=365).contains(&self.max_window_days) {
+            anyhow::bail!("invalid configuration: service.max_window_days: must be 1 to 365");
+        }
+        if !(50..=86_400_000).contains(&self.purge_interval_ms) {
+            anyhow::bail!(
+                "invalid configuration: service.purge_interval_ms: must be 50 to 86400000"
+            );
+        }
+        Ok(())
+    }
+
+    /// The settings of a kit whose configuration was checked at start.
+    pub fn of(kit: &Kit) -> Arc<Settings> {
+        Arc::new(kit.config.service_settings().unwrap_or_default())
+    }
+}
+
+fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+    let settings = Settings::of(kit);
+    vec![Box::pin(lifecycle::routes::purge_loop(
+        kit.pool.clone(),
+        Duration::from_millis(settings.purge_interval_ms),
+        stop,
+    ))]
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub kit: Kit,
+    pub settings: Arc<Settings>,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -66,7 +124,11 @@ fn routes(kit: &Kit) -> Router {
         .merge(tags::routes::router())
         .merge(groups::routes::router())
         .merge(roles::routes::router())
-        .with_state(AppState { kit: kit.clone() })
+        .merge(lifecycle::routes::router())
+        .with_state(AppState {
+            kit: kit.clone(),
+            settings: Settings::of(kit),
+        })
 }
 
 #[derive(OpenApi)]
@@ -119,6 +181,9 @@ fn routes(kit: &Kit) -> Router {
         roles::routes::get_role,
         roles::routes::update_role,
         roles::routes::delete_role,
+        lifecycle::routes::deactivate_customer,
+        lifecycle::routes::reactivate_customer,
+        lifecycle::routes::list_deactivations,
     ),
     components(schemas(
         Customer, Address, BusinessProfile, SocialProfile, Problem, FieldError,
@@ -131,6 +196,8 @@ fn routes(kit: &Kit) -> Router {
         groups::routes::UpdateGroup, groups::routes::ClientPricing,
         groups::routes::ClientGroupEntry, groups::routes::ClientSnapshot, Role,
         roles::routes::CreateRole, roles::routes::UpdateRole, roles::routes::RoleList,
+        lifecycle::routes::Deactivate, lifecycle::routes::FeedbackBody,
+        lifecycle::routes::DeactivationReport, lifecycle::routes::DeactivationEntry,
     )),
     modifiers(&KitDoc),
     tags(
@@ -139,6 +206,7 @@ fn routes(kit: &Kit) -> Router {
         (name = "tags", description = "Tag definitions and their use on clients"),
         (name = "groups", description = "Client groups (shopper groups) and memberships"),
         (name = "roles", description = "Tenant roles: named permission sets"),
+        (name = "lifecycle", description = "Deactivation, reactivation and purge"),
         (name = "internal", description = "For other platform services, not integrators"),
     )
 )]

@@ -30,6 +30,8 @@ pub static SERVICE: ServiceSpec = ServiceSpec {
     routes: |_| Router::new(),
     openapi: || ApiDoc::openapi(),
     subscriptions: |_| Vec::new(),
+    background: |_, _| Vec::new(),
+    check_config: |_| Ok(()),
 };
 
 #[derive(OpenApi)]

@@ -43,6 +43,24 @@ pub struct KitConfig {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub outbox: OutboxConfig,
+    /// The service's own settings (`[service]` in TOML, `<SERVICE>__SERVICE__<KEY>` in the
+    /// environment), read by the service with [`KitConfig::service_settings`].
+    #[serde(default)]
+    pub service: serde_json::Value,
+}
+
+impl KitConfig {
+    /// The `[service]` section as the service's settings type; absent keys take the type's
+    /// serde defaults, unknown or ill-typed keys fail with the key named.
+    pub fn service_settings<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
+        let v = match &self.service {
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            v => v.clone(),
+        };
+        serde_path_to_error::deserialize(v).map_err(|e| {
+            anyhow::anyhow!("invalid configuration: service.{}: {}", e.path(), e.inner())
+        })
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -77,13 +77,14 @@ pub mod customer {
     use utoipa::ToSchema;
 
     use super::EventType;
-    use crate::ids::CustomerId;
+    use crate::ids::{ClientId, CustomerId};
     use crate::model::{
         BusinessClassification, CountryCode, CustomerStatus, CustomerType, Email, IndustryGroup,
         IndustrySector, Locale, Phone, SizeRange, SocialPlatform, WebUrl,
     };
 
-    const SCHEMA: &str = "urn:customer-platform:schema:customer:v1";
+    /// v2 added the provisioning links and the deactivation window.
+    const SCHEMA: &str = "urn:customer-platform:schema:customer:v2";
     pub const CREATED: EventType = EventType {
         name: "customer.created",
         schema: SCHEMA,
@@ -94,6 +95,14 @@ pub mod customer {
     };
     pub const DELETED: EventType = EventType {
         name: "customer.deleted",
+        schema: SCHEMA,
+    };
+    pub const DEACTIVATED: EventType = EventType {
+        name: "customer.deactivated",
+        schema: SCHEMA,
+    };
+    pub const REACTIVATED: EventType = EventType {
+        name: "customer.reactivated",
         schema: SCHEMA,
     };
 
@@ -162,6 +171,18 @@ pub mod customer {
         pub bootstrap_tenant_key: String,
         pub products: Vec<String>,
         pub status: CustomerStatus,
+        /// The customer whose client this account was provisioned for.
+        pub parent_customer_id: Option<CustomerId>,
+        /// The client of `parentCustomerId` this account was provisioned for.
+        pub parent_client_id: Option<ClientId>,
+        /// When a deactivated customer was deactivated.
+        #[serde(with = "time::serde::rfc3339::option")]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub deactivated_at: Option<OffsetDateTime>,
+        /// A deactivated customer can be reactivated until then; it is purged after.
+        #[serde(with = "time::serde::rfc3339::option")]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        pub window_ends_at: Option<OffsetDateTime>,
         pub version: i64,
         #[serde(with = "time::serde::rfc3339")]
         pub created_at: OffsetDateTime,

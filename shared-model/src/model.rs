@@ -73,6 +73,21 @@ string_enum!(
 );
 
 string_enum!(
+    /// Why a customer leaves (deactivation feedback).
+    DeactivationReason {
+        TooExpensive = "too_expensive",
+        MissingFeatures = "missing_features",
+        SwitchedProvider = "switched_provider",
+        NotUsing = "not_using",
+        TechnicalIssues = "technical_issues",
+        PoorSupport = "poor_support",
+        BusinessClosed = "business_closed",
+        NonPayment = "non_payment",
+        Other = "other",
+    }
+);
+
+string_enum!(
     /// Whether a client is an organisation or a person.
     ClientType { Business = "business", Individual = "individual" }
 );

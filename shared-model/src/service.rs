@@ -19,6 +19,7 @@ use crate::db;
 use crate::http::{self, Kit};
 use crate::outbox::Relay;
 use crate::telemetry;
+use futures_util::future::BoxFuture;
 
 /// What distinguishes one service binary from another.
 pub struct ServiceSpec {
@@ -35,6 +36,12 @@ pub struct ServiceSpec {
     pub openapi: fn() -> utoipa::openapi::OpenApi,
     /// Event consumers the service runs.
     pub subscriptions: fn(&Kit) -> Vec<Subscription>,
+    /// Background jobs (schedulers, deliverers) run beside the API until the token is
+    /// cancelled; each must return soon after cancellation.
+    pub background: fn(&Kit, CancellationToken) -> Vec<BoxFuture<'static, ()>>,
+    /// Checks the service's own settings (`[service]`) at start; an error stops the binary
+    /// with its message.
+    pub check_config: fn(&KitConfig) -> anyhow::Result<()>,
 }
 
 #[derive(Parser)]
@@ -142,6 +149,7 @@ fn print_dev_token(
 
 /// Builds the kit (pool, verifier, broker health) for a configuration.
 pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
+    (spec.check_config)(&cfg)?;
     telemetry::metrics_handle();
     let mut kit = Kit {
         service: spec.name,
@@ -209,6 +217,9 @@ pub async fn run(
             }
         }
     });
+    for job in (spec.background)(&kit, shutdown.clone()) {
+        tasks.spawn(job);
+    }
     let pool = kit.pool.clone();
     let stop = shutdown.clone();
     tasks.spawn(async move {

@@ -197,6 +197,7 @@ pub fn config(db: &TestDb, amqp: AmqpConfig, relay: bool) -> KitConfig {
             batch_size: 500,
             poll_interval_ms: 200,
         },
+        service: serde_json::Value::Null,
     }
 }
 

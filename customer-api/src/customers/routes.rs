@@ -339,6 +339,10 @@ pub async fn create_customer(
         bootstrap_tenant_key: body.bootstrap_tenant_key,
         products: body.products,
         status: CustomerStatus::Active,
+        parent_customer_id: None,
+        parent_client_id: None,
+        deactivated_at: None,
+        window_ends_at: None,
         version: 1,
         created_at: now,
         created_by: caller.sub().to_string(),
@@ -434,6 +438,9 @@ pub async fn update_customer(
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
     if_match.check(before.version)?;
+    if before.status == CustomerStatus::Deactivated {
+        return Err(crate::common::deactivated());
+    }
 
     let mut v = Validator::new();
     let mut c = before.clone();

@@ -3,7 +3,7 @@
 
 use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::customer::{Address, BusinessProfile, Customer};
-use shared_model::ids::CustomerId;
+use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
 use shared_model::outbox;
 use sqlx::types::Json;
@@ -25,6 +25,10 @@ struct Row {
     bootstrap_tenant_key: String,
     products: Vec<String>,
     status: CustomerStatus,
+    parent_customer_id: Option<CustomerId>,
+    parent_client_id: Option<ClientId>,
+    deactivated_at: Option<OffsetDateTime>,
+    window_ends_at: Option<OffsetDateTime>,
     version: i64,
     created_at: OffsetDateTime,
     created_by: String,
@@ -63,6 +67,10 @@ impl Row {
             bootstrap_tenant_key: self.bootstrap_tenant_key,
             products: self.products,
             status: self.status,
+            parent_customer_id: self.parent_customer_id,
+            parent_client_id: self.parent_client_id,
+            deactivated_at: self.deactivated_at,
+            window_ends_at: self.window_ends_at,
             version: self.version,
             created_at: self.created_at,
             created_by: self.created_by,
@@ -76,6 +84,7 @@ macro_rules! columns {
     () => {
         "customer_id, name, customer_type, email, phone, website, address, locale, \
          business_profile, session_expiration_seconds, bootstrap_tenant_key, products, status, \
+         parent_customer_id, parent_client_id, deactivated_at, window_ends_at, \
          version, created_at, created_by, updated_at, updated_by"
     };
 }
@@ -109,7 +118,8 @@ pub async fn insert(
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
         "WITH customer_row AS (INSERT INTO customers (customer_id, name, customer_type, email,
              phone, website, address, locale, business_profile, external_id,
-             session_expiration_seconds, bootstrap_tenant_key, products, status, version,
+             session_expiration_seconds, bootstrap_tenant_key, products, status,
+             parent_customer_id, parent_client_id, version,
              created_at, created_by, updated_at, updated_by) VALUES (",
     );
     let mut values = q.separated(", ");
@@ -131,6 +141,8 @@ pub async fn insert(
     values.push_bind(&c.bootstrap_tenant_key);
     values.push_bind(&c.products);
     values.push_bind(c.status);
+    values.push_bind(c.parent_customer_id);
+    values.push_bind(c.parent_client_id);
     values.push_bind(c.version);
     values.push_bind(c.created_at);
     values.push_bind(&c.created_by);
@@ -175,7 +187,8 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
         "UPDATE customers SET name = $2, email = $3, phone = $4, website = $5, address = $6,
              locale = $7, business_profile = $8, external_id = $9,
              session_expiration_seconds = $10, products = $11, status = $12, version = $13,
-             updated_at = $14, updated_by = $15
+             updated_at = $14, updated_by = $15, parent_customer_id = $16,
+             parent_client_id = $17, deactivated_at = $18, window_ends_at = $19
           WHERE customer_id = $1",
     )
     .bind(c.id)
@@ -197,6 +210,10 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
     .bind(c.version)
     .bind(c.updated_at)
     .bind(&c.updated_by)
+    .bind(c.parent_customer_id)
+    .bind(c.parent_client_id)
+    .bind(c.deactivated_at)
+    .bind(c.window_ends_at)
     .execute(conn)
     .await;
     conflicts(r)

@@ -5,6 +5,7 @@ mod clients;
 mod customers;
 mod groups;
 mod isolation;
+mod lifecycle;
 mod operations;
 mod roles;
 mod tags;

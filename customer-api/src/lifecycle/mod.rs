@@ -1,0 +1,4 @@
+//! Customer lifecycle: deactivation, reactivation, purge and the feedback report.
+
+pub mod routes;
+pub mod store;

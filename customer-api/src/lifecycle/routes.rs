@@ -1,0 +1,387 @@
+//! Customer lifecycle: `POST /v1/customers/{id}/deactivate`, `.../reactivate`, the purge job
+//! and `GET /v1/deactivations` (the feedback report for platform admins).
+//!
+//! A deactivated customer keeps its data, readable to its admins, until its window ends; every
+//! write to it is refused with 409 `CUSTOMER_DEACTIVATED`. Reactivation is possible until the
+//! window ends (409 `GRACE_PERIOD_ENDED` after). Once it has ended, the purge job (one purger
+//! at a time across replicas, by advisory lock) deletes the customer with everything it owns
+//! and publishes `customer.deleted`, once.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use shared_model::auth::{Caller, Permission};
+use shared_model::db;
+use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::customer::Customer;
+use shared_model::http::{
+    ApiPath, ApiQuery, Page, Trace, decode_cursor, page, page_limit, with_etag,
+};
+use shared_model::ids::CustomerId;
+use shared_model::model::{CustomerStatus, DeactivationReason};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio_util::sync::CancellationToken;
+use utoipa::{IntoParams, ToSchema};
+
+use super::store::{self, Actor, Feedback};
+use crate::AppState;
+use crate::customers::store as customers;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/customers/{id}/deactivate", post(deactivate_customer))
+        .route("/v1/customers/{id}/reactivate", post(reactivate_customer))
+        .route("/v1/deactivations", get(list_deactivations))
+}
+
+/// Deactivation feedback.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FeedbackBody {
+    pub reason_code: DeactivationReason,
+    /// At most 2,000 characters.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// 0 to 10: how likely the customer would recommend the product.
+    #[serde(default)]
+    pub recommendation_score: Option<i16>,
+    /// Free-form JSON object (at most 4 KiB), e.g. the plan or the screen the user left from.
+    #[serde(default)]
+    pub context: Option<serde_json::Value>,
+}
+
+/// Body of `POST /v1/customers/{id}/deactivate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Deactivate {
+    /// RFC 3339; in the future and at most `service.max_window_days` (default 90) ahead. The
+    /// customer can be reactivated until then and is purged after.
+    #[serde(with = "time::serde::rfc3339")]
+    #[schema(value_type = String, format = DateTime)]
+    pub window_ends_at: OffsetDateTime,
+    pub feedback: FeedbackBody,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// RFC 3339 start (inclusive); default 30 days ago.
+    pub from: Option<String>,
+    /// RFC 3339 end (exclusive); default now.
+    pub to: Option<String>,
+    #[param(value_type = Option<DeactivationReason>)]
+    pub reason_code: Option<DeactivationReason>,
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// One deactivation in the report.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeactivationEntry {
+    pub customer_id: CustomerId,
+    pub customer_name: String,
+    pub requested_by: String,
+    /// `request`, or `customer:<id>` / `client:<id>` for a cascade.
+    pub cause: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub deactivated_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub window_ends_at: OffsetDateTime,
+    pub reason_code: DeactivationReason,
+    pub text: Option<String>,
+    pub recommendation_score: Option<i16>,
+    pub context: Option<serde_json::Value>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub reactivated_at: Option<OffsetDateTime>,
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub purged_at: Option<OffsetDateTime>,
+}
+
+/// `GET /v1/deactivations`: a page of deactivations and the summary of the whole range.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeactivationReport {
+    #[serde(with = "time::serde::rfc3339")]
+    pub from: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub to: OffsetDateTime,
+    pub total: i64,
+    pub by_reason: BTreeMap<String, i64>,
+    /// Over the deactivations that gave a score; null if none did.
+    pub average_recommendation_score: Option<f64>,
+    pub scored: i64,
+    pub items: Vec<DeactivationEntry>,
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Position(
+    #[serde(with = "time::serde::rfc3339")] OffsetDateTime,
+    uuid::Uuid,
+);
+
+fn feedback(v: &mut Validator, f: FeedbackBody) -> Feedback {
+    if let Some(s) = f.recommendation_score
+        && !(0..=10).contains(&s)
+    {
+        v.add("feedback.recommendationScore", "must be 0 to 10");
+    }
+    let text = f.text.map(|t| v.text("feedback.text", &t, 1, 2000));
+    if let Some(c) = &f.context {
+        if !c.is_object() {
+            v.add("feedback.context", "must be a JSON object");
+        } else if c.to_string().len() > 4096 {
+            v.add("feedback.context", "must be at most 4 KiB");
+        }
+    }
+    Feedback {
+        reason_code: f.reason_code,
+        text,
+        recommendation_score: f.recommendation_score,
+        context: f.context,
+    }
+}
+
+fn scope(caller: &Caller, id: CustomerId) -> Result<db::Scope, ApiError> {
+    caller.for_customer(
+        id,
+        Permission::EditCustomer,
+        Permission::PlatformAdminEditAllCustomers,
+    )
+}
+
+/// Deactivate a customer.
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/deactivate", tag = "lifecycle",
+    params(("id" = CustomerId, Path)),
+    request_body = Deactivate,
+    responses(
+        (status = 200, body = Customer, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "CUSTOMER_DEACTIVATED: already deactivated", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn deactivate_customer(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath(id): ApiPath<CustomerId>,
+    ApiJson(body): ApiJson<Deactivate>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, id)?;
+    let now = db::now();
+    let mut v = Validator::new();
+    let max = state.settings.max_window_days;
+    if body.window_ends_at <= now {
+        v.add("windowEndsAt", "must be in the future");
+    } else if body.window_ends_at > now + time::Duration::days(i64::from(max)) {
+        v.add("windowEndsAt", format!("must be at most {max} days ahead"));
+    }
+    let feedback = feedback(&mut v, body.feedback);
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let c = customers::find(&mut tx, id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    if c.status == CustomerStatus::Deactivated {
+        return Err(ApiError::conflict(
+            "CUSTOMER_DEACTIVATED",
+            "the customer is already deactivated",
+        ));
+    }
+    let actor = Actor {
+        sub: caller.sub(),
+        traceparent: trace.for_event(),
+    };
+    let c = store::deactivate(
+        &mut tx,
+        c,
+        body.window_ends_at,
+        &feedback,
+        "request",
+        &actor,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Reactivate a deactivated customer within its window.
+#[utoipa::path(
+    post, path = "/v1/customers/{id}/reactivate", tag = "lifecycle",
+    params(("id" = CustomerId, Path)),
+    responses(
+        (status = 200, body = Customer, headers(("ETag" = String))),
+        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "NOT_DEACTIVATED; GRACE_PERIOD_ENDED", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn reactivate_customer(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath(id): ApiPath<CustomerId>,
+) -> Result<Response, ApiError> {
+    let scope = scope(&caller, id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let c = customers::find(&mut tx, id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("customer"))?;
+    if c.status != CustomerStatus::Deactivated {
+        return Err(ApiError::conflict(
+            "NOT_DEACTIVATED",
+            "the customer is not deactivated",
+        ));
+    }
+    if let Some(end) = c.window_ends_at
+        && end <= db::now()
+    {
+        let end = end.format(&Rfc3339).unwrap_or_default();
+        return Err(ApiError::conflict(
+            "GRACE_PERIOD_ENDED",
+            format!("the reactivation window ended at {end}; the customer is being purged"),
+        ));
+    }
+    let actor = Actor {
+        sub: caller.sub(),
+        traceparent: trace.for_event(),
+    };
+    let c = store::reactivate(&mut tx, c, &actor).await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Deactivation feedback over a time range (platform admins).
+#[utoipa::path(
+    get, path = "/v1/deactivations", tag = "lifecycle",
+    params(ReportQuery),
+    responses(
+        (status = 200, body = DeactivationReport),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_deactivations(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiQuery(q): ApiQuery<ReportQuery>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::PlatformAdminViewAllCustomers)?;
+    let limit = page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let now = db::now();
+    let mut v = Validator::new();
+    let mut time_param = |field: &str, s: Option<String>, default: OffsetDateTime| match s {
+        None => default,
+        Some(s) => v
+            .check(
+                field,
+                OffsetDateTime::parse(&s, &Rfc3339).map_err(|_| "must be an RFC 3339 time"),
+            )
+            .unwrap_or(default),
+    };
+    let from = time_param("from", q.from, now - time::Duration::days(30));
+    let to = time_param("to", q.to, now + time::Duration::seconds(1));
+    if from >= to {
+        v.add("to", "must be after from");
+    }
+    v.finish()?;
+    let mut tx = db::begin(&state.kit.pool, db::Scope::PlatformAdmin).await?;
+    let rows = store::deactivations(
+        &mut tx,
+        from,
+        to,
+        q.reason_code,
+        after.map(|p| (p.0, p.1)),
+        limit,
+    )
+    .await?;
+    let (counts, average, scored) = store::summary(&mut tx, from, to, q.reason_code).await?;
+    drop(tx);
+    let entries: Page<(OffsetDateTime, uuid::Uuid, DeactivationEntry)> = page(
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r.deactivated_at,
+                    r.deactivation_id,
+                    DeactivationEntry {
+                        customer_id: r.customer_id,
+                        customer_name: r.customer_name,
+                        requested_by: r.requested_by,
+                        cause: r.cause,
+                        deactivated_at: r.deactivated_at,
+                        window_ends_at: r.window_ends_at,
+                        reason_code: r.reason_code,
+                        text: r.feedback_text,
+                        recommendation_score: r.recommendation_score,
+                        context: r.context.map(|c| c.0),
+                        reactivated_at: r.reactivated_at,
+                        purged_at: r.purged_at,
+                    },
+                )
+            })
+            .collect(),
+        limit,
+        |(at, id, _)| Position(*at, *id),
+    );
+    let mut by_reason: BTreeMap<String, i64> = DeactivationReason::ALL
+        .iter()
+        .map(|r| (r.to_string(), 0))
+        .collect();
+    let mut total = 0;
+    for (reason, n) in counts {
+        total += n;
+        by_reason.insert(reason, n);
+    }
+    Ok(axum::Json(DeactivationReport {
+        from,
+        to,
+        total,
+        by_reason,
+        average_recommendation_score: average.map(|a| (a * 100.0).round() / 100.0),
+        scored,
+        items: entries.items.into_iter().map(|(_, _, e)| e).collect(),
+        next_cursor: entries.next_cursor,
+    })
+    .into_response())
+}
+
+/// The purge job: every `service.purge_interval_ms`, purges customers whose window has ended.
+pub async fn purge_loop(pool: sqlx::PgPool, interval: Duration, stop: CancellationToken) {
+    loop {
+        loop {
+            match store::purge_due(&pool, 100).await {
+                Ok(100) => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "purging customers failed; retrying later");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
