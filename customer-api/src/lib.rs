@@ -52,7 +52,11 @@ pub static SERVICE: ServiceSpec = ServiceSpec {
     migrations: || sqlx::migrate!("./migrations"),
     routes,
     openapi: || ApiDoc::openapi(),
-    subscriptions: |_| Vec::new(),
+    subscriptions: |kit| {
+        vec![lifecycle::reactions::subscription(
+            Settings::of(kit).max_window_days,
+        )]
+    },
     background,
     check_config: |cfg| cfg.service_settings::<Settings>()?.validate(),
 };
@@ -121,6 +125,7 @@ fn routes(kit: &Kit) -> Router {
     customers::routes::router()
         .merge(clients::routes::router())
         .merge(clients::addresses::router())
+        .merge(clients::provision::router())
         .merge(tags::routes::router())
         .merge(groups::routes::router())
         .merge(roles::routes::router())
@@ -161,6 +166,7 @@ fn routes(kit: &Kit) -> Router {
         tags::routes::delete_tag,
         tags::routes::apply_tag,
         tags::routes::remove_tag,
+        clients::provision::provision_client,
         clients::addresses::create_address,
         clients::addresses::list_addresses,
         clients::addresses::get_address,
@@ -192,7 +198,7 @@ fn routes(kit: &Kit) -> Router {
         clients::routes::Purchase, clients::routes::ConvertLead, clients::routes::ClientStats,
         clients::routes::CurrencyTotal, Tag, tags::routes::CreateTag, tags::routes::UpdateTag,
         ClientAddress, clients::addresses::CreateAddress, clients::addresses::UpdateAddress,
-        clients::addresses::AddressBook, Group, Membership, groups::routes::CreateGroup,
+        clients::addresses::AddressBook, clients::provision::Provision, Group, Membership, groups::routes::CreateGroup,
         groups::routes::UpdateGroup, groups::routes::ClientPricing,
         groups::routes::ClientGroupEntry, groups::routes::ClientSnapshot, Role,
         roles::routes::CreateRole, roles::routes::UpdateRole, roles::routes::RoleList,

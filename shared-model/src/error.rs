@@ -126,6 +126,15 @@ impl ApiError {
         }
     }
 
+    /// The error as an `anyhow::Error` (for background work), keeping an internal cause.
+    pub fn into_anyhow(self) -> anyhow::Error {
+        let what = format!("{} {}", self.code, self.detail.clone().unwrap_or_default());
+        match self.source {
+            Some(source) => source.context(what),
+            None => anyhow::anyhow!(what),
+        }
+    }
+
     pub fn problem(&self) -> Problem {
         Problem {
             type_uri: format!(

@@ -73,7 +73,9 @@ string_enum!(
 );
 
 string_enum!(
-    /// Why a customer leaves (deactivation feedback).
+    /// Why a customer leaves (deactivation feedback). `cascade` is set by the platform when a
+    /// parent customer's deactivation, or its client's disabling or deletion, deactivates a
+    /// provisioned customer; callers cannot give it.
     DeactivationReason {
         TooExpensive = "too_expensive",
         MissingFeatures = "missing_features",
@@ -84,6 +86,7 @@ string_enum!(
         BusinessClosed = "business_closed",
         NonPayment = "non_payment",
         Other = "other",
+        Cascade = "cascade",
     }
 );
 

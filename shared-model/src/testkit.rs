@@ -238,6 +238,9 @@ pub struct TestApp {
     pub shutdown: CancellationToken,
     pub task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     pub http: reqwest::Client,
+    /// The broker names the service declares (its consumers' queues and the exchanges),
+    /// deleted when the app is dropped.
+    broker: Option<(AmqpConfig, Vec<String>)>,
 }
 
 impl TestApp {
@@ -247,6 +250,15 @@ impl TestApp {
             .expect("binding port 0");
         let addr = listener.local_addr().expect("local addr");
         let shutdown = CancellationToken::new();
+        let queues = crate::service::kit(spec, cfg.clone())
+            .map(|k| {
+                k.consumers
+                    .iter()
+                    .map(|c| crate::bus::queue_name(&cfg.amqp, c))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let broker = Some((cfg.amqp.clone(), queues));
         let task = tokio::spawn(crate::service::run(spec, cfg, listener, shutdown.clone()));
         TestApp {
             addr,
@@ -254,6 +266,7 @@ impl TestApp {
             shutdown,
             task: Some(task),
             http: reqwest::Client::new(),
+            broker,
         }
     }
 
@@ -273,6 +286,21 @@ impl TestApp {
 impl Drop for TestApp {
     fn drop(&mut self) {
         self.shutdown.cancel();
+        let Some((amqp, queues)) = self.broker.take() else {
+            return;
+        };
+        // On its own thread, joined: Drop may run inside a runtime that cannot block. The
+        // pause lets the service's consumers stop before their queues go, so none redeclares.
+        let _ = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(delete_broker_names(&amqp, &queues));
+            }
+        })
+        .join();
     }
 }
 

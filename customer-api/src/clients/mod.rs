@@ -1,5 +1,6 @@
 //! Clients: the accounts a customer serves, with their address books.
 
 pub mod addresses;
+pub mod provision;
 pub mod routes;
 pub mod store;

@@ -28,6 +28,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::store;
 use crate::AppState;
+use crate::common::{changed_fields, validate_address, validate_profile};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -139,57 +140,7 @@ struct Position(
     CustomerId,
 );
 
-fn validate_address(v: &mut Validator, a: &Address, at: &str) {
-    if a.lines.is_empty() || a.lines.len() > 4 {
-        v.add(format!("{at}.lines"), "must have 1 to 4 lines");
-    }
-    for (i, line) in a.lines.iter().enumerate() {
-        v.text(&format!("{at}.lines[{i}]"), line, 1, 200);
-    }
-    for (field, value, max) in [
-        ("city", &a.city, 100),
-        ("region", &a.region, 100),
-        ("postalCode", &a.postal_code, 20),
-    ] {
-        if let Some(value) = value {
-            v.text(&format!("{at}.{field}"), value, 1, max);
-        }
-    }
-}
-
-fn validate_profile(v: &mut Validator, p: &mut BusinessProfile) {
-    match (p.industry_sector, p.industry_group) {
-        (Some(sector), Some(group)) if group.sector() != sector => v.add(
-            "businessProfile.industryGroup",
-            format!("{group} does not belong to the sector {sector}"),
-        ),
-        (None, Some(group)) => p.industry_sector = Some(group.sector()),
-        _ => {}
-    }
-    if p.social_profiles.len() > 6 {
-        v.add(
-            "businessProfile.socialProfiles",
-            "must have at most 6 entries",
-        );
-    }
-    for (i, s) in p.social_profiles.iter().enumerate() {
-        if p.social_profiles[..i]
-            .iter()
-            .any(|o| o.platform == s.platform)
-        {
-            v.add(
-                format!("businessProfile.socialProfiles[{i}].platform"),
-                "must not repeat a platform",
-            );
-        }
-    }
-    if let Some(ext) = &p.external_id {
-        let t = v.text("businessProfile.externalId", ext, 1, 128);
-        p.external_id = Some(t);
-    }
-}
-
-fn validate_products(v: &mut Validator, products: &[String]) {
+pub fn validate_products(v: &mut Validator, products: &[String]) {
     if products.len() > MAX_PRODUCTS {
         v.add(
             "products",
@@ -212,7 +163,7 @@ fn validate_products(v: &mut Validator, products: &[String]) {
     }
 }
 
-fn validate_session(v: &mut Validator, s: Option<i32>) {
+pub fn validate_session(v: &mut Validator, s: Option<i32>) {
     if let Some(s) = s
         && !(SESSION_EXPIRATION_MIN..=SESSION_EXPIRATION_MAX).contains(&s)
     {
@@ -232,7 +183,7 @@ fn validate_profile_allowed(v: &mut Validator, t: CustomerType, p: &Option<Busin
     }
 }
 
-fn validate_bootstrap_key(v: &mut Validator, key: &str) {
+pub fn validate_bootstrap_key(v: &mut Validator, key: &str) {
     let ok = (3..=128).contains(&key.len())
         && key
             .chars()
@@ -245,7 +196,7 @@ fn validate_bootstrap_key(v: &mut Validator, key: &str) {
     }
 }
 
-fn event(
+pub fn event(
     kind: EventType,
     customer: &Customer,
     changed_fields: Option<Vec<String>>,
@@ -317,7 +268,7 @@ pub async fn create_customer(
     }
     validate_profile_allowed(&mut v, body.customer_type, &body.business_profile);
     if let Some(p) = &mut body.business_profile {
-        validate_profile(&mut v, p);
+        validate_profile(&mut v, p, "businessProfile");
     }
     validate_session(&mut v, body.session_expiration_seconds);
     validate_bootstrap_key(&mut v, &body.bootstrap_tenant_key);
@@ -386,21 +337,6 @@ pub async fn get_customer(
         .ok_or_else(|| ApiError::not_found("customer"))?;
     drop(tx); // read-only: rolled back off the request path
     Ok(with_etag(StatusCode::OK, customer.version, &customer))
-}
-
-/// Top-level fields whose values differ (ignoring bookkeeping fields).
-fn changed_fields(before: &Customer, after: &Customer) -> Result<Vec<String>, ApiError> {
-    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (
-        serde_json::to_value(before).map_err(ApiError::internal)?,
-        serde_json::to_value(after).map_err(ApiError::internal)?,
-    ) else {
-        return Ok(Vec::new());
-    };
-    Ok(b.iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "version" | "updatedAt" | "updatedBy"))
-        .filter(|(k, v)| a.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect())
 }
 
 /// Update a customer (JSON merge patch; `If-Match` honoured).
@@ -482,7 +418,7 @@ pub async fn update_customer(
     }
     validate_profile_allowed(&mut v, c.customer_type, &c.business_profile);
     if let Some(p) = &mut c.business_profile {
-        validate_profile(&mut v, p);
+        validate_profile(&mut v, p, "businessProfile");
     }
     validate_session(&mut v, c.session_expiration_seconds);
     validate_products(&mut v, &c.products);

@@ -130,6 +130,12 @@ struct Position(
 );
 
 fn feedback(v: &mut Validator, f: FeedbackBody) -> Feedback {
+    if f.reason_code == DeactivationReason::Cascade {
+        v.add(
+            "feedback.reasonCode",
+            "cascade is set by the platform for cascaded deactivations",
+        );
+    }
     if let Some(s) = f.recommendation_score
         && !(0..=10).contains(&s)
     {

@@ -7,12 +7,14 @@ mod groups;
 mod isolation;
 mod lifecycle;
 mod operations;
+mod provision;
 mod roles;
 mod tags;
 
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shared_model::auth::Permission;
+use shared_model::config::AmqpConfig;
 use shared_model::ids::CustomerId;
 use shared_model::testkit::{self, TestApp, TestDb};
 use sqlx::Row;
@@ -20,6 +22,7 @@ use sqlx::Row;
 pub struct Ctx {
     pub app: TestApp,
     pub db: TestDb,
+    pub amqp: AmqpConfig,
 }
 
 pub const ADMIN_PERMS: &[Permission] = &[
@@ -31,9 +34,10 @@ pub const TENANT_PERMS: &[Permission] = &[Permission::ViewCustomer, Permission::
 impl Ctx {
     pub async fn new() -> Ctx {
         let db = TestDb::new(&(customer_api::SERVICE.migrations)()).await;
-        let cfg = testkit::config(&db, testkit::amqp_config("customer-api"), false);
+        let amqp = testkit::amqp_config("customer-api");
+        let cfg = testkit::config(&db, amqp.clone(), false);
         let app = TestApp::spawn(&customer_api::SERVICE, cfg).await;
-        Ctx { app, db }
+        Ctx { app, db, amqp }
     }
 
     pub fn admin(&self) -> String {
