@@ -10,6 +10,7 @@ pub mod common;
 pub mod customers;
 pub mod groups;
 pub mod lifecycle;
+pub mod registration;
 pub mod roles;
 pub mod tags;
 
@@ -70,6 +71,8 @@ pub struct Settings {
     pub max_window_days: u32,
     /// How often the purge job looks for customers whose window has ended.
     pub purge_interval_ms: u64,
+    /// Calls of `POST /v1/registrations/resolve` each caller may make per minute.
+    pub resolve_per_minute: u32,
 }
 
 impl Default for Settings {
@@ -77,6 +80,7 @@ impl Default for Settings {
         Self {
             max_window_days: 90,
             purge_interval_ms: 60_000,
+            resolve_per_minute: 600,
         }
     }
 }
@@ -90,6 +94,9 @@ impl Settings {
             anyhow::bail!(
                 "invalid configuration: service.purge_interval_ms: must be 50 to 86400000"
             );
+        }
+        if self.resolve_per_minute == 0 {
+            anyhow::bail!("invalid configuration: service.resolve_per_minute: must be > 0");
         }
         Ok(())
     }
@@ -113,6 +120,7 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
 pub struct AppState {
     pub kit: Kit,
     pub settings: Arc<Settings>,
+    pub resolve_limiter: Arc<registration::routes::RateLimiter>,
 }
 
 impl FromRef<AppState> for Verifier {
@@ -130,9 +138,11 @@ fn routes(kit: &Kit) -> Router {
         .merge(groups::routes::router())
         .merge(roles::routes::router())
         .merge(lifecycle::routes::router())
+        .merge(registration::routes::router())
         .with_state(AppState {
             kit: kit.clone(),
             settings: Settings::of(kit),
+            resolve_limiter: Arc::default(),
         })
 }
 
@@ -190,6 +200,9 @@ fn routes(kit: &Kit) -> Router {
         lifecycle::routes::deactivate_customer,
         lifecycle::routes::reactivate_customer,
         lifecycle::routes::list_deactivations,
+        registration::routes::get_registration,
+        registration::routes::put_registration,
+        registration::routes::resolve,
     ),
     components(schemas(
         Customer, Address, BusinessProfile, SocialProfile, Problem, FieldError,
@@ -204,6 +217,8 @@ fn routes(kit: &Kit) -> Router {
         roles::routes::CreateRole, roles::routes::UpdateRole, roles::routes::RoleList,
         lifecycle::routes::Deactivate, lifecycle::routes::FeedbackBody,
         lifecycle::routes::DeactivationReport, lifecycle::routes::DeactivationEntry,
+        registration::routes::Registration, registration::routes::PutRegistration,
+        registration::routes::Resolve, registration::routes::Resolution,
     )),
     modifiers(&KitDoc),
     tags(
@@ -213,6 +228,7 @@ fn routes(kit: &Kit) -> Router {
         (name = "groups", description = "Client groups (shopper groups) and memberships"),
         (name = "roles", description = "Tenant roles: named permission sets"),
         (name = "lifecycle", description = "Deactivation, reactivation and purge"),
+        (name = "registration", description = "Domain-based self-registration"),
         (name = "internal", description = "For other platform services, not integrators"),
     )
 )]

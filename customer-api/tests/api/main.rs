@@ -8,6 +8,7 @@ mod isolation;
 mod lifecycle;
 mod operations;
 mod provision;
+mod registration;
 mod roles;
 mod tags;
 

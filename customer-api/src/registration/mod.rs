@@ -1,0 +1,3 @@
+//! Domain-based self-registration.
+
+pub mod routes;
