@@ -5,6 +5,7 @@
 //! tests start the real service on port 0 with `shared_model::service::run`.
 #![forbid(unsafe_code)]
 
+pub mod claims;
 pub mod clients;
 pub mod common;
 pub mod customers;
@@ -22,6 +23,7 @@ use axum::extract::FromRef;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use shared_model::auth::Verifier;
+use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
 use shared_model::events::client::{Client, ClientAddress, Membership, Revenue};
 use shared_model::events::customer::{Address, BusinessProfile, Customer, SocialProfile};
@@ -54,9 +56,11 @@ pub static SERVICE: ServiceSpec = ServiceSpec {
     routes,
     openapi: || ApiDoc::openapi(),
     subscriptions: |kit| {
-        vec![lifecycle::reactions::subscription(
-            Settings::of(kit).max_window_days,
-        )]
+        let settings = Settings::of(kit);
+        vec![
+            lifecycle::reactions::subscription(settings.max_window_days),
+            claims::reactions::subscription(settings.claims_webhook_url.is_some()),
+        ]
     },
     background,
     check_config: |cfg| cfg.service_settings::<Settings>()?.validate(),
@@ -73,6 +77,16 @@ pub struct Settings {
     pub purge_interval_ms: u64,
     /// Calls of `POST /v1/registrations/resolve` each caller may make per minute.
     pub resolve_per_minute: u32,
+    /// The auth service's claims webhook; without it claims changes are only published as
+    /// `customer.claims_changed` events.
+    pub claims_webhook_url: Option<String>,
+    /// `whsec_<base64 key>` (Standard Webhooks); required with the URL.
+    pub claims_webhook_secret: Option<Secret<String>>,
+    /// First retry delay of a failed delivery; doubles per attempt up to `claims_retry_max_ms`.
+    pub claims_retry_base_ms: u64,
+    pub claims_retry_max_ms: u64,
+    /// How often the deliverer looks for due deliveries.
+    pub claims_poll_ms: u64,
 }
 
 impl Default for Settings {
@@ -81,6 +95,11 @@ impl Default for Settings {
             max_window_days: 90,
             purge_interval_ms: 60_000,
             resolve_per_minute: 600,
+            claims_webhook_url: None,
+            claims_webhook_secret: None,
+            claims_retry_base_ms: 1_000,
+            claims_retry_max_ms: 300_000,
+            claims_poll_ms: 200,
         }
     }
 }
@@ -98,7 +117,48 @@ impl Settings {
         if self.resolve_per_minute == 0 {
             anyhow::bail!("invalid configuration: service.resolve_per_minute: must be > 0");
         }
+        if self.claims_retry_base_ms == 0
+            || self.claims_retry_max_ms < self.claims_retry_base_ms
+            || self.claims_poll_ms == 0
+        {
+            anyhow::bail!(
+                "invalid configuration: service.claims_retry_base_ms, claims_retry_max_ms, \
+                 claims_poll_ms: must be > 0 with max >= base"
+            );
+        }
+        self.webhook()?;
         Ok(())
+    }
+
+    /// The claims webhook, if one is configured.
+    pub fn webhook(&self) -> anyhow::Result<Option<claims::delivery::Webhook>> {
+        let Some(url) = &self.claims_webhook_url else {
+            return Ok(None);
+        };
+        let parsed = reqwest::Url::parse(url).map_err(|e| {
+            anyhow::anyhow!("invalid configuration: service.claims_webhook_url: {e}")
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            anyhow::bail!("invalid configuration: service.claims_webhook_url: must be http(s)");
+        }
+        let secret = self.claims_webhook_secret.as_ref().ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid configuration: service.claims_webhook_secret: required with claims_webhook_url"
+            )
+        })?;
+        let key = claims::delivery::secret_key(secret.expose()).map_err(|e| {
+            anyhow::anyhow!("invalid configuration: service.claims_webhook_secret: {e}")
+        })?;
+        Ok(Some(claims::delivery::Webhook {
+            url: url.clone(),
+            key,
+            retry_base: Duration::from_millis(self.claims_retry_base_ms),
+            retry_max: Duration::from_millis(self.claims_retry_max_ms),
+            poll: Duration::from_millis(self.claims_poll_ms),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()?,
+        }))
     }
 
     /// The settings of a kit whose configuration was checked at start.
@@ -109,11 +169,17 @@ impl Settings {
 
 fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
     let settings = Settings::of(kit);
-    vec![Box::pin(lifecycle::routes::purge_loop(
+    let mut jobs: Vec<BoxFuture<'static, ()>> = vec![Box::pin(lifecycle::routes::purge_loop(
         kit.pool.clone(),
         Duration::from_millis(settings.purge_interval_ms),
-        stop,
-    ))]
+        stop.clone(),
+    ))];
+    match settings.webhook() {
+        Ok(Some(w)) => jobs.push(Box::pin(claims::delivery::run(kit.pool.clone(), w, stop))),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "claims webhook not started"),
+    }
+    jobs
 }
 
 #[derive(Clone)]

@@ -342,3 +342,52 @@ pub async fn delete_broker_names(cfg: &AmqpConfig, queues: &[String]) {
     }
     let _ = conn.close(200, "done".into()).await;
 }
+
+/// Declares a quorum queue bound to `bindings` on the test's exchange and returns a consumer
+/// (delete the queue with [`delete_queues`] when done).
+pub async fn listen(
+    cfg: &AmqpConfig,
+    queue: &str,
+    bindings: &[&str],
+) -> (lapin::Connection, lapin::Consumer) {
+    use lapin::options::BasicConsumeOptions;
+    use lapin::types::FieldTable;
+    let conn = crate::bus::connect(cfg, "test-listener").await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    let bindings: Vec<String> = bindings.iter().map(|s| s.to_string()).collect();
+    crate::bus::declare_queue(&ch, cfg, queue, &bindings)
+        .await
+        .unwrap();
+    let consumer = ch
+        .basic_consume(
+            queue.into(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    (conn, consumer)
+}
+
+/// Receives `n` deliveries (acking each) or fails after `timeout`.
+pub async fn receive(
+    consumer: &mut lapin::Consumer,
+    n: usize,
+    timeout: Duration,
+) -> Vec<lapin::message::Delivery> {
+    use futures_util::StreamExt;
+    use lapin::options::BasicAckOptions;
+    let mut out = Vec::with_capacity(n);
+    let deadline = tokio::time::Instant::now() + timeout;
+    while out.len() < n {
+        let d = tokio::time::timeout_at(deadline, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("received {} of {n} messages before the timeout", out.len()))
+            .expect("consumer stream ended")
+            .expect("delivery");
+        d.ack(BasicAckOptions::default()).await.unwrap();
+        out.push(d);
+    }
+    out
+}

@@ -1,6 +1,7 @@
 //! customer-api integration tests: the real router and service runner against a real
 //! PostgreSQL database per test, used through a role that row-level security applies to.
 
+mod claims;
 mod clients;
 mod customers;
 mod groups;
@@ -15,7 +16,7 @@ mod tags;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use shared_model::auth::Permission;
-use shared_model::config::AmqpConfig;
+use shared_model::config::{AmqpConfig, KitConfig};
 use shared_model::ids::CustomerId;
 use shared_model::testkit::{self, TestApp, TestDb};
 use sqlx::Row;
@@ -34,9 +35,15 @@ pub const TENANT_PERMS: &[Permission] = &[Permission::ViewCustomer, Permission::
 
 impl Ctx {
     pub async fn new() -> Ctx {
+        Ctx::with(|_| {}).await
+    }
+
+    /// A context whose service configuration `adjust` changes first.
+    pub async fn with(adjust: impl FnOnce(&mut KitConfig)) -> Ctx {
         let db = TestDb::new(&(customer_api::SERVICE.migrations)()).await;
         let amqp = testkit::amqp_config("customer-api");
-        let cfg = testkit::config(&db, amqp.clone(), false);
+        let mut cfg = testkit::config(&db, amqp.clone(), false);
+        adjust(&mut cfg);
         let app = TestApp::spawn(&customer_api::SERVICE, cfg).await;
         Ctx { app, db, amqp }
     }
