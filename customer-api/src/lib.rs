@@ -11,6 +11,7 @@ pub mod common;
 pub mod customers;
 pub mod groups;
 pub mod lifecycle;
+pub mod logos;
 pub mod registration;
 pub mod roles;
 pub mod tags;
@@ -26,7 +27,9 @@ use shared_model::auth::Verifier;
 use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
 use shared_model::events::client::{Client, ClientAddress, Membership, Revenue};
-use shared_model::events::customer::{Address, BusinessProfile, Customer, SocialProfile};
+use shared_model::events::customer::{
+    Address, BusinessProfile, Customer, LogoReceipt, SocialProfile,
+};
 use shared_model::events::tenant::{Group, Role, Tag};
 use shared_model::http::{Kit, KitDoc};
 use shared_model::service::ServiceSpec;
@@ -87,6 +90,9 @@ pub struct Settings {
     pub claims_retry_max_ms: u64,
     /// How often the deliverer looks for due deliveries.
     pub claims_poll_ms: u64,
+    /// Prefix of logo URLs in receipts, e.g. `https://cdn.example.com` (no trailing slash);
+    /// empty means URLs relative to this service.
+    pub public_base_url: String,
 }
 
 impl Default for Settings {
@@ -100,6 +106,7 @@ impl Default for Settings {
             claims_retry_base_ms: 1_000,
             claims_retry_max_ms: 300_000,
             claims_poll_ms: 200,
+            public_base_url: String::new(),
         }
     }
 }
@@ -127,6 +134,16 @@ impl Settings {
             );
         }
         self.webhook()?;
+        if !self.public_base_url.is_empty() {
+            let ok = reqwest::Url::parse(&self.public_base_url)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+                && !self.public_base_url.ends_with('/');
+            if !ok {
+                anyhow::bail!(
+                    "invalid configuration: service.public_base_url: must be an http(s) URL without a trailing slash"
+                );
+            }
+        }
         Ok(())
     }
 
@@ -205,6 +222,7 @@ fn routes(kit: &Kit) -> Router {
         .merge(roles::routes::router())
         .merge(lifecycle::routes::router())
         .merge(registration::routes::router())
+        .merge(logos::routes::router())
         .with_state(AppState {
             kit: kit.clone(),
             settings: Settings::of(kit),
@@ -269,6 +287,11 @@ fn routes(kit: &Kit) -> Router {
         registration::routes::get_registration,
         registration::routes::put_registration,
         registration::routes::resolve,
+        logos::routes::put_customer_logo,
+        logos::routes::delete_customer_logo,
+        logos::routes::put_client_logo,
+        logos::routes::delete_client_logo,
+        logos::routes::get_logo,
     ),
     components(schemas(
         Customer, Address, BusinessProfile, SocialProfile, Problem, FieldError,
@@ -284,7 +307,7 @@ fn routes(kit: &Kit) -> Router {
         lifecycle::routes::Deactivate, lifecycle::routes::FeedbackBody,
         lifecycle::routes::DeactivationReport, lifecycle::routes::DeactivationEntry,
         registration::routes::Registration, registration::routes::PutRegistration,
-        registration::routes::Resolve, registration::routes::Resolution,
+        registration::routes::Resolve, registration::routes::Resolution, LogoReceipt,
     )),
     modifiers(&KitDoc),
     tags(
@@ -295,6 +318,7 @@ fn routes(kit: &Kit) -> Router {
         (name = "roles", description = "Tenant roles: named permission sets"),
         (name = "lifecycle", description = "Deactivation, reactivation and purge"),
         (name = "registration", description = "Domain-based self-registration"),
+        (name = "logos", description = "Logos of customers and clients"),
         (name = "internal", description = "For other platform services, not integrators"),
     )
 )]

@@ -150,6 +150,21 @@ pub mod customer {
         pub external_id: Option<String>,
     }
 
+    /// The receipt of an uploaded logo.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LogoReceipt {
+        /// Where the image is served (`/v1/logos/{sha256}`, immutable, cacheable).
+        pub url: String,
+        pub content_type: String,
+        pub size: i64,
+        pub width: u32,
+        pub height: u32,
+        pub sha256: String,
+        #[serde(with = "time::serde::rfc3339")]
+        pub uploaded_at: OffsetDateTime,
+    }
+
     /// A customer (tenant account): the API representation and the data of every
     /// `customer.*` event.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
@@ -183,6 +198,7 @@ pub mod customer {
         #[serde(with = "time::serde::rfc3339::option")]
         #[schema(value_type = Option<String>, format = DateTime)]
         pub window_ends_at: Option<OffsetDateTime>,
+        pub logo: Option<LogoReceipt>,
         pub version: i64,
         #[serde(with = "time::serde::rfc3339")]
         pub created_at: OffsetDateTime,
@@ -216,7 +232,7 @@ pub mod client {
     use utoipa::ToSchema;
 
     use super::EventType;
-    use super::customer::{Address, BusinessProfile};
+    use super::customer::{Address, BusinessProfile, LogoReceipt};
     use crate::ids::{AddressId, ClientId, CustomerId, GroupId};
     use crate::model::{
         ClientSource, ClientStatus, ClientType, CountryCode, CurrencyCode, Email, Locale, Phone,
@@ -285,6 +301,7 @@ pub mod client {
         pub disabled: bool,
         /// The customer account provisioned for this client, if any.
         pub provisioned_customer_id: Option<CustomerId>,
+        pub logo: Option<LogoReceipt>,
         pub version: i64,
         #[serde(with = "time::serde::rfc3339")]
         pub created_at: OffsetDateTime,

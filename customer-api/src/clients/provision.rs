@@ -125,6 +125,7 @@ pub async fn provision_client(
         parent_client_id: Some(client_id),
         deactivated_at: None,
         window_ends_at: None,
+        logo: None,
         version: 1,
         created_at: now,
         created_by: caller.sub().to_string(),

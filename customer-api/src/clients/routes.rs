@@ -408,6 +408,7 @@ pub async fn create_client(
         revenue: None,
         disabled: false,
         provisioned_customer_id: None,
+        logo: None,
         version: 1,
         created_at: now,
         created_by: caller.sub().to_string(),

@@ -3,7 +3,7 @@
 
 use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::client::{Client, ClientAddress, Revenue};
-use shared_model::events::customer::BusinessProfile;
+use shared_model::events::customer::{BusinessProfile, LogoReceipt};
 use shared_model::ids::{AddressId, ClientId, CustomerId, GroupId, TagId};
 use shared_model::model::{
     ClientSource, ClientStatus, ClientType, CountryCode, CurrencyCode, Email, Locale, Phone,
@@ -38,6 +38,7 @@ struct Row {
     last_purchase_at: Option<OffsetDateTime>,
     disabled: bool,
     provisioned_customer_id: Option<CustomerId>,
+    logo: Option<Json<LogoReceipt>>,
     version: i64,
     created_at: OffsetDateTime,
     created_by: String,
@@ -94,6 +95,7 @@ impl Row {
             revenue,
             disabled: self.disabled,
             provisioned_customer_id: self.provisioned_customer_id,
+            logo: self.logo.map(|l| l.0),
             version: self.version,
             created_at: self.created_at,
             created_by: self.created_by,
@@ -111,7 +113,7 @@ const SELECT: &str = "SELECT c.customer_id, c.client_id, c.client_type, c.name, 
                WHERE ct.customer_id = c.customer_id AND ct.client_id = c.client_id
                ORDER BY lower(t.name)) AS tags,
         c.revenue_currency, c.revenue_total_minor, c.purchase_count, c.first_purchase_at,
-        c.last_purchase_at, c.disabled, c.provisioned_customer_id, c.version, c.created_at,
+        c.last_purchase_at, c.disabled, c.provisioned_customer_id, c.logo, c.version, c.created_at,
         c.created_by, c.updated_at, c.updated_by
    FROM clients c";
 
@@ -178,7 +180,7 @@ pub async fn update(conn: &mut PgConnection, c: &Client) -> Result<(), ApiError>
              status = $12, source = $13, assignee = $14, revenue_currency = $15,
              revenue_total_minor = $16, purchase_count = $17, first_purchase_at = $18,
              last_purchase_at = $19, disabled = $20, provisioned_customer_id = $21,
-             version = $22, updated_at = $23, updated_by = $24
+             version = $22, updated_at = $23, updated_by = $24, logo = $25
           WHERE customer_id = $1 AND client_id = $2",
     )
     .bind(c.customer_id)
@@ -205,6 +207,7 @@ pub async fn update(conn: &mut PgConnection, c: &Client) -> Result<(), ApiError>
     .bind(c.version)
     .bind(c.updated_at)
     .bind(&c.updated_by)
+    .bind(c.logo.as_ref().map(Json))
     .execute(conn)
     .await;
     conflicts(r).map(|_| ())

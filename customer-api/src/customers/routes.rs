@@ -294,6 +294,7 @@ pub async fn create_customer(
         parent_client_id: None,
         deactivated_at: None,
         window_ends_at: None,
+        logo: None,
         version: 1,
         created_at: now,
         created_by: caller.sub().to_string(),

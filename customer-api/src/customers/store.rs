@@ -2,7 +2,7 @@
 //! scope was set by `db::begin`; tenant callers additionally filter explicitly.
 
 use shared_model::error::{ApiError, ResultExt};
-use shared_model::events::customer::{Address, BusinessProfile, Customer};
+use shared_model::events::customer::{Address, BusinessProfile, Customer, LogoReceipt};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
 use shared_model::outbox;
@@ -29,6 +29,7 @@ struct Row {
     parent_client_id: Option<ClientId>,
     deactivated_at: Option<OffsetDateTime>,
     window_ends_at: Option<OffsetDateTime>,
+    logo: Option<Json<LogoReceipt>>,
     version: i64,
     created_at: OffsetDateTime,
     created_by: String,
@@ -71,6 +72,7 @@ impl Row {
             parent_client_id: self.parent_client_id,
             deactivated_at: self.deactivated_at,
             window_ends_at: self.window_ends_at,
+            logo: self.logo.map(|l| l.0),
             version: self.version,
             created_at: self.created_at,
             created_by: self.created_by,
@@ -84,7 +86,7 @@ macro_rules! columns {
     () => {
         "customer_id, name, customer_type, email, phone, website, address, locale, \
          business_profile, session_expiration_seconds, bootstrap_tenant_key, products, status, \
-         parent_customer_id, parent_client_id, deactivated_at, window_ends_at, \
+         parent_customer_id, parent_client_id, deactivated_at, window_ends_at, logo, \
          version, created_at, created_by, updated_at, updated_by"
     };
 }
@@ -188,7 +190,7 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
              locale = $7, business_profile = $8, external_id = $9,
              session_expiration_seconds = $10, products = $11, status = $12, version = $13,
              updated_at = $14, updated_by = $15, parent_customer_id = $16,
-             parent_client_id = $17, deactivated_at = $18, window_ends_at = $19
+             parent_client_id = $17, deactivated_at = $18, window_ends_at = $19, logo = $20
           WHERE customer_id = $1",
     )
     .bind(c.id)
@@ -214,6 +216,7 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
     .bind(c.parent_client_id)
     .bind(c.deactivated_at)
     .bind(c.window_ends_at)
+    .bind(c.logo.as_ref().map(Json))
     .execute(conn)
     .await;
     conflicts(r)

@@ -126,3 +126,77 @@ async fn row_level_security_hides_other_tenants_from_an_unfiltered_query() {
     .unwrap_err();
     assert!(err.to_string().contains("row-level security"), "{err}");
 }
+
+#[tokio::test]
+async fn every_tenant_table_is_forced_under_row_level_security_and_hides_other_tenants() {
+    let ctx = Ctx::new().await;
+    let pool = &ctx.db.pool;
+    let tables: Vec<(String, bool, bool)> = sqlx::query_as(
+        "SELECT c.relname::text, c.relrowsecurity, c.relforcerowsecurity
+           FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE n.nspname = 'public' AND c.relkind = 'r'
+            AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid
+                          AND a.attname = 'customer_id' AND NOT a.attisdropped)
+          ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert!(tables.len() >= 14, "{tables:?}");
+    for (table, rls, forced) in &tables {
+        assert!(
+            *rls && *forced,
+            "{table} is not under forced row-level security"
+        );
+    }
+
+    // Tenant A fills every kind of row through the API; tenant B's context sees none of it.
+    let (a, t, clients) = crate::clients::tenant_setup(&ctx, "rls-all-a").await;
+    let (b, _, _) = crate::clients::tenant_setup(&ctx, "rls-all-b").await;
+    let client = crate::clients::ok(
+        crate::clients::send(
+            &ctx,
+            reqwest::Method::POST,
+            &clients,
+            &t,
+            Some(crate::clients::acme_client()),
+        )
+        .await,
+        reqwest::StatusCode::CREATED,
+    )
+    .await;
+    let cloc = format!("{clients}/{}", client["id"].as_str().unwrap());
+    for (path, body) in [
+        (
+            format!("{cloc}/addresses"),
+            serde_json::json!({"lines": ["1 Main St"], "defaultShipping": true}),
+        ),
+        (
+            format!("/v1/customers/{a}/tags"),
+            serde_json::json!({"name": "VIP"}),
+        ),
+        (
+            format!("/v1/customers/{a}/groups"),
+            serde_json::json!({"name": "Gold"}),
+        ),
+    ] {
+        crate::clients::ok(
+            crate::clients::send(&ctx, reqwest::Method::POST, &path, &t, Some(body)).await,
+            reqwest::StatusCode::CREATED,
+        )
+        .await;
+    }
+    let mut tx = db::begin(pool, Scope::Tenant(b.parse().unwrap()))
+        .await
+        .unwrap();
+    for (table, _, _) in &tables {
+        let foreign: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT count(*) FROM {table} WHERE customer_id <> '{b}'::uuid"
+        )))
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        assert_eq!(foreign, 0, "tenant B sees another tenant's rows in {table}");
+    }
+    tx.rollback().await.unwrap();
+}

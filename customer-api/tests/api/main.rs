@@ -7,6 +7,7 @@ mod customers;
 mod groups;
 mod isolation;
 mod lifecycle;
+mod logos;
 mod operations;
 mod provision;
 mod registration;

@@ -1,0 +1,4 @@
+//! Logos of customers and clients: content-addressed, served immutable.
+
+pub mod image;
+pub mod routes;
