@@ -46,6 +46,9 @@ pub struct Kit {
     pub pool: PgPool,
     pub verifier: Verifier,
     pub broker: BrokerHealth,
+    /// How many of the consumers have declared their queue and started consuming once: until
+    /// all have, events published meanwhile would find no queue, so the service is not ready.
+    pub consumers_started: Arc<std::sync::atomic::AtomicUsize>,
     pub config: Arc<KitConfig>,
 }
 
@@ -148,7 +151,11 @@ impl MakeRequestId for FastRequestId {
 async fn ready(State(kit): State<Kit>) -> Response {
     let db = sqlx::query("SELECT 1").execute(&kit.pool).await.is_ok();
     let broker = kit.broker.is_up();
-    let status = if db && broker {
+    let consumers = kit
+        .consumers_started
+        .load(std::sync::atomic::Ordering::Relaxed)
+        >= kit.consumers.len();
+    let status = if db && broker && consumers {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -157,6 +164,7 @@ async fn ready(State(kit): State<Kit>) -> Response {
         "status": if status == StatusCode::OK { "ok" } else { "unavailable" },
         "database": if db { "up" } else { "down" },
         "broker": if broker { "up" } else { "down" },
+        "consumers": if consumers { "started" } else { "starting" },
     });
     (status, Json(body)).into_response()
 }

@@ -157,6 +157,7 @@ pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
         pool: db::connect(&cfg.database)?,
         verifier: Verifier::from_config(&cfg.auth)?,
         broker: BrokerHealth::default(),
+        consumers_started: Arc::default(),
         config: Arc::new(cfg),
     };
     kit.consumers = (spec.subscriptions)(&kit)
@@ -198,11 +199,18 @@ pub async fn run(
         .run(shutdown.clone()),
     );
     for sub in (spec.subscriptions)(&kit) {
+        let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
+        let started = kit.consumers_started.clone();
+        tasks.spawn(async move {
+            if ready_rx.await.is_ok() {
+                started.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
         tasks.spawn(bus::run_consumer(
             kit.config.amqp.clone(),
             kit.pool.clone(),
             sub,
-            None,
+            Some(ready_tx),
             shutdown.clone(),
         ));
     }

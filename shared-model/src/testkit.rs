@@ -260,13 +260,29 @@ impl TestApp {
             .unwrap_or_default();
         let broker = Some((cfg.amqp.clone(), queues));
         let task = tokio::spawn(crate::service::run(spec, cfg, listener, shutdown.clone()));
-        TestApp {
+        let app = TestApp {
             addr,
             base: format!("http://{addr}"),
             shutdown,
             task: Some(task),
             http: reqwest::Client::new(),
             broker,
+        };
+        app.wait_ready(Duration::from_secs(15)).await;
+        app
+    }
+
+    /// Waits until `/health/ready` answers 200 (database, broker and consumers), or the
+    /// timeout passes (tests of failure modes then see the failure themselves).
+    pub async fn wait_ready(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(r) = self.http.get(self.url("/health/ready")).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
