@@ -323,3 +323,32 @@ fn routes(kit: &Kit) -> Router {
     )
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_carries_shared_error_responses() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let op = &doc["paths"]["/v1/customers/{customerId}/clients"]["post"]["responses"];
+        let mut codes: Vec<&str> = op.as_object().unwrap().keys().map(String::as_str).collect();
+        codes.sort();
+        assert_eq!(codes, ["201", "400", "401", "403", "404", "409", "422"]);
+        assert_eq!(
+            op["404"]["content"]["application/problem+json"]["schema"]["$ref"],
+            "#/components/schemas/Problem"
+        );
+        // Every operation documents its errors.
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if path.starts_with("/v1/") && path != "/v1/logos/{sha256}" {
+                    assert!(
+                        op["responses"].get("401").is_some(),
+                        "{method} {path} does not document 401"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -749,6 +749,69 @@ impl utoipa::Modify for KitDoc {
     }
 }
 
+/// Reusable OpenAPI error responses (RFC 9457 problem details referencing the `Problem`
+/// schema) for `#[utoipa::path(responses(...))]`, beside an operation's own responses.
+pub mod problems {
+    use std::collections::BTreeMap;
+
+    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+
+    fn problem(description: &str) -> RefOr<Response> {
+        ResponseBuilder::new()
+            .description(description)
+            .content(
+                "application/problem+json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("Problem")))
+                    .build(),
+            )
+            .build()
+            .into()
+    }
+
+    macro_rules! response_set {
+        ($(#[$meta:meta])* $name:ident { $($status:literal => $description:literal),+ $(,)? }) => {
+            $(#[$meta])*
+            pub struct $name;
+
+            impl utoipa::IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<Response>> {
+                    BTreeMap::from([$(($status.to_string(), problem($description))),+])
+                }
+            }
+        };
+    }
+
+    response_set!(
+        /// 401 and 403.
+        AuthErrors {
+            "401" => "NOT_AUTHORIZED: no valid bearer token",
+            "403" => "FORBIDDEN: the token lacks the permission",
+        }
+    );
+    response_set!(
+        /// What any tenant-scoped operation can answer: 400 KEY_MISMATCH, 401, 403, 404.
+        TenantErrors {
+            "400" => "KEY_MISMATCH: the path names another customer or client than the token",
+            "401" => "NOT_AUTHORIZED: no valid bearer token",
+            "403" => "FORBIDDEN: the token lacks the permission",
+            "404" => "NOT_FOUND: no such entity visible to the caller",
+        }
+    );
+    response_set!(
+        /// 422 VALIDATION_FAILED, naming each field and the rule it broke.
+        Invalid {
+            "422" => "VALIDATION_FAILED: the fields and the rules they broke",
+        }
+    );
+    response_set!(
+        /// 412 PRECONDITION_FAILED: `If-Match` names another version.
+        Stale {
+            "412" => "PRECONDITION_FAILED: If-Match names another version",
+        }
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // Server
 

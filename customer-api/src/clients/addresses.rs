@@ -149,12 +149,9 @@ async fn store_address(
     request_body = CreateAddress,
     responses(
         (status = 201, body = ClientAddress, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, description = "ADDRESS_BOOK_FULL; CUSTOMER_DEACTIVATED", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -212,10 +209,7 @@ pub async fn create_address(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
     responses(
         (status = 200, body = AddressBook),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -240,10 +234,7 @@ pub async fn list_addresses(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("addressId" = AddressId, Path)),
     responses(
         (status = 200, body = ClientAddress, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -268,13 +259,10 @@ pub async fn get_address(
     request_body = UpdateAddress,
     responses(
         (status = 200, body = ClientAddress, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -327,12 +315,9 @@ pub async fn update_address(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("addressId" = AddressId, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

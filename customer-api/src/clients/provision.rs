@@ -56,12 +56,9 @@ pub struct Provision {
     request_body = Provision,
     responses(
         (status = 201, description = "The new customer", body = Customer, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, description = "ALREADY_PROVISIONED; CLIENT_DISABLED; CUSTOMER_DEACTIVATED; bootstrapTenantKey in use", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]

@@ -369,12 +369,9 @@ async fn resolve_tags(
     request_body = CreateClient,
     responses(
         (status = 201, body = Client, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, description = "externalId in use; CUSTOMER_DEACTIVATED", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -454,10 +451,7 @@ pub async fn create_client(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -525,13 +519,10 @@ pub async fn save(
     request_body = UpdateClient,
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -613,12 +604,9 @@ pub async fn update_client(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -651,12 +639,9 @@ pub async fn delete_client(
     request_body = Purchase,
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -730,12 +715,9 @@ pub async fn add_purchase(
     request_body = ConvertLead,
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, description = "NOT_A_LEAD; CUSTOMER_DEACTIVATED", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -817,10 +799,7 @@ async fn set_disabled(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -840,10 +819,7 @@ pub async fn disable_client(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -863,11 +839,8 @@ pub async fn enable_client(
     params(("customerId" = CustomerId, Path), ListQuery),
     responses(
         (status = 200, body = Page<Client>),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -918,10 +891,7 @@ pub async fn list_clients(
     params(("customerId" = CustomerId, Path)),
     responses(
         (status = 200, body = ClientStats),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]

@@ -247,10 +247,9 @@ fn created(customer: &Customer) -> Response {
     params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same body")),
     responses(
         (status = 201, description = "Created", body = Customer, headers(("ETag" = String), ("Location" = String))),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::AuthErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, description = "bootstrapTenantKey or externalId in use; Idempotency-Key reused", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -315,10 +314,7 @@ pub async fn create_customer(
     params(("id" = CustomerId, Path)),
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -347,13 +343,10 @@ pub async fn get_customer(
     request_body = UpdateCustomer,
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -452,10 +445,9 @@ pub async fn update_customer(
     params(("id" = CustomerId, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::AuthErrors,
+        shared_model::http::problems::Stale,
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -488,9 +480,8 @@ pub async fn delete_customer(
     params(ListQuery),
     responses(
         (status = 200, body = Page<Customer>),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::AuthErrors,
+        shared_model::http::problems::Invalid,
     ),
     security(("bearer" = []))
 )]

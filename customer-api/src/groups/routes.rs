@@ -159,12 +159,9 @@ fn validate(v: &mut Validator, name: Option<&str>, priority: Option<i32>) -> Opt
     request_body = CreateGroup,
     responses(
         (status = 201, body = Group, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -219,10 +216,7 @@ pub async fn create_group(
     params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path)),
     responses(
         (status = 200, body = Group, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -246,11 +240,8 @@ pub async fn get_group(
     params(("customerId" = CustomerId, Path), ListQuery),
     responses(
         (status = 200, body = Page<Group>),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -278,13 +269,10 @@ pub async fn list_groups(
     request_body = UpdateGroup,
     responses(
         (status = 200, body = Group, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -345,12 +333,9 @@ pub async fn update_group(
     params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -405,11 +390,8 @@ pub async fn delete_group(
     params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ListQuery),
     responses(
         (status = 200, body = Page<Membership>),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -439,10 +421,7 @@ pub async fn list_members(
     responses(
         (status = 201, body = Membership),
         (status = 200, description = "Already a member", body = Membership),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -506,8 +485,7 @@ pub async fn add_member(
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::AuthErrors,
         (status = 404, description = "No such group, client or membership", body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
@@ -561,10 +539,7 @@ fn internal_scope(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
     responses(
         (status = 200, body = ClientPricing),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -605,10 +580,7 @@ pub async fn client_pricing(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
     responses(
         (status = 200, body = ClientSnapshot),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]

@@ -172,12 +172,9 @@ fn scope(caller: &Caller, id: CustomerId) -> Result<db::Scope, ApiError> {
     request_body = Deactivate,
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, description = "CUSTOMER_DEACTIVATED: already deactivated", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -232,10 +229,7 @@ pub async fn deactivate_customer(
     params(("id" = CustomerId, Path)),
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, description = "NOT_DEACTIVATED; GRACE_PERIOD_ENDED", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -281,9 +275,8 @@ pub async fn reactivate_customer(
     params(ReportQuery),
     responses(
         (status = 200, body = DeactivationReport),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::AuthErrors,
+        shared_model::http::problems::Invalid,
     ),
     security(("bearer" = []))
 )]

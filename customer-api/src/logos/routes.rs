@@ -200,10 +200,7 @@ async fn set_client_logo(
     request_body(content = Vec<u8>, content_type = "image/png", description = "PNG, JPEG or WebP, recognised by content; at most 1 MiB and 4096 px per side"),
     responses(
         (status = 200, description = "The customer with its logo receipt", body = shared_model::events::customer::Customer, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Not an accepted image, or too large", body = Problem, content_type = "application/problem+json"),
@@ -226,10 +223,7 @@ pub async fn put_customer_logo(
     params(("id" = CustomerId, Path)),
     responses(
         (status = 200, body = shared_model::events::customer::Customer, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -250,13 +244,10 @@ pub async fn delete_customer_logo(
     request_body(content = Vec<u8>, content_type = "image/png", description = "PNG, JPEG or WebP, recognised by content; at most 1 MiB and 4096 px per side"),
     responses(
         (status = 200, description = "The client with its logo receipt", body = shared_model::events::client::Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
         (status = 413, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -276,10 +267,7 @@ pub async fn put_client_logo(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
     responses(
         (status = 200, body = shared_model::events::client::Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -301,7 +289,7 @@ pub async fn delete_client_logo(
         (status = 200, description = "The image", content_type = "image/*", headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::Invalid,
     )
 )]
 pub async fn get_logo(

@@ -201,10 +201,7 @@ fn disabled(id: CustomerId) -> Registration {
     params(("id" = CustomerId, Path)),
     responses(
         (status = 200, body = Registration, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -234,13 +231,10 @@ pub async fn get_registration(
     request_body = PutRegistration,
     responses(
         (status = 200, body = Registration, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        shared_model::http::problems::Invalid,
         (status = 409, description = "DOMAIN_TAKEN; HOST_TAKEN; CUSTOMER_DEACTIVATED", body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -434,10 +428,9 @@ impl RateLimiter {
     request_body = Resolve,
     responses(
         (status = 200, body = Resolution),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::AuthErrors,
+        shared_model::http::problems::Invalid,
         (status = 404, description = "DOMAIN_NOT_FOUND", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "RATE_LIMITED (with Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))

@@ -135,12 +135,9 @@ async fn lock_carriers(
     request_body = CreateTag,
     responses(
         (status = 201, body = Tag, headers(("ETag" = String), ("Location" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -196,10 +193,7 @@ pub async fn create_tag(
     params(("customerId" = CustomerId, Path), ("tagId" = TagId, Path)),
     responses(
         (status = 200, body = Tag, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
     ),
     security(("bearer" = []))
 )]
@@ -223,11 +217,8 @@ pub async fn get_tag(
     params(("customerId" = CustomerId, Path), ListQuery),
     responses(
         (status = 200, body = Page<Tag>),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
     ),
     security(("bearer" = []))
 )]
@@ -255,13 +246,10 @@ pub async fn list_tags(
     request_body = UpdateTag,
     responses(
         (status = 200, body = Tag, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        shared_model::http::problems::Invalid,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -324,12 +312,9 @@ pub async fn update_tag(
     params(("customerId" = CustomerId, Path), ("tagId" = TagId, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
         (status = 409, body = Problem, content_type = "application/problem+json"),
-        (status = 412, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -407,10 +392,7 @@ async fn set_applied(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("tagId" = TagId, Path)),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
@@ -430,10 +412,7 @@ pub async fn apply_tag(
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("tagId" = TagId, Path)),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::TenantErrors,
         (status = 409, body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
