@@ -1,14 +1,32 @@
-//! partition-keys: data partitions, partition groups, API keys and key verification.
+//! partition-keys: data partitions, API keys with rotation and TTL, key verification, and the
+//! cascades of customer lifecycle onto them.
 //!
-//! This service runs on the platform kit (health, readiness, metrics, OpenAPI, outbox relay);
-//! its resources arrive with their own issues.
+//! `SERVICE` describes the binary to the kit's runner, so tests start the real service on port
+//! 0 with `shared_model::service::run`.
 #![forbid(unsafe_code)]
 
+pub mod customers;
+pub mod keys;
+pub mod partitions;
+
+use std::sync::Arc;
+use std::time::Duration;
+
 use axum::Router;
-use shared_model::http::KitDoc;
+use axum::extract::FromRef;
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
+use shared_model::auth::Verifier;
+use shared_model::config::Secret;
+use shared_model::error::{FieldError, Problem};
+use shared_model::events::partition::{ApiKey, Partition};
+use shared_model::http::{Kit, KitDoc};
 use shared_model::service::ServiceSpec;
-use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
+
+/// The `source` of this service's events.
+pub const SOURCE: &str = "/partition-keys";
 
 const DEFAULTS: &str = r#"
 [http]
@@ -26,14 +44,163 @@ pub static SERVICE: ServiceSpec = ServiceSpec {
     name: "partition-keys",
     env_prefix: "PARTITION_KEYS",
     defaults: DEFAULTS,
-    migrations: || Migrator::with_migrations(Vec::new()),
-    routes: |_| Router::new(),
+    migrations: || sqlx::migrate!("./migrations"),
+    routes,
     openapi: || ApiDoc::openapi(),
-    subscriptions: |_| Vec::new(),
-    background: |_, _| Vec::new(),
-    check_config: |_| Ok(()),
+    subscriptions: |_| vec![customers::subscription()],
+    background,
+    check_config: |cfg| cfg.service_settings::<Settings>()?.validate(),
 };
 
+/// partition-keys' own settings: `[service]` in TOML, `PARTITION_KEYS__SERVICE__<KEY>` in the
+/// environment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The server-side secret keys are hashed with (HMAC-SHA256), at least 32 characters.
+    /// Changing it invalidates every key.
+    pub key_pepper: Secret<String>,
+    /// How long a verification result is cached per replica. Revocation and expiry are seen
+    /// by every replica within this time.
+    pub cache_ttl_ms: u64,
+    /// How often `lastUsedAt` is written (in one batch).
+    pub last_used_flush_ms: u64,
+    /// How often keys past `expiresAt` are marked expired (and `apikey.expired` published).
+    pub expiry_interval_ms: u64,
+}
+
+/// The pepper used when none is configured, for local development; every deployment sets its
+/// own (`PARTITION_KEYS__SERVICE__KEY_PEPPER`), and the service warns at start when it is used.
+const DEV_PEPPER: &str = "local-dev-pepper-not-for-production-0123456789";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            key_pepper: Secret::new(DEV_PEPPER.into()),
+            cache_ttl_ms: 1_000,
+            last_used_flush_ms: 1_000,
+            expiry_interval_ms: 1_000,
+        }
+    }
+}
+
+impl Settings {
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.key_pepper.expose().len() < 32 {
+            anyhow::bail!(
+                "invalid configuration: service.key_pepper: must be at least 32 characters"
+            );
+        }
+        if !(1..=1_000).contains(&self.cache_ttl_ms) {
+            anyhow::bail!(
+                "invalid configuration: service.cache_ttl_ms: must be 1 to 1000 (revocations must reach every replica within 1 s)"
+            );
+        }
+        if self.last_used_flush_ms == 0 || self.expiry_interval_ms == 0 {
+            anyhow::bail!(
+                "invalid configuration: service.last_used_flush_ms and expiry_interval_ms must be > 0"
+            );
+        }
+        Ok(())
+    }
+
+    pub fn uses_dev_pepper(&self) -> bool {
+        self.key_pepper.expose() == DEV_PEPPER
+    }
+
+    pub fn of(kit: &Kit) -> Arc<Settings> {
+        Arc::new(kit.config.service_settings().unwrap_or_default())
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub kit: Kit,
+    pub settings: Arc<Settings>,
+    pub verifier: Arc<keys::verify::KeyVerifier>,
+}
+
+impl FromRef<AppState> for Verifier {
+    fn from_ref(s: &AppState) -> Verifier {
+        s.kit.verifier.clone()
+    }
+}
+
+/// The verifier (cache and usage buffer) of this running service, shared by the routes and
+/// the usage flush job.
+fn key_verifier(kit: &Kit) -> Arc<keys::verify::KeyVerifier> {
+    kit.shared(|| {
+        let s = Settings::of(kit);
+        Arc::new(keys::verify::KeyVerifier::new(
+            kit.pool.clone(),
+            s.key_pepper.expose().as_bytes().to_vec(),
+            Duration::from_millis(s.cache_ttl_ms),
+        ))
+    })
+}
+
+fn routes(kit: &Kit) -> Router {
+    partitions::routes::router()
+        .merge(keys::routes::router())
+        .with_state(AppState {
+            kit: kit.clone(),
+            settings: Settings::of(kit),
+            verifier: key_verifier(kit),
+        })
+}
+
+fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+    let s = Settings::of(kit);
+    if s.uses_dev_pepper() {
+        tracing::warn!(
+            "service.key_pepper is the local development default: set PARTITION_KEYS__SERVICE__KEY_PEPPER"
+        );
+    }
+    vec![
+        Box::pin(keys::verify::flush_usage_loop(
+            key_verifier(kit),
+            Duration::from_millis(s.last_used_flush_ms),
+            stop.clone(),
+        )),
+        Box::pin(keys::store::expiry_loop(
+            kit.pool.clone(),
+            Duration::from_millis(s.expiry_interval_ms),
+            stop,
+        )),
+    ]
+}
+
 #[derive(OpenApi)]
-#[openapi(info(title = "partition-keys", description = "data partitions, partition groups, API keys and key verification."), modifiers(&KitDoc))]
+#[openapi(
+    info(
+        title = "partition-keys",
+        description = "Data partitions of customers, their API keys (shown once, stored as a \
+            keyed hash, rotated with overlap, revoked, expiring) and key verification for \
+            gateways. Errors are RFC 9457 problem details with a stable `code`.",
+    ),
+    paths(
+        partitions::routes::create_partition,
+        partitions::routes::get_partition,
+        partitions::routes::list_partitions,
+        partitions::routes::update_partition,
+        partitions::routes::delete_partition,
+        keys::routes::create_key,
+        keys::routes::list_keys,
+        keys::routes::get_key,
+        keys::routes::rotate_key,
+        keys::routes::revoke_key,
+        keys::routes::verify_key,
+    ),
+    components(schemas(
+        Partition, ApiKey, Problem, FieldError,
+        partitions::routes::CreatePartition, partitions::routes::UpdatePartition,
+        keys::routes::CreateKey, keys::routes::Rotate, keys::routes::IssuedKey,
+        keys::routes::Verify, keys::routes::Verification,
+    )),
+    modifiers(&KitDoc),
+    tags(
+        (name = "partitions", description = "Data partitions of a customer"),
+        (name = "keys", description = "API keys of a partition, and their verification"),
+    )
+)]
 pub struct ApiDoc;

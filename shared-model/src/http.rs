@@ -50,6 +50,22 @@ pub struct Kit {
     /// all have, events published meanwhile would find no queue, so the service is not ready.
     pub consumers_started: Arc<std::sync::atomic::AtomicUsize>,
     pub config: Arc<KitConfig>,
+    /// State a service shares between its routes and its background jobs (see [`Kit::shared`]).
+    pub shared: Arc<std::sync::Mutex<axum::http::Extensions>>,
+}
+
+impl Kit {
+    /// The one value of type `T` of this running service, made by `init` on first use: lets the
+    /// routes and the background jobs share e.g. a cache.
+    pub fn shared<T: Clone + Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> T {
+        let mut ext = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = ext.get::<T>() {
+            return v.clone();
+        }
+        let v = init();
+        ext.insert(v.clone());
+        v
+    }
 }
 
 impl FromRef<Kit> for Verifier {

@@ -71,6 +71,24 @@ pub async fn enqueue(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), 
     Ok(())
 }
 
+/// Builds a CloudEvent about an entity of `customer` and writes it to the outbox in the
+/// caller's transaction.
+#[allow(clippy::too_many_arguments)]
+pub async fn emit(
+    conn: &mut PgConnection,
+    source: &str,
+    kind: crate::events::EventType,
+    subject: impl ToString,
+    customer: Option<crate::ids::CustomerId>,
+    actor: &str,
+    traceparent: Option<String>,
+    data: &impl serde::Serialize,
+) -> Result<(), sqlx::Error> {
+    let event = CloudEvent::new(source, kind, subject, customer, actor, traceparent, data)
+        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+    enqueue(conn, &event).await
+}
+
 /// An event ready to be written as part of the statement that makes the change, saving the
 /// round trip a separate `enqueue` costs: the statement becomes
 /// `WITH change AS (<the change> RETURNING 1), <Staged::push_cte> SELECT ...`.

@@ -159,6 +159,7 @@ pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
         broker: BrokerHealth::default(),
         consumers_started: Arc::default(),
         config: Arc::new(cfg),
+        shared: Arc::default(),
     };
     kit.consumers = (spec.subscriptions)(&kit)
         .into_iter()

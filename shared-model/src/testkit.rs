@@ -407,3 +407,30 @@ pub async fn receive(
     }
     out
 }
+
+/// Publishes events to the test's exchange with publisher confirms, as a service's relay would.
+pub async fn publish(cfg: &AmqpConfig, events: &[crate::events::CloudEvent]) {
+    use lapin::BasicProperties;
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let conn = crate::bus::connect(cfg, "test-publisher").await.unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    for e in events {
+        let confirm = ch
+            .basic_publish(
+                cfg.exchange.clone().into(),
+                e.event_type.clone().into(),
+                BasicPublishOptions::default(),
+                &serde_json::to_vec(e).unwrap(),
+                BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        assert!(confirm.is_ack());
+    }
+    conn.close(200, "done".into()).await.ok();
+}

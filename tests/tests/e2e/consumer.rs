@@ -4,8 +4,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lapin::BasicProperties;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use serde_json::json;
 use shared_model::bus::{self, Handler, Subscription};
 use shared_model::config::{AmqpConfig, OutboxConfig};
@@ -98,27 +96,7 @@ impl Rig {
     }
 
     async fn publish(&self, events: &[CloudEvent]) {
-        let conn = bus::connect(&self.amqp, "test-publisher").await.unwrap();
-        let ch = conn.create_channel().await.unwrap();
-        ch.confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
-        for e in events {
-            let c = ch
-                .basic_publish(
-                    self.amqp.exchange.clone().into(),
-                    e.event_type.clone().into(),
-                    BasicPublishOptions::default(),
-                    &serde_json::to_vec(e).unwrap(),
-                    BasicProperties::default().with_delivery_mode(2),
-                )
-                .await
-                .unwrap()
-                .await
-                .unwrap();
-            assert!(c.is_ack());
-        }
-        conn.close(200, "done".into()).await.ok();
+        testkit::publish(&self.amqp, events).await;
     }
 
     async fn applied(&self) -> Vec<(uuid::Uuid, i32)> {

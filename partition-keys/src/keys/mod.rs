@@ -1,0 +1,6 @@
+//! API keys: format and hashing, storage, verification.
+
+pub mod routes;
+pub mod secret;
+pub mod store;
+pub mod verify;

@@ -1,0 +1,582 @@
+//! `/v1/customers/{customerId}/partitions/{partitionId}/keys`: API keys, and
+//! `POST /v1/keys/verify` for gateways and platform services.
+//!
+//! **Scopes.** An `admin` key has `*:read` and `*:write`. A `custom` key lists scopes of the form
+//! `resource:action`, with `resource` one of `SCOPE_RESOURCES` (or `*`) and `action` `read` or
+//! `write`; anything else is refused.
+//!
+//! The secret is in the response that creates (or rotates) a key and nowhere else: it is
+//! stored only as HMAC-SHA256 under the server-side pepper, never logged, never in an event.
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use shared_model::auth::{Caller, Permission};
+use shared_model::db;
+use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::partition::{self as ev, ApiKey};
+use shared_model::http::{
+    ApiPath, ApiQuery, Page, Trace, decode_cursor, page, page_limit, with_etag,
+};
+use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
+use time::OffsetDateTime;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{secret, store};
+use crate::AppState;
+use crate::partitions::routes::{edit_scope, ensure_active, read_scope};
+use crate::partitions::store as partitions;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/v1/customers/{customer_id}/partitions/{partition_id}/keys",
+            get(list_keys).post(create_key),
+        )
+        .route(
+            "/v1/customers/{customer_id}/partitions/{partition_id}/keys/{key_id}",
+            get(get_key),
+        )
+        .route(
+            "/v1/customers/{customer_id}/partitions/{partition_id}/keys/{key_id}/rotate",
+            post(rotate_key),
+        )
+        .route(
+            "/v1/customers/{customer_id}/partitions/{partition_id}/keys/{key_id}/revoke",
+            post(revoke_key),
+        )
+        .route("/v1/keys/verify", post(verify_key))
+}
+
+/// The resources a custom key's scopes may name.
+pub const SCOPE_RESOURCES: [&str; 8] = [
+    "customers",
+    "clients",
+    "partitions",
+    "departments",
+    "locations",
+    "contacts",
+    "search",
+    "events",
+];
+/// The longest lifetime and rotation overlap a key may be given.
+const MAX_TTL_SECONDS: i64 = 5 * 365 * 86_400;
+const MAX_OVERLAP_SECONDS: i64 = 30 * 86_400;
+
+/// Body of `POST .../keys`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateKey {
+    /// 1 to 100 characters.
+    pub name: String,
+    /// `admin` (read and write everything) or `custom` (the listed scopes).
+    pub kind: String,
+    /// For custom keys: `resource:action` (see the scope grammar), at least one.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// RFC 3339, in the future; or give `ttlSeconds`. Neither: the key does not expire.
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+    /// 60 seconds to 5 years.
+    #[serde(default)]
+    pub ttl_seconds: Option<i64>,
+    /// An id in an external system the key belongs to (1 to 200 characters).
+    #[serde(default)]
+    pub foreign_key: Option<String>,
+}
+
+/// Body of `POST .../keys/{keyId}/rotate`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Rotate {
+    /// How long the old key keeps working: 0 to 2,592,000 seconds.
+    pub overlap_seconds: i64,
+}
+
+/// A key with its secret: the only time the secret is shown.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedKey {
+    pub key: ApiKey,
+    /// The key itself. Store it now: it cannot be shown again.
+    pub secret: String,
+    /// For a rotation: the replaced key, with its new expiry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<ApiKey>,
+}
+
+/// Body of `POST /v1/keys/verify`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Verify {
+    pub key: String,
+}
+
+/// Answer of `POST /v1/keys/verify`: `{"valid": false}` alone for any key that does not work.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Verification {
+    pub valid: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<ApiKeyId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<CustomerId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_id: Option<PartitionId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "time::serde::rfc3339::option"
+    )]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 200 (default 50).
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Position(
+    #[serde(with = "time::serde::rfc3339")] OffsetDateTime,
+    ApiKeyId,
+);
+
+/// Checks a custom key's scopes against the grammar.
+pub fn validate_scopes(v: &mut Validator, scopes: &[String]) {
+    if scopes.is_empty() {
+        v.add("scopes", "a custom key needs at least one scope");
+    }
+    if scopes.len() > 50 {
+        v.add("scopes", "must have at most 50 scopes");
+    }
+    for (i, s) in scopes.iter().enumerate() {
+        let ok = s.split_once(':').is_some_and(|(r, a)| {
+            (r == "*" || SCOPE_RESOURCES.contains(&r)) && (a == "read" || a == "write")
+        });
+        if !ok {
+            v.add(
+                format!("scopes[{i}]"),
+                format!(
+                    "must be resource:action with resource one of *, {} and action read or write",
+                    SCOPE_RESOURCES.join(", ")
+                ),
+            );
+        } else if scopes[..i].contains(s) {
+            v.add(format!("scopes[{i}]"), "must not repeat a scope");
+        }
+    }
+}
+
+fn issue(
+    customer_id: CustomerId,
+    partition_id: PartitionId,
+    environment: &str,
+    template: (&str, &str, Vec<String>, Option<String>),
+    expires_at: Option<OffsetDateTime>,
+    rotated_from: Option<ApiKeyId>,
+    actor: &str,
+) -> (ApiKey, String) {
+    let (secret_key, prefix) = secret::generate(environment);
+    let (name, kind, scopes, foreign_key) = template;
+    let key = ApiKey {
+        id: ApiKeyId::new(),
+        customer_id,
+        partition_id,
+        name: name.to_string(),
+        kind: kind.to_string(),
+        scopes,
+        prefix,
+        foreign_key,
+        status: "active".into(),
+        expires_at,
+        revoked_at: None,
+        last_used_at: None,
+        rotated_from,
+        version: 1,
+        created_at: db::now(),
+        created_by: actor.to_string(),
+    };
+    (key, secret_key)
+}
+
+/// Create a key; the response holds its secret, shown this once.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/partitions/{partitionId}/keys", tag = "keys",
+    params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path), ("Idempotency-Key" = Option<String>, Header)),
+    request_body = CreateKey,
+    responses(
+        (status = 201, body = IssuedKey),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
+        (status = 409, description = "CUSTOMER_DEACTIVATED; PARTITION_DISABLED", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, partition_id)): ApiPath<(CustomerId, PartitionId)>,
+    ApiJson(body): ApiJson<CreateKey>,
+) -> Result<Response, ApiError> {
+    let scope = edit_scope(&caller, customer_id)?;
+    let now = db::now();
+    let mut v = Validator::new();
+    let name = v.text("name", &body.name, 1, 100);
+    let scopes = match body.kind.as_str() {
+        "admin" => {
+            if !body.scopes.is_empty() {
+                v.add("scopes", "an admin key has all scopes; give none");
+            }
+            vec!["*:read".to_string(), "*:write".to_string()]
+        }
+        "custom" => {
+            validate_scopes(&mut v, &body.scopes);
+            body.scopes.clone()
+        }
+        _ => {
+            v.add("kind", "must be admin or custom");
+            Vec::new()
+        }
+    };
+    let expires_at = match (body.expires_at, body.ttl_seconds) {
+        (Some(_), Some(_)) => {
+            v.add("ttlSeconds", "give expiresAt or ttlSeconds, not both");
+            None
+        }
+        (Some(at), None) => {
+            if at <= now {
+                v.add("expiresAt", "must be in the future");
+            } else if at > now + time::Duration::seconds(MAX_TTL_SECONDS) {
+                v.add("expiresAt", "must be at most 5 years ahead");
+            }
+            Some(at)
+        }
+        (None, Some(ttl)) => {
+            if !(60..=MAX_TTL_SECONDS).contains(&ttl) {
+                v.add("ttlSeconds", format!("must be 60 to {MAX_TTL_SECONDS}"));
+            }
+            Some(now + time::Duration::seconds(ttl))
+        }
+        (None, None) => None,
+    };
+    let foreign_key = body.foreign_key.map(|f| v.text("foreignKey", &f, 1, 200));
+    v.finish()?;
+
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_active(&mut tx, customer_id).await?;
+    let p = partitions::find(&mut tx, customer_id, partition_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("partition"))?;
+    if p.status != "active" {
+        return Err(ApiError::conflict(
+            "PARTITION_DISABLED",
+            "keys cannot be issued for a disabled partition",
+        ));
+    }
+    let (key, secret_key) = issue(
+        customer_id,
+        partition_id,
+        &p.environment,
+        (&name, &body.kind, scopes, foreign_key),
+        expires_at,
+        None,
+        caller.sub(),
+    );
+    store::insert(
+        &mut tx,
+        &key,
+        &p.environment,
+        &state.verifier.hash(&secret_key),
+    )
+    .await?;
+    store::write_event(
+        &mut tx,
+        ev::KEY_CREATED,
+        &key,
+        caller.sub(),
+        trace.for_event(),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(customer_id = %customer_id, key_id = %key.id, prefix = %key.prefix, "API key created");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IssuedKey {
+            key,
+            secret: secret_key,
+            previous: None,
+        }),
+    )
+        .into_response())
+}
+
+/// List a partition's keys, newest first (never their secrets).
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/partitions/{partitionId}/keys", tag = "keys",
+    params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path), ListQuery),
+    responses(
+        (status = 200, body = Page<ApiKey>),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_keys(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, partition_id)): ApiPath<(CustomerId, PartitionId)>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let scope = read_scope(&caller, customer_id)?;
+    let limit = page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    partitions::find(&mut tx, customer_id, partition_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("partition"))?;
+    let rows = store::list(
+        &mut tx,
+        customer_id,
+        partition_id,
+        after.map(|p| (p.0, p.1)),
+        limit,
+    )
+    .await?;
+    drop(tx);
+    let body: Page<ApiKey> = page(rows, limit, |k| Position(k.created_at, k.id));
+    Ok(axum::Json(body).into_response())
+}
+
+/// Get a key (never its secret).
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/partitions/{partitionId}/keys/{keyId}", tag = "keys",
+    params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path), ("keyId" = ApiKeyId, Path)),
+    responses(
+        (status = 200, body = ApiKey, headers(("ETag" = String))),
+        shared_model::http::problems::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiPath((customer_id, partition_id, key_id)): ApiPath<(CustomerId, PartitionId, ApiKeyId)>,
+) -> Result<Response, ApiError> {
+    let scope = read_scope(&caller, customer_id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let k = store::find(&mut tx, customer_id, partition_id, key_id, false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    drop(tx);
+    Ok(with_etag(StatusCode::OK, k.version, &k))
+}
+
+/// Rotate a key: a new key with the same name, kind, scopes and foreign key; the old one keeps
+/// working for `overlapSeconds`.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/partitions/{partitionId}/keys/{keyId}/rotate", tag = "keys",
+    params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path), ("keyId" = ApiKeyId, Path)),
+    request_body = Rotate,
+    responses(
+        (status = 201, body = IssuedKey),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
+        (status = 409, description = "KEY_NOT_ACTIVE; CUSTOMER_DEACTIVATED; PARTITION_DISABLED", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn rotate_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, partition_id, key_id)): ApiPath<(CustomerId, PartitionId, ApiKeyId)>,
+    ApiJson(body): ApiJson<Rotate>,
+) -> Result<Response, ApiError> {
+    let scope = edit_scope(&caller, customer_id)?;
+    if !(0..=MAX_OVERLAP_SECONDS).contains(&body.overlap_seconds) {
+        return Err(ApiError::field(
+            "overlapSeconds",
+            format!("must be 0 to {MAX_OVERLAP_SECONDS}"),
+        ));
+    }
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_active(&mut tx, customer_id).await?;
+    let p = partitions::find(&mut tx, customer_id, partition_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("partition"))?;
+    if p.status != "active" {
+        return Err(ApiError::conflict(
+            "PARTITION_DISABLED",
+            "keys cannot be issued for a disabled partition",
+        ));
+    }
+    let mut old = store::find(&mut tx, customer_id, partition_id, key_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    if old.status != "active" {
+        return Err(ApiError::conflict(
+            "KEY_NOT_ACTIVE",
+            format!(
+                "only an active key can be rotated; this one is {}",
+                old.status
+            ),
+        ));
+    }
+    let now = db::now();
+    let overlap_end = now + time::Duration::seconds(body.overlap_seconds);
+    // The new key keeps the old one's remaining lifetime policy: the same expiry if it had one.
+    let (key, secret_key) = issue(
+        customer_id,
+        partition_id,
+        &p.environment,
+        (
+            &old.name,
+            &old.kind,
+            old.scopes.clone(),
+            old.foreign_key.clone(),
+        ),
+        old.expires_at,
+        Some(old.id),
+        caller.sub(),
+    );
+    old.expires_at = Some(old.expires_at.map_or(overlap_end, |e| e.min(overlap_end)));
+    old.version += 1;
+    old.status = store::status(old.revoked_at, old.expires_at, now).to_string();
+    store::update(&mut tx, &old).await?;
+    store::insert(
+        &mut tx,
+        &key,
+        &p.environment,
+        &state.verifier.hash(&secret_key),
+    )
+    .await?;
+    store::write_event(
+        &mut tx,
+        ev::KEY_ROTATED,
+        &old,
+        caller.sub(),
+        trace.for_event(),
+    )
+    .await?;
+    store::write_event(
+        &mut tx,
+        ev::KEY_CREATED,
+        &key,
+        caller.sub(),
+        trace.for_event(),
+    )
+    .await?;
+    tx.commit().await?;
+    tracing::info!(customer_id = %customer_id, old = %old.id, new = %key.id, "API key rotated");
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(IssuedKey {
+            key,
+            secret: secret_key,
+            previous: Some(old),
+        }),
+    )
+        .into_response())
+}
+
+/// Revoke a key: it stops working at once (on every replica within 1 s).
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/partitions/{partitionId}/keys/{keyId}/revoke", tag = "keys",
+    params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path), ("keyId" = ApiKeyId, Path)),
+    responses(
+        (status = 200, body = ApiKey, headers(("ETag" = String))),
+        shared_model::http::problems::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn revoke_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    ApiPath((customer_id, partition_id, key_id)): ApiPath<(CustomerId, PartitionId, ApiKeyId)>,
+) -> Result<Response, ApiError> {
+    let scope = edit_scope(&caller, customer_id)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut k = store::find(&mut tx, customer_id, partition_id, key_id, true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("key"))?;
+    if k.revoked_at.is_none() {
+        k.revoked_at = Some(db::now());
+        k.status = "revoked".into();
+        k.version += 1;
+        store::update(&mut tx, &k).await?;
+        store::write_event(
+            &mut tx,
+            ev::KEY_REVOKED,
+            &k,
+            caller.sub(),
+            trace.for_event(),
+        )
+        .await?;
+        tracing::info!(customer_id = %customer_id, key_id = %key_id, "API key revoked");
+    }
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, k.version, &k))
+}
+
+/// Verify a key (gateways and platform services, permission VerifyApiKeys). Every key that
+/// does not work gets the same answer, `{"valid": false}`.
+#[utoipa::path(
+    post, path = "/v1/keys/verify", tag = "keys",
+    request_body = Verify,
+    responses(
+        (status = 200, body = Verification),
+        shared_model::http::problems::AuthErrors,
+        shared_model::http::problems::Invalid,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn verify_key(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<Verify>,
+) -> Result<Response, ApiError> {
+    caller.require(Permission::VerifyApiKeys)?;
+    if body.key.len() > 200 {
+        return Ok(axum::Json(invalid()).into_response());
+    }
+    let answer = match state.verifier.verify(&body.key).await? {
+        Some(g) => Verification {
+            valid: true,
+            key_id: Some(g.key_id),
+            customer_id: Some(g.customer_id),
+            partition_id: Some(g.partition_id),
+            environment: Some(g.environment),
+            scopes: Some(g.scopes),
+            expires_at: g.expires_at,
+        },
+        None => invalid(),
+    };
+    Ok(axum::Json(answer).into_response())
+}
+
+fn invalid() -> Verification {
+    Verification {
+        valid: false,
+        key_id: None,
+        customer_id: None,
+        partition_id: None,
+        environment: None,
+        scopes: None,
+        expires_at: None,
+    }
+}

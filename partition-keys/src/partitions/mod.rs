@@ -1,0 +1,4 @@
+//! Data partitions of a customer.
+
+pub mod routes;
+pub mod store;
