@@ -111,26 +111,34 @@ impl Staged {
         })
     }
 
-    /// Appends `outbox_row AS (INSERT INTO outbox ...)` to a `WITH` list (the caller writes
-    /// the comma before it) and then the statement's final `SELECT`, which also wakes the
-    /// relay when this process has not done so in the last few milliseconds. Data-modifying
-    /// CTEs always run to completion, so the row is written whatever the final select reads.
-    pub fn push_cte(self, q: &mut sqlx::QueryBuilder<sqlx::Postgres>) {
+    /// Appends `outbox_row AS (INSERT INTO outbox ...)` with one row per event, in order, to a
+    /// `WITH` list (the caller writes the comma before it) and then the statement's final
+    /// `SELECT`, which also wakes the relay when this process has not done so in the last few
+    /// milliseconds. Data-modifying CTEs always run to completion, so the rows are written
+    /// whatever the final select reads.
+    pub fn push_cte(events: Vec<Staged>, q: &mut sqlx::QueryBuilder<sqlx::Postgres>) {
         q.push(
             "outbox_row AS (INSERT INTO outbox \
-             (event_id, customer_id, routing_key, payload, traceparent) VALUES (",
+             (event_id, customer_id, routing_key, payload, traceparent) VALUES ",
         );
-        let mut values = q.separated(", ");
-        values.push_bind(self.event_id);
-        values.push_bind(self.customer_id);
-        values.push_bind(self.routing_key);
-        values.push_bind(self.payload);
-        values.push_bind(self.traceparent);
-        q.push(") RETURNING 1) ");
+        for (i, e) in events.into_iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("(");
+            let mut values = q.separated(", ");
+            values.push_bind(e.event_id);
+            values.push_bind(e.customer_id);
+            values.push_bind(e.routing_key);
+            values.push_bind(e.payload);
+            values.push_bind(e.traceparent);
+            q.push(")");
+        }
+        q.push(" RETURNING 1) ");
         if should_notify() {
-            q.push("SELECT pg_notify('outbox', '') FROM outbox_row");
+            q.push("SELECT pg_notify('outbox', '') FROM outbox_row LIMIT 1");
         } else {
-            q.push("SELECT 1 FROM outbox_row");
+            q.push("SELECT 1 FROM outbox_row LIMIT 1");
         }
     }
 }

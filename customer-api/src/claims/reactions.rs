@@ -1,7 +1,9 @@
 //! Keeps each customer's claims document `{customerId, products, roles,
-//! sessionExpirationSeconds, version}` current, as a reaction to the events that can change it
-//! (off the request path). A new version is recorded, published as `customer.claims_changed`
-//! and queued for the webhook only when the document differs from the last one.
+//! sessionExpirationSeconds, version}` current. Version 1 is written by the statement that
+//! creates the customer (see `customers::store::insert`); later versions by a reaction to the
+//! events that can change it, off the request path. A new version is recorded, published as
+//! `customer.claims_changed` and queued for the webhook only when the document differs from the
+//! last one.
 
 use std::sync::Arc;
 
@@ -45,6 +47,50 @@ pub struct ClaimsDocument {
     pub version: i64,
 }
 
+/// A customer's claims document (version 0, to be set) and its digest, which ignores the
+/// version so an unchanged document is recognised.
+pub fn document(
+    customer: CustomerId,
+    mut products: Vec<String>,
+    session: Option<i32>,
+    mut roles: Vec<ClaimsRole>,
+) -> Result<(ClaimsDocument, Vec<u8>), ApiError> {
+    products.sort();
+    roles.sort_by_key(|r| r.name.to_lowercase());
+    let doc = ClaimsDocument {
+        customer_id: customer,
+        products,
+        roles,
+        session_expiration_seconds: session,
+        version: 0,
+    };
+    let digest = Sha256::digest(serde_json::to_vec(&doc).map_err(ApiError::internal)?).to_vec();
+    Ok((doc, digest))
+}
+
+/// The `customer.claims_changed` event of a document version.
+pub fn changed_event(
+    doc: &ClaimsDocument,
+    actor: &str,
+    traceparent: Option<String>,
+) -> Result<CloudEvent, ApiError> {
+    CloudEvent::new(
+        crate::SOURCE,
+        CLAIMS_CHANGED,
+        doc.customer_id,
+        Some(doc.customer_id),
+        actor,
+        traceparent,
+        doc,
+    )
+    .map_err(ApiError::internal)
+}
+
+/// A new webhook message id.
+pub fn webhook_id() -> String {
+    format!("msg_{}", uuid::Uuid::now_v7().simple())
+}
+
 /// The consumer that maintains claims documents.
 pub fn subscription(deliver: bool) -> Subscription {
     let handler: Handler = Arc::new(move |conn, event| {
@@ -57,11 +103,7 @@ pub fn subscription(deliver: bool) -> Subscription {
     });
     Subscription {
         name: "claims-sync".into(),
-        bindings: vec![
-            "customer.created".into(),
-            "customer.updated".into(),
-            "customer.roles_changed".into(),
-        ],
+        bindings: vec!["customer.updated".into(), "customer.roles_changed".into()],
         handler,
     }
 }
@@ -83,10 +125,9 @@ async fn refresh(
     .bind(customer)
     .fetch_optional(&mut *conn)
     .await?;
-    let Some((mut products, session)) = row else {
+    let Some((products, session)) = row else {
         return Ok(()); // deleted since
     };
-    products.sort();
     let roles = roles::all(conn, customer)
         .await?
         .into_iter()
@@ -95,14 +136,7 @@ async fn refresh(
             permissions: r.permissions,
         })
         .collect();
-    let mut doc = ClaimsDocument {
-        customer_id: customer,
-        products,
-        roles,
-        session_expiration_seconds: session,
-        version: 0,
-    };
-    let digest = Sha256::digest(serde_json::to_vec(&doc).map_err(ApiError::internal)?).to_vec();
+    let (mut doc, digest) = document(customer, products, session, roles)?;
     let current: Option<(i64, Vec<u8>)> =
         sqlx::query_as("SELECT version, digest FROM claims_documents WHERE customer_id = $1")
             .bind(customer)
@@ -134,22 +168,13 @@ async fn refresh(
         )
         .bind(customer)
         .bind(doc.version)
-        .bind(format!("msg_{}", uuid::Uuid::now_v7().simple()))
+        .bind(webhook_id())
         .bind(Json(&doc))
         .bind(now)
         .execute(&mut *conn)
         .await?;
     }
-    let event = CloudEvent::new(
-        crate::SOURCE,
-        CLAIMS_CHANGED,
-        customer,
-        Some(customer),
-        "system",
-        event.traceparent.clone(),
-        &doc,
-    )
-    .map_err(ApiError::internal)?;
+    let event = changed_event(&doc, "system", event.traceparent.clone())?;
     outbox::enqueue(conn, &event).await?;
     tracing::info!(customer_id = %customer, version = doc.version, "claims document changed");
     Ok(())

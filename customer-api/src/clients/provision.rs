@@ -18,7 +18,6 @@ use shared_model::events::customer::{self as customer_ev, Customer};
 use shared_model::http::{ApiPath, Trace};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{ClientType, CustomerStatus, CustomerType};
-use shared_model::outbox;
 use utoipa::ToSchema;
 
 use super::routes::{client_scope, lock_client, save};
@@ -133,7 +132,8 @@ pub async fn provision_client(
     // after the caller was authorized for the client above.
     db::set_scope(&mut tx, Scope::System).await?;
     let event = customer_routes::event(customer_ev::CREATED, &account, None, caller.sub(), &trace)?;
-    customers::insert(&mut tx, &account, outbox::Staged::new(&event)?).await?;
+    let deliver_claims = state.settings.claims_webhook_url.is_some();
+    customers::insert(&mut tx, &account, &event, deliver_claims).await?;
     let mut after = before.clone();
     after.provisioned_customer_id = Some(account.id);
     save(

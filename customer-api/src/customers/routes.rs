@@ -302,7 +302,8 @@ pub async fn create_customer(
     };
     let mut tx = db::begin(&state.kit.pool, Scope::PlatformAdmin).await?;
     let created_event = event(ev::CREATED, &customer, None, caller.sub(), &trace)?;
-    store::insert(&mut tx, &customer, outbox::Staged::new(&created_event)?).await?;
+    let deliver_claims = state.settings.claims_webhook_url.is_some();
+    store::insert(&mut tx, &customer, &created_event, deliver_claims).await?;
     tx.commit().await?;
     tracing::info!(customer_id = %customer.id, "customer created");
     Ok(created(&customer))

@@ -2,10 +2,13 @@
 //! scope was set by `db::begin`; tenant callers additionally filter explicitly.
 
 use shared_model::error::{ApiError, ResultExt};
+use shared_model::events::CloudEvent;
 use shared_model::events::customer::{Address, BusinessProfile, Customer, LogoReceipt};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
 use shared_model::outbox;
+
+use crate::claims::reactions as claims;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -109,14 +112,31 @@ fn conflicts(r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<()
     .map(|_| ())
 }
 
-/// Inserts `c`, its default roles and its `customer.created` event in one statement (one round
-/// trip).
+/// Inserts `c`, its default roles, version 1 of its claims document (with a webhook delivery
+/// when `deliver_claims`), and its `customer.created` and `customer.claims_changed` events, in
+/// one statement (one round trip).
 #[tracing::instrument(skip_all, err(Display))]
 pub async fn insert(
     conn: &mut PgConnection,
     c: &Customer,
-    event: outbox::Staged,
+    created: &CloudEvent,
+    deliver_claims: bool,
 ) -> Result<(), ApiError> {
+    let roles = crate::roles::routes::default_roles(c.id, c.created_at);
+    let (mut doc, digest) = claims::document(
+        c.id,
+        c.products.clone(),
+        c.session_expiration_seconds,
+        roles
+            .iter()
+            .map(|r| claims::ClaimsRole {
+                name: r.name.clone(),
+                permissions: r.permissions.clone(),
+            })
+            .collect(),
+    )?;
+    doc.version = 1;
+    let claims_event = claims::changed_event(&doc, &created.actor, created.traceparent.clone())?;
     let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
         "WITH customer_row AS (INSERT INTO customers (customer_id, name, customer_type, email,
              phone, website, address, locale, business_profile, external_id,
@@ -152,7 +172,7 @@ pub async fn insert(
     values.push_bind(&c.updated_by);
     q.push(") RETURNING 1), ");
     // The default roles, in the same statement.
-    let roles: Vec<serde_json::Value> = crate::roles::routes::default_roles(c.id, c.created_at)
+    let roles: Vec<serde_json::Value> = roles
         .into_iter()
         .map(|r| {
             serde_json::json!({
@@ -177,7 +197,41 @@ pub async fn insert(
         ") AS r (role_id uuid, name text, description text, permissions text[])
          WHERE EXISTS (SELECT 1 FROM customer_row)), ",
     );
-    event.push_cte(&mut q);
+    q.push(
+        "claims_row AS (INSERT INTO claims_documents (customer_id, version, document, digest,
+             changed_at) SELECT ",
+    )
+    .push_bind(c.id)
+    .push(", 1, ")
+    .push_bind(Json(&doc))
+    .push(", ")
+    .push_bind(digest)
+    .push(", ")
+    .push_bind(c.created_at)
+    .push(" WHERE EXISTS (SELECT 1 FROM customer_row)), ");
+    if deliver_claims {
+        q.push(
+            "delivery_row AS (INSERT INTO claims_deliveries (customer_id, version, webhook_id,
+                 document, created_at, next_attempt_at) SELECT ",
+        )
+        .push_bind(c.id)
+        .push(", 1, ")
+        .push_bind(claims::webhook_id())
+        .push(", ")
+        .push_bind(Json(&doc))
+        .push(", ")
+        .push_bind(c.created_at)
+        .push(", ")
+        .push_bind(c.created_at)
+        .push(" WHERE EXISTS (SELECT 1 FROM customer_row)), ");
+    }
+    outbox::Staged::push_cte(
+        vec![
+            outbox::Staged::new(created)?,
+            outbox::Staged::new(&claims_event)?,
+        ],
+        &mut q,
+    );
     let r = q.build().execute(conn).await;
     conflicts(r)
 }
