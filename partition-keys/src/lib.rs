@@ -77,7 +77,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             key_pepper: Secret::new(DEV_PEPPER.into()),
-            cache_ttl_ms: 1_000,
+            cache_ttl_ms: 500,
             last_used_flush_ms: 1_000,
             expiry_interval_ms: 1_000,
         }

@@ -434,3 +434,15 @@ pub async fn publish(cfg: &AmqpConfig, events: &[crate::events::CloudEvent]) {
     }
     conn.close(200, "done".into()).await.ok();
 }
+
+/// The queues a service's consumers declare under `amqp`.
+pub fn service_queues(spec: &ServiceSpec, db: &TestDb, amqp: &AmqpConfig) -> Vec<String> {
+    crate::service::kit(spec, config(db, amqp.clone(), false))
+        .map(|k| {
+            k.consumers
+                .iter()
+                .map(|c| crate::bus::queue_name(amqp, c))
+                .collect()
+        })
+        .unwrap_or_default()
+}

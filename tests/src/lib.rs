@@ -126,3 +126,30 @@ impl ServiceProcess {
         Ok(tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await??)
     }
 }
+
+/// The service spec of a binary.
+pub fn spec(name: &str) -> &'static shared_model::service::ServiceSpec {
+    match name {
+        "customer-api" => &customer_api::SERVICE,
+        "partition-keys" => &partition_keys::SERVICE,
+        "org-structure" => &org_structure::SERVICE,
+        "gdpr-worker" => &gdpr_worker::SERVICE,
+        "search-sync" => &search_sync::SERVICE,
+        other => panic!("no service {other}"),
+    }
+}
+
+/// Deletes what services (by binary name) declared on the broker for a test, plus `extra`
+/// queues of the test's own: their consumers' queues and the test's exchanges.
+pub async fn delete_services_broker_names(
+    names: &[&str],
+    db: &shared_model::testkit::TestDb,
+    amqp: &shared_model::config::AmqpConfig,
+    extra: &[String],
+) {
+    let mut queues: Vec<String> = extra.to_vec();
+    for n in names {
+        queues.extend(shared_model::testkit::service_queues(spec(n), db, amqp));
+    }
+    shared_model::testkit::delete_broker_names(amqp, &queues).await;
+}

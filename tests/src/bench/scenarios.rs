@@ -164,7 +164,7 @@ impl Env {
 
     pub async fn stop(self) {
         let _ = self.svc.terminate().await;
-        testkit::delete_broker_names(&self.amqp, &[]).await;
+        crate::delete_services_broker_names(&["customer-api"], &self.db, &self.amqp, &[]).await;
     }
 
     fn spec(&self, duration: Duration) -> LoadSpec {
@@ -429,7 +429,7 @@ pub async fn startup(workdir: &std::path::Path) -> anyhow::Result<Vec<Startup>> 
             idle_rss_mb: rss_kb / 1024.0,
         });
         let _ = svc.terminate().await;
-        testkit::delete_broker_names(&amqp, &[]).await;
+        crate::delete_services_broker_names(&[name], &db, &amqp, &[]).await;
     }
     Ok(out)
 }

@@ -87,5 +87,5 @@ async fn customer_created_reaches_rabbitmq_as_a_cloudevent_with_the_request_trac
     // SIGTERM drains and exits cleanly.
     let status = svc.terminate().await.unwrap();
     assert!(status.success(), "{status:?}");
-    testkit::delete_broker_names(&amqp, &[queue]).await;
+    tests::delete_services_broker_names(&["customer-api"], &db, &amqp, &[queue]).await;
 }

@@ -4,6 +4,7 @@
 
 mod consumer;
 mod customer_events;
+mod keys;
 mod otlp;
 mod relay;
 mod services;

@@ -71,5 +71,5 @@ async fn spans_are_exported_over_otlp_in_the_callers_trace() {
     }
     assert!(found, "no exported span carries the caller's trace id");
     assert!(svc.terminate().await.unwrap().success());
-    testkit::delete_broker_names(&amqp, &[]).await;
+    tests::delete_services_broker_names(&["customer-api"], &db, &amqp, &[]).await;
 }

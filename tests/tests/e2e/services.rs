@@ -56,7 +56,7 @@ async fn check(name: &str, prefix: &str) {
         status.success(),
         "{name} did not stop cleanly on SIGTERM: {status:?}"
     );
-    testkit::delete_broker_names(&amqp, &[]).await;
+    tests::delete_services_broker_names(&[name], &db, &amqp, &[]).await;
 }
 
 #[tokio::test]
