@@ -6,8 +6,10 @@
 //! ```
 //! Scenarios: `get-customer`, `create-customer`, `list-customers` (each alternated with its
 //! pgbench baseline), `event-delivery` (commit → consumer latency at a fixed write rate),
-//! `startup` (start-to-ready and idle memory of every service), `all`, and `smoke` (a few
-//! seconds of everything, for CI).
+//! `verify-key` (partition-keys verifying keys, 1% invalid, alternated with a pgbench lookup of
+//! one key row by hash), `revocation-visibility` (revoke on one replica → first refusal on
+//! another), `startup` (start-to-ready and idle memory of every service), `all`, and `smoke`
+//! (a few seconds of everything, for CI).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,11 +19,13 @@ use serde_json::json;
 use tests::bench::scenarios::{self, Env, Options};
 
 /// Every scenario, in the order `all` runs them.
-const ALL: [&str; 5] = [
+const ALL: [&str; 7] = [
     "get-customer",
     "create-customer",
     "list-customers",
     "event-delivery",
+    "verify-key",
+    "revocation-visibility",
     "startup",
 ];
 
@@ -29,6 +33,7 @@ const ALL: [&str; 5] = [
 #[command(about = "Customer-platform benchmark harness")]
 struct Cli {
     /// Scenarios to run: get-customer, create-customer, list-customers, event-delivery,
+    /// verify-key, revocation-visibility,
     /// startup, all, smoke.
     #[arg(required = true)]
     scenarios: Vec<String>,
@@ -102,13 +107,16 @@ async fn main() -> anyhow::Result<()> {
     let mut comparisons = Vec::new();
     let mut delivery = None;
     let mut startup = None;
-    let needs_env = list.iter().any(|s| s != "startup");
+    const KEY_SCENARIOS: [&str; 2] = ["verify-key", "revocation-visibility"];
+    let needs_env = list
+        .iter()
+        .any(|s| s != "startup" && !KEY_SCENARIOS.contains(&s.as_str()));
     let env = if needs_env {
         Some(Env::start(opts.clone()).await?)
     } else {
         None
     };
-    for s in &list {
+    for s in list.iter().filter(|s| !KEY_SCENARIOS.contains(&s.as_str())) {
         eprintln!("running {s} ...");
         match s.as_str() {
             "event-delivery" => delivery = Some(env.as_ref().expect("env").event_delivery().await?),
@@ -118,6 +126,20 @@ async fn main() -> anyhow::Result<()> {
     }
     if let Some(env) = env {
         env.stop().await;
+    }
+    let mut revocation = None;
+    if list.iter().any(|s| KEY_SCENARIOS.contains(&s.as_str())) {
+        let keys = tests::bench::keys::KeysEnv::start(opts.clone()).await?;
+        if list.iter().any(|s| s == "verify-key") {
+            eprintln!("running verify-key ...");
+            comparisons.push(keys.compare_verify().await?);
+        }
+        if list.iter().any(|s| s == "revocation-visibility") {
+            eprintln!("running revocation-visibility ...");
+            let samples = if cli.duration <= 2 { 3 } else { 50 };
+            revocation = Some(keys.revocation_visibility(samples).await?);
+        }
+        keys.stop().await;
     }
     if list.iter().any(|s| s == "startup") {
         startup = Some(scenarios::startup(&workdir).await?);
@@ -171,6 +193,13 @@ async fn main() -> anyhow::Result<()> {
             d.max_ms
         );
     }
+    if let Some(r) = &revocation {
+        println!(
+            "\nrevocation-visibility ({} keys, revoked on one replica, verified on another): \
+             p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            r.samples, r.p50_ms, r.p99_ms, r.max_ms
+        );
+    }
     if let Some(st) = &startup {
         println!(
             "\n{:<16} {:>16} {:>14}",
@@ -190,6 +219,7 @@ async fn main() -> anyhow::Result<()> {
         "options": opts,
         "scenarios": comparisons,
         "eventDelivery": delivery,
+        "revocationVisibility": revocation,
         "startup": startup,
     });
     let path = cli.out.join(format!("result-{stamp}.json"));

@@ -1,0 +1,285 @@
+//! partition-keys scenarios: `verify-key` (gateways verifying keys, 1% invalid, against a
+//! pgbench lookup of one key row by its hash) and `revocation-visibility` (revoke → the first
+//! refused verification, on a second replica whose cache is warm).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use partition_keys::keys::secret;
+use serde::Serialize;
+use serde_json::json;
+use shared_model::auth::Permission;
+use shared_model::config::AmqpConfig;
+use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
+use shared_model::testkit::{self, TestDb};
+use sqlx::Connection;
+
+use super::load::{self, LoadSpec};
+use super::pgbench;
+use super::scenarios::{Comparison, Options};
+use super::stats::Samples;
+use crate::{ServiceProcess, free_port, service_env};
+
+const PEPPER: &str = "bench-pepper-0123456789-0123456789-0123456789";
+/// Keys seeded for the verification load.
+const KEYS: usize = 1_000;
+
+#[derive(Debug, Serialize)]
+pub struct Revocation {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+pub struct KeysEnv {
+    db: TestDb,
+    amqp: AmqpConfig,
+    primary: ServiceProcess,
+    replica: ServiceProcess,
+    http: reqwest::Client,
+    customer: CustomerId,
+    partition: PartitionId,
+    /// Valid keys, then invalid ones (every 100th request uses one).
+    keys: Arc<Vec<String>>,
+    invalid: Arc<Vec<String>>,
+    superuser_url: String,
+    opts: Options,
+}
+
+impl KeysEnv {
+    pub async fn start(opts: Options) -> anyhow::Result<KeysEnv> {
+        let db = TestDb::new(&(partition_keys::SERVICE.migrations)()).await;
+        let mut url = reqwest::Url::parse(&testkit::admin_url())?;
+        url.set_path(&db.name);
+        url.set_query(Some("sslmode=disable"));
+        let superuser_url = url.to_string();
+        let customer = CustomerId::new();
+        let partition = PartitionId::new();
+        let mut su = sqlx::PgConnection::connect(&superuser_url).await?;
+        sqlx::query(
+            "INSERT INTO known_customers (customer_id, status, version) VALUES ($1, 'active', 1)",
+        )
+        .bind(customer)
+        .execute(&mut su)
+        .await?;
+        sqlx::query(
+            "INSERT INTO partitions (customer_id, partition_id, name, environment, status, created_at, updated_at)
+             VALUES ($1, $2, 'Bench', 'prod', 'active', now(), now())",
+        )
+        .bind(customer)
+        .bind(partition)
+        .execute(&mut su)
+        .await?;
+        let mut keys = Vec::with_capacity(KEYS);
+        for _ in 0..KEYS {
+            let (key, prefix) = secret::generate("prod");
+            sqlx::query(
+                "INSERT INTO api_keys (customer_id, key_id, partition_id, environment, name, kind,
+                     scopes, prefix, key_hash, created_at, created_by)
+                 VALUES ($1, $2, $3, 'prod', 'bench', 'admin', '{*:read,*:write}', $4, $5, now(), 'bench')",
+            )
+            .bind(customer)
+            .bind(ApiKeyId::new())
+            .bind(partition)
+            .bind(prefix)
+            .bind(secret::hash(PEPPER.as_bytes(), &key))
+            .execute(&mut su)
+            .await?;
+            keys.push(key);
+        }
+        sqlx::query("VACUUM ANALYZE").execute(&mut su).await?;
+        su.close().await.ok();
+        // Well-formed keys that do not exist, and malformed ones.
+        let mut invalid: Vec<String> = (0..50).map(|_| secret::generate("prod").0).collect();
+        invalid.extend((0..50).map(|i| format!("cpk_prod_not-a-key-{i}")));
+
+        let amqp = testkit::amqp_config("bench-keys");
+        let start = |port: u16, log: &str| {
+            let mut env = service_env(&db, &amqp, "PARTITION_KEYS", port, "info");
+            env.push(("PARTITION_KEYS__SERVICE__KEY_PEPPER".into(), PEPPER.into()));
+            let log = opts.workdir.join(log);
+            async move { ServiceProcess::start_logged("partition-keys", port, &env, Some(&log)).await }
+        };
+        let primary = start(free_port(), "partition-keys.log").await?;
+        let replica = start(free_port(), "partition-keys-replica.log").await?;
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(opts.concurrency * 2)
+            .build()?;
+        Ok(KeysEnv {
+            db,
+            amqp,
+            primary,
+            replica,
+            http,
+            customer,
+            partition,
+            keys: Arc::new(keys),
+            invalid: Arc::new(invalid),
+            superuser_url,
+            opts,
+        })
+    }
+
+    pub async fn stop(self) {
+        let _ = self.primary.terminate().await;
+        let _ = self.replica.terminate().await;
+        crate::delete_services_broker_names(&["partition-keys"], &self.db, &self.amqp, &[]).await;
+    }
+
+    async fn service_side(&self, duration: Duration) -> Samples {
+        let http = self.http.clone();
+        let url = format!("{}/v1/keys/verify", self.primary.base);
+        let token = Arc::new(testkit::token(
+            "gateway",
+            None,
+            &[Permission::VerifyApiKeys],
+        ));
+        let (keys, invalid) = (self.keys.clone(), self.invalid.clone());
+        let spec = LoadSpec {
+            concurrency: self.opts.concurrency,
+            duration,
+            rate: self.opts.rate,
+        };
+        load::run(spec, move |seq| {
+            let bad = seq % 100 == 99;
+            let key = if bad {
+                invalid[(seq / 100) as usize % invalid.len()].clone()
+            } else {
+                keys[seq as usize % keys.len()].clone()
+            };
+            let req = http
+                .post(url.clone())
+                .bearer_auth(token.as_str())
+                .json(&json!({ "key": key }));
+            async move {
+                match req.send().await {
+                    Ok(r) if r.status() == 200 => r
+                        .json::<serde_json::Value>()
+                        .await
+                        .is_ok_and(|v| v["valid"] == !bad),
+                    _ => false,
+                }
+            }
+        })
+        .await
+    }
+
+    /// The baseline: one key row by its hash, the lookup a cache miss makes.
+    fn baseline_sql(&self) -> String {
+        "\\set n random(1, 1000)\n\
+         SELECT k.key_id, k.customer_id, k.partition_id, k.environment, k.scopes, k.expires_at, \
+         k.revoked_at IS NOT NULL, p.status, c.status FROM api_keys k \
+         LEFT JOIN partitions p ON p.customer_id = k.customer_id AND p.partition_id = k.partition_id \
+         LEFT JOIN known_customers c ON c.customer_id = k.customer_id \
+         WHERE k.key_hash = (SELECT key_hash FROM api_keys ORDER BY key_id OFFSET :n - 1 LIMIT 1);\n"
+            .to_string()
+    }
+
+    pub async fn compare_verify(&self) -> anyhow::Result<Comparison> {
+        let script = self.baseline_sql();
+        self.service_side(self.opts.warmup).await;
+        let phase = self.opts.duration / self.opts.rounds.max(1);
+        let (mut svc, mut base) = (Samples::default(), Samples::default());
+        for _ in 0..self.opts.rounds.max(1) {
+            svc.merge(self.service_side(phase).await);
+            base.merge(
+                pgbench::run(
+                    &self.superuser_url,
+                    &script,
+                    self.opts.concurrency,
+                    phase,
+                    &self.opts.workdir,
+                )
+                .await?,
+            );
+        }
+        let (service, baseline) = (svc.figures(), base.figures());
+        let ratio = if baseline.throughput_per_s > 0.0 {
+            service.throughput_per_s / baseline.throughput_per_s
+        } else {
+            0.0
+        };
+        Ok(Comparison {
+            scenario: "verify-key".into(),
+            concurrency: self.opts.concurrency,
+            service,
+            baseline,
+            baseline_sql: script,
+            ratio,
+        })
+    }
+
+    /// Whether the replica accepts `key` (an unanswered call counts as accepted: not refused).
+    async fn replica_accepts(&self, gateway: &str, key: &str) -> bool {
+        let res = self
+            .http
+            .post(format!("{}/v1/keys/verify", self.replica.base))
+            .bearer_auth(gateway)
+            .json(&json!({ "key": key }))
+            .send()
+            .await;
+        match res {
+            Ok(r) => r
+                .json::<serde_json::Value>()
+                .await
+                .map_or(true, |v| v["valid"] == true),
+            Err(_) => true,
+        }
+    }
+
+    /// Issues keys on the primary, warms the replica's cache with each, revokes it on the
+    /// primary and times until the replica refuses it.
+    pub async fn revocation_visibility(&self, samples: usize) -> anyhow::Result<Revocation> {
+        let admin = testkit::token(
+            "bench-admin",
+            None,
+            &[Permission::PlatformAdminEditAllCustomers],
+        );
+        let gateway = testkit::token("gateway", None, &[Permission::VerifyApiKeys]);
+        let keys_url = format!(
+            "{}/v1/customers/{}/partitions/{}/keys",
+            self.primary.base, self.customer, self.partition
+        );
+        let mut times = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let issued: serde_json::Value = self
+                .http
+                .post(&keys_url)
+                .bearer_auth(&admin)
+                .json(&json!({"name": "revocation", "kind": "admin"}))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let key = issued["secret"].as_str().unwrap_or_default().to_string();
+            let id = issued["key"]["id"].as_str().unwrap_or_default().to_string();
+            if !self.replica_accepts(&gateway, &key).await {
+                anyhow::bail!("a fresh key did not verify on the replica");
+            }
+            let t0 = Instant::now();
+            self.http
+                .post(format!("{keys_url}/{id}/revoke"))
+                .bearer_auth(&admin)
+                .send()
+                .await?
+                .error_for_status()?;
+            while self.replica_accepts(&gateway, &key).await {
+                if t0.elapsed() > Duration::from_secs(10) {
+                    anyhow::bail!("a revoked key still verifies after 10 s");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        times.sort_by(f64::total_cmp);
+        let pct =
+            |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
+        Ok(Revocation {
+            samples: times.len(),
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            max_ms: times.last().copied().unwrap_or(0.0),
+        })
+    }
+}
