@@ -19,7 +19,7 @@ use serde::Deserialize;
 use shared_model::auth::Verifier;
 use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
-use shared_model::events::partition::{ApiKey, Partition};
+use shared_model::events::partition::{ApiKey, Partition, PartitionGroup};
 use shared_model::http::{Kit, KitDoc};
 use shared_model::service::ServiceSpec;
 use tokio_util::sync::CancellationToken;
@@ -141,6 +141,7 @@ fn key_verifier(kit: &Kit) -> Arc<keys::verify::KeyVerifier> {
 
 fn routes(kit: &Kit) -> Router {
     partitions::routes::router()
+        .merge(partitions::groups::router())
         .merge(keys::routes::router())
         .with_state(AppState {
             kit: kit.clone(),
@@ -184,6 +185,11 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
         partitions::routes::list_partitions,
         partitions::routes::update_partition,
         partitions::routes::delete_partition,
+        partitions::groups::create_group,
+        partitions::groups::get_group,
+        partitions::groups::list_groups,
+        partitions::groups::update_group,
+        partitions::groups::delete_group,
         keys::routes::create_key,
         keys::routes::list_keys,
         keys::routes::get_key,
@@ -192,7 +198,8 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
         keys::routes::verify_key,
     ),
     components(schemas(
-        Partition, ApiKey, Problem, FieldError,
+        Partition, PartitionGroup, ApiKey, Problem, FieldError,
+        partitions::groups::CreateGroup, partitions::groups::UpdateGroup,
         partitions::routes::CreatePartition, partitions::routes::UpdatePartition,
         keys::routes::CreateKey, keys::routes::Rotate, keys::routes::IssuedKey,
         keys::routes::Verify, keys::routes::Verification,

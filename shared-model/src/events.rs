@@ -464,12 +464,17 @@ pub mod partition {
     use utoipa::ToSchema;
 
     use super::EventType;
-    use crate::ids::{ApiKeyId, CustomerId, PartitionId};
+    use crate::ids::{ApiKeyId, CustomerId, PartitionGroupId, PartitionId};
 
     event_types!("urn:customer-platform:schema:partition:v1";
         CREATED = "partition.created",
         UPDATED = "partition.updated",
         DELETED = "partition.deleted",
+    );
+    event_types!("urn:customer-platform:schema:partition-group:v1";
+        GROUP_CREATED = "partition_group.created",
+        GROUP_UPDATED = "partition_group.updated",
+        GROUP_DELETED = "partition_group.deleted",
     );
     event_types!("urn:customer-platform:schema:api-key:v1";
         KEY_CREATED = "apikey.created",
@@ -490,6 +495,26 @@ pub mod partition {
         pub description: Option<String>,
         /// `active` or `disabled`; keys of a disabled partition do not verify.
         pub status: String,
+        /// The partition group it belongs to, if any.
+        pub group_id: Option<PartitionGroupId>,
+        pub version: i64,
+        #[serde(with = "time::serde::rfc3339")]
+        pub created_at: OffsetDateTime,
+        #[serde(with = "time::serde::rfc3339")]
+        pub updated_at: OffsetDateTime,
+    }
+
+    /// A group of partitions: the API representation and the data of `partition_group.*`.
+    #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct PartitionGroup {
+        pub id: PartitionGroupId,
+        pub customer_id: CustomerId,
+        pub name: String,
+        pub description: Option<String>,
+        /// The enclosing group; groups form a tree (no cycles).
+        pub parent_group_id: Option<PartitionGroupId>,
+        pub partition_count: i64,
         pub version: i64,
         #[serde(with = "time::serde::rfc3339")]
         pub created_at: OffsetDateTime,

@@ -84,6 +84,10 @@ id_type!(
     PartitionId
 );
 id_type!(
+    /// A group of data partitions.
+    PartitionGroupId
+);
+id_type!(
     /// An API key.
     ApiKeyId
 );

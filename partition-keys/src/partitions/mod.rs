@@ -1,4 +1,5 @@
 //! Data partitions of a customer.
 
+pub mod groups;
 pub mod routes;
 pub mod store;

@@ -17,7 +17,7 @@ use shared_model::events::partition::{self as ev, Partition};
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::ids::{CustomerId, PartitionId};
+use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
 use shared_model::outbox;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
@@ -53,6 +53,9 @@ pub struct CreatePartition {
     /// At most 500 characters.
     #[serde(default)]
     pub description: Option<String>,
+    /// A partition group of the customer.
+    #[serde(default)]
+    pub group_id: Option<PartitionGroupId>,
 }
 
 /// Body of `PATCH .../partitions/{partitionId}` (JSON merge patch; the environment is fixed,
@@ -68,6 +71,10 @@ pub struct UpdatePartition {
     /// `active` or `disabled` (keys of a disabled partition do not verify).
     #[serde(default)]
     pub status: Option<String>,
+    /// Moves the partition to a group (null: out of any group).
+    #[serde(default)]
+    #[schema(value_type = Option<PartitionGroupId>)]
+    pub group_id: Patch<PartitionGroupId>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -78,6 +85,9 @@ pub struct ListQuery {
     pub limit: Option<i64>,
     pub cursor: Option<String>,
     pub environment: Option<String>,
+    /// Only the partitions of this group.
+    #[param(value_type = Option<PartitionGroupId>)]
+    pub group: Option<PartitionGroupId>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -122,7 +132,25 @@ pub async fn ensure_active(conn: &mut PgConnection, customer: CustomerId) -> Res
     }
 }
 
-async fn write(
+/// The group exists for this customer (422 on `groupId` otherwise).
+async fn ensure_group(
+    conn: &mut PgConnection,
+    customer: CustomerId,
+    group: PartitionGroupId,
+) -> Result<(), ApiError> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM partition_groups WHERE customer_id = $1 AND group_id = $2 FOR SHARE",
+    )
+    .bind(customer)
+    .bind(group)
+    .fetch_optional(&mut *conn)
+    .await?;
+    found
+        .map(|_| ())
+        .ok_or_else(|| ApiError::field("groupId", "must name a partition group of this customer"))
+}
+
+pub async fn write(
     conn: &mut PgConnection,
     kind: shared_model::events::EventType,
     p: &Partition,
@@ -183,12 +211,16 @@ pub async fn create_partition(
         environment,
         description,
         status: "active".into(),
+        group_id: body.group_id,
         version: 1,
         created_at: now,
         updated_at: now,
     };
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     ensure_active(&mut tx, customer_id).await?;
+    if let Some(g) = p.group_id {
+        ensure_group(&mut tx, customer_id, g).await?;
+    }
     store::upsert(&mut tx, &p).await?;
     write(&mut tx, ev::CREATED, &p, &caller, &trace).await?;
     tx.commit().await?;
@@ -256,6 +288,7 @@ pub async fn list_partitions(
         &mut tx,
         customer_id,
         q.environment.as_deref(),
+        q.group,
         after.map(|p| (p.0, p.1)),
         limit,
     )
@@ -311,6 +344,12 @@ pub async fn update_partition(
     description.apply(&mut p.description);
     if let Some(s) = body.status {
         p.status = s;
+    }
+    body.group_id.apply(&mut p.group_id);
+    if let Some(g) = p.group_id
+        && p.group_id != before.group_id
+    {
+        ensure_group(&mut tx, customer_id, g).await?;
     }
     if p == before {
         return Ok(with_etag(StatusCode::OK, p.version, &p));

@@ -2,13 +2,13 @@
 
 use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::partition::{self as ev, Partition};
-use shared_model::ids::{CustomerId, PartitionId};
+use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
 use shared_model::outbox;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 const COLUMNS: &str = "partition_id AS id, customer_id, name, environment, description, status, \
-    version, created_at, updated_at";
+    group_id, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
 struct Row {
@@ -18,6 +18,7 @@ struct Row {
     environment: String,
     description: Option<String>,
     status: String,
+    group_id: Option<PartitionGroupId>,
     version: i64,
     created_at: OffsetDateTime,
     updated_at: OffsetDateTime,
@@ -32,6 +33,7 @@ impl From<Row> for Partition {
             environment: r.environment,
             description: r.description,
             status: r.status,
+            group_id: r.group_id,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -42,10 +44,10 @@ impl From<Row> for Partition {
 pub async fn upsert(conn: &mut PgConnection, p: &Partition) -> Result<(), ApiError> {
     sqlx::query(
         "INSERT INTO partitions (customer_id, partition_id, name, environment, description,
-             status, version, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             status, version, created_at, updated_at, group_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
          ON CONFLICT (customer_id, partition_id) DO UPDATE SET name = $3, description = $5,
-             status = $6, version = $7, updated_at = $9",
+             status = $6, version = $7, updated_at = $9, group_id = $10",
     )
     .bind(p.customer_id)
     .bind(p.id)
@@ -56,6 +58,7 @@ pub async fn upsert(conn: &mut PgConnection, p: &Partition) -> Result<(), ApiErr
     .bind(p.version)
     .bind(p.created_at)
     .bind(p.updated_at)
+    .bind(p.group_id)
     .execute(conn)
     .await
     .on_constraint("partitions_name_key", || {
@@ -83,11 +86,12 @@ pub async fn find(
 }
 
 /// Partitions by name (case-insensitive) after `(lower(name), id)`, optionally of one
-/// environment.
+/// environment and of one group.
 pub async fn list(
     conn: &mut PgConnection,
     customer: CustomerId,
     environment: Option<&str>,
+    group: Option<PartitionGroupId>,
     after: Option<(String, PartitionId)>,
     limit: i64,
 ) -> Result<Vec<Partition>, ApiError> {
@@ -95,6 +99,7 @@ pub async fn list(
         "SELECT {COLUMNS} FROM partitions WHERE customer_id = $1
             AND ($2::text IS NULL OR environment = $2)
             AND ($3::text IS NULL OR (lower(name), partition_id) > ($3, $4))
+            AND ($6::uuid IS NULL OR group_id = $6)
           ORDER BY lower(name), partition_id LIMIT $5"
     );
     let (name, id) = after.unzip();
@@ -104,6 +109,7 @@ pub async fn list(
         .bind(name)
         .bind(id)
         .bind(limit + 1)
+        .bind(group)
         .fetch_all(conn)
         .await?
         .into_iter()
