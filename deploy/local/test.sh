@@ -19,6 +19,17 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 say "build (the end-to-end tests start the service binaries)"
 cargo build --workspace --bins
+if command -v kubectl >/dev/null; then
+  command -v kubernetes-validate >/dev/null \
+    || pip install -q kubernetes-validate 2>/dev/null \
+    || pip install -q --break-system-packages kubernetes-validate 2>/dev/null || true
+fi
+if command -v kubectl >/dev/null && command -v kubernetes-validate >/dev/null; then
+  say "kubernetes manifests (offline schema validation)"
+  kubectl kustomize deploy/k8s/overlays/dev | kubernetes-validate -k 1.33.0 --strict - >/dev/null
+else
+  say "kubernetes manifests: skipped (kubectl or kubernetes-validate is not installable here)"
+fi
 say "tests"
 cargo nextest run --workspace --profile "$profile"
 say "broker restart test (runs alone)"
