@@ -212,10 +212,23 @@ fn issue(
     (key, secret_key)
 }
 
-/// Create a key; the response holds its secret, shown this once.
+/// Refuses `Idempotency-Key` where the response holds a secret: a replay would need the secret
+/// stored with the response, and the secret is stored nowhere.
+fn no_replay(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    if headers.contains_key("idempotency-key") {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "is not accepted here: the response shows a secret once, and a replay would need it stored",
+        ));
+    }
+    Ok(())
+}
+
+/// Create a key; the response holds its secret, shown this once. `Idempotency-Key` is refused
+/// (422): replaying the response would mean storing the secret.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partitions/{partitionId}/keys", tag = "keys",
-    params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path)),
     request_body = CreateKey,
     responses(
         (status = 201, body = IssuedKey),
@@ -229,10 +242,12 @@ pub async fn create_key(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
     trace: Trace,
+    headers: axum::http::HeaderMap,
     ApiPath((customer_id, partition_id)): ApiPath<(CustomerId, PartitionId)>,
     ApiJson(body): ApiJson<CreateKey>,
 ) -> Result<Response, ApiError> {
     let scope = edit_scope(&caller, customer_id)?;
+    no_replay(&headers)?;
     let now = db::now();
     let mut v = Validator::new();
     let name = v.text("name", &body.name, 1, 100);
@@ -386,7 +401,7 @@ pub async fn get_key(
 }
 
 /// Rotate a key: a new key with the same name, kind, scopes and foreign key; the old one keeps
-/// working for `overlapSeconds`.
+/// working for `overlapSeconds`. `Idempotency-Key` is refused, as for creation.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partitions/{partitionId}/keys/{keyId}/rotate", tag = "keys",
     params(("customerId" = CustomerId, Path), ("partitionId" = PartitionId, Path), ("keyId" = ApiKeyId, Path)),
@@ -403,10 +418,12 @@ pub async fn rotate_key(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
     trace: Trace,
+    headers: axum::http::HeaderMap,
     ApiPath((customer_id, partition_id, key_id)): ApiPath<(CustomerId, PartitionId, ApiKeyId)>,
     ApiJson(body): ApiJson<Rotate>,
 ) -> Result<Response, ApiError> {
     let scope = edit_scope(&caller, customer_id)?;
+    no_replay(&headers)?;
     if !(0..=MAX_OVERLAP_SECONDS).contains(&body.overlap_seconds) {
         return Err(ApiError::field(
             "overlapSeconds",

@@ -73,6 +73,24 @@ async fn keys_are_shown_once_verify_and_never_leak() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
+    // Idempotency-Key is refused where a secret is shown: a replay would need it stored.
+    let res = ctx
+        .req(Method::POST, &keys, Some(&t))
+        .header("idempotency-key", "create-once")
+        .json(&json!({"name": "again", "kind": "admin"}))
+        .send()
+        .await
+        .unwrap();
+    invalid(res, "Idempotency-Key").await;
+    let res = ctx
+        .req(Method::POST, &format!("{kloc}/rotate"), Some(&t))
+        .header("idempotency-key", "rotate-once")
+        .json(&json!({"overlapSeconds": 0}))
+        .send()
+        .await
+        .unwrap();
+    invalid(res, "Idempotency-Key").await;
+
     // The plaintext appears in no table.
     let mut su = ctx.db.superuser().await;
     let tables: Vec<String> =

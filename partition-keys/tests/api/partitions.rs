@@ -448,3 +448,48 @@ async fn partition_groups_form_a_tree_and_hold_partitions() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_retried_create_with_the_same_idempotency_key_is_applied_once() {
+    let ctx = Ctx::new().await;
+    let (cid, t) = ctx.customer("active").await;
+    let path = format!("/v1/customers/{cid}/partitions");
+    let send = |body: serde_json::Value| {
+        ctx.req(Method::POST, &path, Some(&t))
+            .header("idempotency-key", "create-live")
+            .json(&body)
+            .send()
+    };
+    let first = ok(
+        send(json!({"name": "Live", "environment": "prod"}))
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    let again = ok(
+        send(json!({"name": "Live", "environment": "prod"}))
+            .await
+            .unwrap(),
+        StatusCode::CREATED,
+    )
+    .await;
+    assert_eq!(first, again);
+    problem(
+        send(json!({"name": "Other", "environment": "prod"}))
+            .await
+            .unwrap(),
+        StatusCode::CONFLICT,
+        "IDEMPOTENCY_KEY_REUSED",
+    )
+    .await;
+    let listed = ok(ctx.send(Method::GET, &path, &t, None).await, StatusCode::OK).await;
+    assert_eq!(listed["items"].as_array().unwrap().len(), 1);
+    let created = ctx
+        .events()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "partition.created")
+        .count();
+    assert_eq!(created, 1);
+}
