@@ -4,8 +4,9 @@
 //!
 //! Tenant callers need ViewClient / EditClient; platform admins PlatformAdmin*AllCustomers. A
 //! token bound to a client (`client_id` claim) reaches only that client: another client's id is
-//! 400 KEY_MISMATCH, listings show only its own client, and it cannot create clients or read
-//! statistics.
+//! 400 KEY_MISMATCH, listings show only its own client; it may edit the client's contact
+//! details but not the relationship (status, source, assignee, externalId, tags, purchases,
+//! conversion), and it cannot create, disable, delete or provision clients or read statistics.
 
 use std::collections::BTreeMap;
 
@@ -535,6 +536,18 @@ pub async fn update_client(
     ApiJson(body): ApiJson<UpdateClient>,
 ) -> Result<Response, ApiError> {
     let scope = client_scope(&caller, customer_id, client_id, true)?;
+    if caller.client_id().is_some()
+        && (body.status.is_some()
+            || body.source.is_some()
+            || !body.assignee.is_absent()
+            || !body.external_id.is_absent()
+            || body.tags.is_some())
+    {
+        return Err(ApiError::forbidden(
+            "a token bound to a client may edit its contact details, not the relationship \
+             (status, source, assignee, externalId, tags)",
+        ));
+    }
     let mut v = Validator::new();
     if let Some(tags) = &body.tags {
         validate_tags(&mut v, tags);
@@ -653,6 +666,7 @@ pub async fn add_purchase(
     ApiJson(body): ApiJson<Purchase>,
 ) -> Result<Response, ApiError> {
     let scope = client_scope(&caller, customer_id, client_id, true)?;
+    not_client_bound(&caller)?;
     let now = db::now();
     let mut v = Validator::new();
     if !(1..=MAX_AMOUNT_MINOR).contains(&body.amount_minor) {
@@ -729,6 +743,7 @@ pub async fn convert_client(
     ApiJson(body): ApiJson<ConvertLead>,
 ) -> Result<Response, ApiError> {
     let scope = client_scope(&caller, customer_id, client_id, true)?;
+    not_client_bound(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     let before = lock_client(&mut tx, customer_id, client_id).await?;
     if before.status != ClientStatus::Lead {

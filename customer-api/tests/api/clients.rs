@@ -412,6 +412,50 @@ async fn authorization_rules() {
         "FORBIDDEN",
     )
     .await;
+    // It edits contact details, not the relationship.
+    ok(
+        send(
+            &ctx,
+            Method::PATCH,
+            &loc,
+            &bound,
+            Some(json!({"phone": "+4930123456"})),
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    for body in [
+        json!({"status": "churned"}),
+        json!({"assignee": "me"}),
+        json!({"tags": []}),
+    ] {
+        problem(
+            send(&ctx, Method::PATCH, &loc, &bound, Some(body)).await,
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+        )
+        .await;
+    }
+    problem(
+        send(
+            &ctx,
+            Method::POST,
+            &format!("{loc}/purchases"),
+            &bound,
+            Some(json!({"amountMinor": 5, "currency": "EUR"})),
+        )
+        .await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
+    problem(
+        send(&ctx, Method::POST, &format!("{loc}/disable"), &bound, None).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
 }
 
 #[tokio::test]
