@@ -5,8 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 use shared_model::error::{ApiError, Validator};
+use shared_model::events::EventType;
 use shared_model::events::customer::{Address, BusinessProfile};
-use shared_model::events::{CloudEvent, EventType};
 use shared_model::http::{Trace, with_etag};
 use shared_model::ids::CustomerId;
 use shared_model::model::CustomerStatus;
@@ -23,7 +23,8 @@ pub async fn emit(
     trace: &Trace,
     data: &impl Serialize,
 ) -> Result<(), ApiError> {
-    let event = CloudEvent::new(
+    outbox::emit(
+        conn,
         crate::SOURCE,
         kind,
         subject,
@@ -32,8 +33,7 @@ pub async fn emit(
         trace.for_event(),
         data,
     )
-    .map_err(ApiError::internal)?;
-    outbox::enqueue(conn, &event).await?;
+    .await?;
     Ok(())
 }
 

@@ -131,7 +131,13 @@ pub async fn provision_client(
     // The new customer is another tenant: this transaction writes it explicitly as the system,
     // after the caller was authorized for the client above.
     db::set_scope(&mut tx, Scope::System).await?;
-    let event = customer_routes::event(customer_ev::CREATED, &account, None, caller.sub(), &trace)?;
+    let event = customer_routes::event(
+        customer_ev::CREATED,
+        &account,
+        None,
+        caller.sub(),
+        trace.for_event(),
+    )?;
     let deliver_claims = state.settings.claims_webhook_url.is_some();
     customers::insert(&mut tx, &account, &event, deliver_claims).await?;
     let mut after = before.clone();

@@ -196,12 +196,13 @@ pub fn validate_bootstrap_key(v: &mut Validator, key: &str) {
     }
 }
 
+/// A `customer.*` event: the customer's full state, with the fields an update changed.
 pub fn event(
     kind: EventType,
     customer: &Customer,
     changed_fields: Option<Vec<String>>,
     actor: &str,
-    trace: &Trace,
+    traceparent: Option<String>,
 ) -> Result<CloudEvent, ApiError> {
     let data = CustomerEventData {
         customer: customer.clone(),
@@ -213,21 +214,22 @@ pub fn event(
         customer.id,
         Some(customer.id),
         actor,
-        trace.for_event(),
+        traceparent,
         &data,
     )
     .map_err(ApiError::internal)
 }
 
-async fn write_event(
+/// Writes a `customer.*` event to the outbox.
+pub async fn write_event(
     conn: &mut PgConnection,
     kind: EventType,
     customer: &Customer,
     changed_fields: Option<Vec<String>>,
     actor: &str,
-    trace: &Trace,
+    traceparent: Option<String>,
 ) -> Result<(), ApiError> {
-    let event = event(kind, customer, changed_fields, actor, trace)?;
+    let event = event(kind, customer, changed_fields, actor, traceparent)?;
     outbox::enqueue(conn, &event).await?;
     Ok(())
 }
@@ -301,7 +303,13 @@ pub async fn create_customer(
         updated_by: caller.sub().to_string(),
     };
     let mut tx = db::begin(&state.kit.pool, Scope::PlatformAdmin).await?;
-    let created_event = event(ev::CREATED, &customer, None, caller.sub(), &trace)?;
+    let created_event = event(
+        ev::CREATED,
+        &customer,
+        None,
+        caller.sub(),
+        trace.for_event(),
+    )?;
     let deliver_claims = state.settings.claims_webhook_url.is_some();
     store::insert(&mut tx, &customer, &created_event, deliver_claims).await?;
     tx.commit().await?;
@@ -433,7 +441,7 @@ pub async fn update_customer(
         &c,
         Some(changed),
         caller.sub(),
-        &trace,
+        trace.for_event(),
     )
     .await?;
     tx.commit().await?;
@@ -469,7 +477,15 @@ pub async fn delete_customer(
     c.version += 1;
     c.updated_at = db::now();
     c.updated_by = caller.sub().to_string();
-    write_event(&mut tx, ev::DELETED, &c, None, caller.sub(), &trace).await?;
+    write_event(
+        &mut tx,
+        ev::DELETED,
+        &c,
+        None,
+        caller.sub(),
+        trace.for_event(),
+    )
+    .await?;
     tx.commit().await?;
     tracing::info!(customer_id = %id, "customer deleted");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -9,6 +9,7 @@ use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, We
 use shared_model::outbox;
 
 use crate::claims::reactions as claims;
+use crate::common::escape_like;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use time::OffsetDateTime;
@@ -370,10 +371,4 @@ pub async fn list(
         .into_iter()
         .map(Row::into_customer)
         .collect()
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }

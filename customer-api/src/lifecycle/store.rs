@@ -3,11 +3,10 @@
 
 use shared_model::db;
 use shared_model::error::ApiError;
-use shared_model::events::customer::{self as ev, Customer, CustomerEventData};
-use shared_model::events::{CloudEvent, EventType};
+use shared_model::events::EventType;
+use shared_model::events::customer::{self as ev, Customer};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
-use shared_model::outbox;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -36,22 +35,15 @@ pub async fn write_event(
     changed: Option<Vec<String>>,
     actor: &Actor<'_>,
 ) -> Result<(), ApiError> {
-    let data = CustomerEventData {
-        customer: c.clone(),
-        changed_fields: changed,
-    };
-    let event = CloudEvent::new(
-        crate::SOURCE,
+    crate::customers::routes::write_event(
+        tx,
         kind,
-        c.id,
-        Some(c.id),
+        c,
+        changed,
         actor.sub,
         actor.traceparent.clone(),
-        &data,
     )
-    .map_err(ApiError::internal)?;
-    outbox::enqueue(tx, &event).await?;
-    Ok(())
+    .await
 }
 
 /// Deactivates a locked, active customer: status, window, audit row and `customer.deactivated`.

@@ -143,14 +143,15 @@ async fn set_customer_logo(
     c.updated_by = caller.sub().to_string();
     customers::update(&mut tx, &c).await?;
     let changed = changed_fields(&before, &c)?;
-    let event = customer_routes::event(
+    customer_routes::write_event(
+        &mut tx,
         customer_ev::UPDATED,
         &c,
         Some(changed),
         caller.sub(),
-        &trace,
-    )?;
-    shared_model::outbox::enqueue(&mut tx, &event).await?;
+        trace.for_event(),
+    )
+    .await?;
     if let Some(old) = &before.logo {
         collect(&mut tx, &old.sha256).await?;
     }

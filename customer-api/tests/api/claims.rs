@@ -8,7 +8,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared_model::testkit;
 
-use crate::clients::{CLIENT_PERMS, ok, send};
+use crate::clients::{CLIENT_PERMS, send};
+use crate::ok;
 use crate::{Ctx, consumer};
 
 const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";

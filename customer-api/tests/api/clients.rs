@@ -4,7 +4,7 @@ use shared_model::auth::Permission;
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::testkit;
 
-use crate::{Ctx, consumer, invalid, problem};
+use crate::{Ctx, consumer, invalid, ok, problem};
 
 pub const CLIENT_PERMS: &[Permission] = &[
     Permission::ViewCustomer,
@@ -37,13 +37,6 @@ pub async fn send(
     .send()
     .await
     .unwrap()
-}
-
-pub async fn ok(res: reqwest::Response, status: StatusCode) -> Value {
-    let got = res.status();
-    let body = res.text().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
 }
 
 pub fn acme_client() -> Value {

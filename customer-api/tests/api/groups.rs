@@ -3,7 +3,8 @@ use serde_json::{Value, json};
 use shared_model::auth::Permission;
 use shared_model::testkit;
 
-use crate::clients::{acme_client, ok, send, tenant_setup};
+use crate::clients::{acme_client, send, tenant_setup};
+use crate::ok;
 use crate::{Ctx, invalid, problem};
 
 #[tokio::test]
@@ -307,6 +308,24 @@ async fn groups_authorization_and_snapshot() {
         send(&ctx, Method::GET, &gloc, &other, None).await,
         StatusCode::BAD_REQUEST,
         "KEY_MISMATCH",
+    )
+    .await;
+    let members = format!("{gloc}/members");
+    ok(
+        send(&ctx, Method::GET, &members, &viewer, None).await,
+        StatusCode::OK,
+    )
+    .await;
+    problem(
+        send(&ctx, Method::GET, &members, &other, None).await,
+        StatusCode::BAD_REQUEST,
+        "KEY_MISMATCH",
+    )
+    .await;
+    problem(
+        ctx.req(Method::GET, &members, None).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "NOT_AUTHORIZED",
     )
     .await;
 

@@ -154,7 +154,7 @@ async fn every_tenant_table_is_forced_under_row_level_security_and_hides_other_t
     // Tenant A fills every kind of row through the API; tenant B's context sees none of it.
     let (a, t, clients) = crate::clients::tenant_setup(&ctx, "rls-all-a").await;
     let (b, _, _) = crate::clients::tenant_setup(&ctx, "rls-all-b").await;
-    let client = crate::clients::ok(
+    let client = crate::ok(
         crate::clients::send(
             &ctx,
             reqwest::Method::POST,
@@ -181,7 +181,7 @@ async fn every_tenant_table_is_forced_under_row_level_security_and_hides_other_t
             serde_json::json!({"name": "Gold"}),
         ),
     ] {
-        crate::clients::ok(
+        crate::ok(
             crate::clients::send(&ctx, reqwest::Method::POST, &path, &t, Some(body)).await,
             reqwest::StatusCode::CREATED,
         )

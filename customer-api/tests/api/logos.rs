@@ -4,7 +4,8 @@ use serde_json::Value;
 use shared_model::auth::Permission;
 use shared_model::testkit;
 
-use crate::clients::{acme_client, ok, send, tenant_setup};
+use crate::clients::{acme_client, send, tenant_setup};
+use crate::ok;
 use crate::{Ctx, invalid, problem};
 
 /// A valid 1x1 PNG.

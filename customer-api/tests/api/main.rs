@@ -14,12 +14,13 @@ mod registration;
 mod roles;
 mod tags;
 
-use reqwest::{Response, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared_model::auth::Permission;
 use shared_model::config::{AmqpConfig, KitConfig};
 use shared_model::ids::CustomerId;
 use shared_model::testkit::{self, TestApp, TestDb};
+pub use shared_model::testkit::{invalid, ok, problem};
 use sqlx::Row;
 
 pub struct Ctx {
@@ -139,32 +140,4 @@ pub fn business(key: &str) -> Value {
 
 pub fn consumer(key: &str, name: &str) -> Value {
     json!({"name": name, "type": "consumer", "bootstrapTenantKey": key})
-}
-
-pub async fn problem(res: Response, status: StatusCode, code: &str) -> Value {
-    assert_eq!(res.status(), status);
-    assert_eq!(
-        res.headers().get("content-type").unwrap().to_str().unwrap(),
-        "application/problem+json"
-    );
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(body["code"], code, "{body}");
-    assert_eq!(body["status"], status.as_u16());
-    body
-}
-
-/// Asserts a 422 whose errors name `field`.
-pub async fn invalid(res: Response, field: &str) -> Value {
-    let body = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert!(
-        fields.contains(&field),
-        "expected an error on {field}, got {body}"
-    );
-    body
 }

@@ -6,7 +6,8 @@ use shared_model::auth::Permission;
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::testkit::{self, TestApp};
 
-use crate::clients::{CLIENT_PERMS, acme_client, ok, send, tenant_setup};
+use crate::clients::{CLIENT_PERMS, acme_client, send, tenant_setup};
+use crate::ok;
 use crate::{Ctx, invalid, problem};
 
 fn far_window() -> String {

@@ -3,7 +3,8 @@ use serde_json::json;
 use shared_model::auth::Permission;
 use shared_model::testkit;
 
-use crate::clients::{ok, send, tenant_setup};
+use crate::clients::{send, tenant_setup};
+use crate::ok;
 use crate::{Ctx, invalid, problem};
 
 #[tokio::test]

@@ -3,7 +3,8 @@ use serde_json::json;
 use shared_model::auth::Permission;
 use shared_model::testkit;
 
-use crate::clients::{acme_client, ok, send, tenant_setup};
+use crate::clients::{acme_client, send, tenant_setup};
+use crate::ok;
 use crate::{Ctx, invalid, problem};
 
 #[tokio::test]
@@ -190,6 +191,43 @@ async fn tags_authorization() {
         stale,
         StatusCode::PRECONDITION_FAILED,
         "PRECONDITION_FAILED",
+    )
+    .await;
+    // Applying a tag: another tenant's token, and a tenant's token on a foreign client.
+    let clients = format!("/v1/customers/{cid}/clients");
+    let c = ok(
+        send(
+            &ctx,
+            Method::POST,
+            &clients,
+            &t,
+            Some(crate::clients::acme_client()),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    let apply = format!(
+        "{clients}/{}/tags/{}",
+        c["id"].as_str().unwrap(),
+        tag["id"].as_str().unwrap()
+    );
+    problem(
+        send(&ctx, Method::PUT, &apply, &other, None).await,
+        StatusCode::BAD_REQUEST,
+        "KEY_MISMATCH",
+    )
+    .await;
+    problem(
+        send(&ctx, Method::PUT, &apply, &viewer, None).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
+    problem(
+        ctx.req(Method::DELETE, &apply, None).send().await.unwrap(),
+        StatusCode::UNAUTHORIZED,
+        "NOT_AUTHORIZED",
     )
     .await;
 }

@@ -11,6 +11,7 @@ use shared_model::auth::Permission;
 use shared_model::config::{AmqpConfig, KitConfig};
 use shared_model::ids::CustomerId;
 use shared_model::testkit::{self, TestApp, TestDb};
+pub use shared_model::testkit::{invalid, ok, problem};
 use sqlx::Row;
 
 pub struct Ctx {
@@ -137,32 +138,4 @@ pub async fn verify_on(app: &TestApp, key: &str) -> Value {
         .await
         .unwrap();
     ok(res, StatusCode::OK).await
-}
-
-pub async fn ok(res: Response, status: StatusCode) -> Value {
-    let got = res.status();
-    let body = res.text().await.unwrap();
-    assert_eq!(got, status, "{body}");
-    serde_json::from_str(&body).unwrap_or(Value::Null)
-}
-
-pub async fn problem(res: Response, status: StatusCode, code: &str) -> Value {
-    let body = ok(res, status).await;
-    assert_eq!(body["code"], code, "{body}");
-    body
-}
-
-pub async fn invalid(res: Response, field: &str) -> Value {
-    let body = problem(res, StatusCode::UNPROCESSABLE_ENTITY, "VALIDATION_FAILED").await;
-    let fields: Vec<&str> = body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert!(
-        fields.contains(&field),
-        "expected an error on {field}, got {body}"
-    );
-    body
 }
