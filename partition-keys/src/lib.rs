@@ -60,9 +60,14 @@ pub struct Settings {
     /// The server-side secret keys are hashed with (HMAC-SHA256), at least 32 characters.
     /// Changing it invalidates every key.
     pub key_pepper: Secret<String>,
-    /// How long a verification result is cached per replica. Revocation and expiry are seen
-    /// by every replica within this time.
-    pub cache_ttl_ms: u64,
+    /// The longest a verification result stays cached, even while the change feed reports
+    /// nothing about it.
+    pub cache_max_age_ms: u64,
+    /// How often each replica proves its change feed alive with a heartbeat.
+    pub feed_heartbeat_ms: u64,
+    /// How long after its newest heartbeat was sent a replica still serves cached results:
+    /// the bound on how late a revocation or cascade can reach a replica whose feed broke.
+    pub feed_stale_ms: u64,
     /// How often `lastUsedAt` is written (in one batch).
     pub last_used_flush_ms: u64,
     /// How often keys past `expiresAt` are marked expired (and `apikey.expired` published).
@@ -77,7 +82,9 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             key_pepper: Secret::new(DEV_PEPPER.into()),
-            cache_ttl_ms: 500,
+            cache_max_age_ms: 60_000,
+            feed_heartbeat_ms: 200,
+            feed_stale_ms: 750,
             last_used_flush_ms: 1_000,
             expiry_interval_ms: 1_000,
         }
@@ -91,9 +98,17 @@ impl Settings {
                 "invalid configuration: service.key_pepper: must be at least 32 characters"
             );
         }
-        if !(1..=1_000).contains(&self.cache_ttl_ms) {
+        if !(1..=3_600_000).contains(&self.cache_max_age_ms) {
+            anyhow::bail!("invalid configuration: service.cache_max_age_ms: must be 1 to 3600000");
+        }
+        if !(1..=1_000).contains(&self.feed_stale_ms) {
             anyhow::bail!(
-                "invalid configuration: service.cache_ttl_ms: must be 1 to 1000 (revocations must reach every replica within 1 s)"
+                "invalid configuration: service.feed_stale_ms: must be 1 to 1000 (revocations must reach every replica within 1 s)"
+            );
+        }
+        if self.feed_heartbeat_ms == 0 || self.feed_heartbeat_ms * 2 > self.feed_stale_ms {
+            anyhow::bail!(
+                "invalid configuration: service.feed_heartbeat_ms: must be > 0 and at most half of feed_stale_ms"
             );
         }
         if self.last_used_flush_ms == 0 || self.expiry_interval_ms == 0 {
@@ -134,7 +149,11 @@ fn key_verifier(kit: &Kit) -> Arc<keys::verify::KeyVerifier> {
         Arc::new(keys::verify::KeyVerifier::new(
             kit.pool.clone(),
             s.key_pepper.expose().as_bytes().to_vec(),
-            Duration::from_millis(s.cache_ttl_ms),
+            keys::verify::FeedTiming {
+                max_age: Duration::from_millis(s.cache_max_age_ms),
+                heartbeat: Duration::from_millis(s.feed_heartbeat_ms),
+                stale_after: Duration::from_millis(s.feed_stale_ms),
+            },
         ))
     })
 }
@@ -161,6 +180,11 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
         Box::pin(keys::verify::flush_usage_loop(
             key_verifier(kit),
             Duration::from_millis(s.last_used_flush_ms),
+            stop.clone(),
+        )),
+        Box::pin(keys::verify::feed_loop(key_verifier(kit), stop.clone())),
+        Box::pin(keys::verify::heartbeat_loop(
+            key_verifier(kit),
             stop.clone(),
         )),
         Box::pin(keys::store::expiry_loop(

@@ -126,7 +126,15 @@ struct VerifierInner {
     issuer: String,
     audience: String,
     leeway: u64,
+    /// Callers of tokens verified lately, by the token's exact text (see [`Verifier::caller`]).
+    verified: std::sync::Mutex<HashMap<Box<str>, (Caller, Instant)>>,
 }
+
+/// How long a verified token's caller is reused without verifying its signature again. It
+/// bounds how long a key removed from the JWKS keeps working for tokens already seen.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// Tokens remembered at most (then the memory starts over).
+const VERIFIED_MAX: usize = 10_000;
 
 const JWKS_TTL: Duration = Duration::from_secs(600);
 const JWKS_MIN_REFETCH: Duration = Duration::from_secs(10);
@@ -156,6 +164,7 @@ impl Verifier {
                 issuer: cfg.issuer.clone(),
                 audience: cfg.audience.clone(),
                 leeway: cfg.leeway_seconds.min(60),
+                verified: Default::default(),
             }),
         })
     }
@@ -179,6 +188,44 @@ impl Verifier {
         v.set_audience(&[&self.inner.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         v
+    }
+
+    /// The caller a bearer token speaks for. A token whose signature and claims verified in the
+    /// last [`VERIFIED_TTL`] is not verified again: the same bytes verify the same way, so
+    /// only its expiry is checked anew (with the configured leeway). Failures are not
+    /// remembered.
+    pub async fn caller(&self, token: &str) -> Result<Caller, ApiError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        {
+            let verified = self.lock_verified();
+            if let Some((caller, at)) = verified.get(token)
+                && at.elapsed() < VERIFIED_TTL
+            {
+                if caller.claims.exp.saturating_add(self.inner.leeway) < now {
+                    return Err(ApiError::not_authorized("the token has expired"));
+                }
+                return Ok(caller.clone());
+            }
+        }
+        let caller = Caller::new(self.verify(token).await?);
+        let mut verified = self.lock_verified();
+        if verified.len() >= VERIFIED_MAX {
+            verified.retain(|_, (_, at)| at.elapsed() < VERIFIED_TTL);
+            if verified.len() >= VERIFIED_MAX {
+                verified.clear();
+            }
+        }
+        verified.insert(token.into(), (caller.clone(), Instant::now()));
+        Ok(caller)
+    }
+
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (Caller, Instant)>> {
+        self.inner
+            .verified
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Verifies a compact JWS and returns its claims; any failure is a 401 with a reason that
@@ -287,11 +334,11 @@ async fn fetch_jwks(
     Ok(keys)
 }
 
-/// The authenticated caller of a request.
+/// The authenticated caller of a request. Cheap to clone (shared).
 #[derive(Clone, Debug)]
 pub struct Caller {
-    pub claims: Claims,
-    permissions: Vec<Permission>,
+    pub claims: Arc<Claims>,
+    permissions: Arc<[Permission]>,
 }
 
 impl Caller {
@@ -302,7 +349,7 @@ impl Caller {
             .filter_map(|p| Permission::parse(p))
             .collect();
         Self {
-            claims,
+            claims: Arc::new(claims),
             permissions,
         }
     }
@@ -384,7 +431,7 @@ where
             return Ok(c.clone());
         }
         let token = bearer(parts)?;
-        let caller = Caller::new(Verifier::from_ref(state).verify(token).await?);
+        let caller = Verifier::from_ref(state).caller(token).await?;
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }
@@ -500,6 +547,45 @@ mod tests {
         let forged = sign_hs256(&ok, &Secret::new("another-secret-another-secret".into())).unwrap();
         assert!(v.verify(&forged).await.is_err());
         assert!(v.verify("a.b.c").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_verified_token_is_reused_until_it_expires_and_failures_are_not_kept() {
+        let mut cfg = cfg();
+        cfg.leeway_seconds = 0;
+        let v = Verifier::from_config(&cfg).unwrap();
+        let secret = cfg.hs256_secret.clone().unwrap();
+        let claims = claims_for(
+            &cfg,
+            "u1",
+            None,
+            &[Permission::VerifyApiKeys],
+            Duration::from_secs(1),
+        );
+        let token = sign_hs256(&claims, &secret).unwrap();
+        let first = v.caller(&token).await.unwrap();
+        assert!(first.has(Permission::VerifyApiKeys));
+        assert_eq!(v.lock_verified().len(), 1);
+        let again = v.caller(&token).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first.claims, &again.claims),
+            "served from memory"
+        );
+
+        // A forged token is verified (and refused) every time, never remembered.
+        let forged = sign_hs256(
+            &claims,
+            &Secret::new("another-secret-another-secret".into()),
+        )
+        .unwrap();
+        assert!(v.caller(&forged).await.is_err());
+        assert!(v.caller(&forged).await.is_err());
+        assert_eq!(v.lock_verified().len(), 1);
+
+        // Remembered or not, an expired token is refused.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let e = v.caller(&token).await.unwrap_err();
+        assert_eq!(e.detail.as_deref(), Some("the token has expired"));
     }
 
     #[test]

@@ -42,7 +42,7 @@ use crate::telemetry::{self, TraceContext};
 pub struct Kit {
     pub service: &'static str,
     /// Names of the service's event consumers (for the dead-letter endpoints).
-    pub consumers: Vec<String>,
+    pub consumers: Arc<[String]>,
     pub pool: PgPool,
     pub verifier: Verifier,
     pub broker: BrokerHealth,
@@ -103,14 +103,14 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
     api.merge(ops)
         .merge(docs)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
-        .layer(middleware::from_fn(trace_context))
-        .layer(middleware::from_fn(problem_for_bare_errors))
         .layer(CompressionLayer::new())
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(cfg.request_timeout_ms),
         ))
-        .layer(middleware::from_fn(record_metrics))
+        // One middleware for the request span, the log line, the metrics and problem documents
+        // for layer errors: each `from_fn` layer clones the whole inner stack per request.
+        .layer(middleware::from_fn(observe))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FastRequestId))
         .layer(CatchPanicLayer::custom(|_| {
@@ -121,8 +121,7 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
 
 /// Error responses made by layers (body limit 413, timeout 503, method not allowed 405) carry no
 /// problem document; give them one so every error a client sees has the same shape.
-async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
+fn problem_for_bare_errors(res: Response) -> Response {
     let status = res.status();
     let has_problem = res
         .headers()
@@ -265,27 +264,13 @@ async fn metrics_route(State(kit): State<Kit>) -> Response {
         .into_response()
 }
 
-/// Records request count and duration by method, route template and status.
-async fn record_metrics(req: Request, next: Next) -> Response {
+/// Continues the caller's W3C trace (or starts one) and runs the request in its span; then
+/// gives layer errors a problem document, writes the request's log line, records its count and
+/// duration by method, route template and status, and echoes the `traceparent` of this hop.
+async fn observe(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().to_string();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let res = next.run(req).await;
-    let status = res.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels)
-        .record(start.elapsed().as_secs_f64());
-    res
-}
-
-/// Continues the caller's W3C trace (or starts one), opens the request span and echoes the
-/// `traceparent` of this hop.
-async fn trace_context(mut req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let route = req.extensions().get::<MatchedPath>().cloned();
     let parent = req
         .headers()
         .get(&TRACEPARENT)
@@ -299,11 +284,10 @@ async fn trace_context(mut req: Request, next: Next) -> Response {
         .headers()
         .get(&REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_string();
+        .unwrap_or("");
     let span = tracing::info_span!(
         "request",
-        method = %req.method(),
+        method = %method,
         path = %req.uri().path(),
         trace_id = %ctx.trace_id,
         request_id,
@@ -314,16 +298,32 @@ async fn trace_context(mut req: Request, next: Next) -> Response {
     }
     let header_value = HeaderValue::from_str(&ctx.header()).ok();
     req.extensions_mut().insert(ctx);
-    let start = Instant::now();
-    let mut res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-    span.record("status", res.status().as_u16());
-    let _enter = span.enter();
-    let ms = start.elapsed().as_secs_f64() * 1000.0;
-    if res.status().is_server_error() {
-        tracing::error!(status = res.status().as_u16(), ms, "request finished");
-    } else {
-        tracing::info!(status = res.status().as_u16(), ms, "request finished");
+    let res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let mut res = problem_for_bare_errors(res);
+    let status = res.status().as_u16();
+    let elapsed = start.elapsed();
+    {
+        span.record("status", status);
+        let _enter = span.enter();
+        let ms = elapsed.as_micros() as f64 / 1000.0;
+        if res.status().is_server_error() {
+            tracing::error!(status, ms, "request finished");
+        } else {
+            tracing::info!(status, ms, "request finished");
+        }
     }
+    let labels = [
+        ("method", metrics::SharedString::from(method.to_string())),
+        (
+            "route",
+            route.map_or(metrics::SharedString::const_str("unmatched"), |r| {
+                metrics::SharedString::from(r.as_str().to_string())
+            }),
+        ),
+        ("status", metrics::SharedString::from(status.to_string())),
+    ];
+    metrics::counter!("http_requests_total", &labels).increment(1);
+    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
     if let Some(v) = header_value {
         res.headers_mut().insert(TRACEPARENT.clone(), v);
     }
@@ -397,7 +397,7 @@ async fn idempotency(
     let (parts, body) = req.into_parts();
     // The scope is the verified caller; an unauthenticated request is left to the handler (401).
     let caller = match crate::auth::bearer(&parts) {
-        Ok(token) => kit.verifier.verify(token).await.ok().map(Caller::new),
+        Ok(token) => kit.verifier.caller(token).await.ok(),
         Err(_) => None,
     };
     let Some(caller) = caller else {

@@ -4,6 +4,12 @@
 //! [`config`], [`telemetry`], [`db`], [`outbox`], [`bus`], [`http`], and [`testkit`] for tests.
 #![forbid(unsafe_code)]
 
+/// Every service (and its tests) allocates through mimalloc: request handling allocates many
+/// small short-lived buffers, where glibc malloc costs several times more (see the benchmark
+/// notes in the README).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod auth;
 pub mod bus;
 pub mod config;

@@ -153,7 +153,7 @@ pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
     telemetry::metrics_handle();
     let mut kit = Kit {
         service: spec.name,
-        consumers: Vec::new(),
+        consumers: Arc::from([]),
         pool: db::connect(&cfg.database)?,
         verifier: Verifier::from_config(&cfg.auth)?,
         broker: BrokerHealth::default(),

@@ -93,11 +93,21 @@ pub fn public_prefix(key: &str) -> Option<String> {
     Some(format!("{MARK}{env}_{}", &tail[..PREFIX_BODY]))
 }
 
+/// Whether `key` has the shape, alphabet, length and checksum of a key.
+pub fn is_well_formed(key: &str) -> bool {
+    public_prefix(key).is_some()
+}
+
 /// The stored form of a key: HMAC-SHA256 under the server-side pepper.
 pub fn hash(pepper: &[u8], key: &str) -> Vec<u8> {
+    hash_array(pepper, key).to_vec()
+}
+
+/// [`hash`] without an allocation.
+pub fn hash_array(pepper: &[u8], key: &str) -> [u8; 32] {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper).expect("HMAC takes any key");
     mac.update(key.as_bytes());
-    mac.finalize().into_bytes().to_vec()
+    mac.finalize().into_bytes().into()
 }
 
 #[cfg(test)]

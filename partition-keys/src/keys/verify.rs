@@ -1,24 +1,43 @@
-//! Key verification with a short-lived in-process cache.
+//! Key verification with an in-process cache kept exact by a change feed.
 //!
 //! A key is first checked for shape and checksum (no database work for malformed keys), then
-//! looked up by its keyed hash. Lookups — found or not — are cached per replica for
-//! `cache_ttl_ms` (at most 1 s), so a revocation or an expiry reaches every replica within that
-//! time without any cross-replica messaging; expiry times themselves are compared on every
+//! looked up by its keyed hash. Lookups, found or not, are cached per replica and dropped when
+//! the database says they changed: triggers on `api_keys`, `partitions` and `known_customers`
+//! NOTIFY the channel `key_cache` at commit (migration 1002), and every replica LISTENs to it.
+//!
+//! A lost notification must not leave a revoked key working, so the feed proves it is alive:
+//! each replica NOTIFYs a heartbeat naming itself and the instant it was sent every
+//! `feed_heartbeat_ms`. PostgreSQL delivers notifications in commit order, so once a replica
+//! has processed its own heartbeat sent at S, it has processed every change committed before S.
+//! The cache is trusted only until S + `feed_stale_ms` for the newest such S; after that (a
+//! broken connection, a stuck listener) every verification goes to the database until the feed
+//! recovers, and a reconnection empties the cache. A change committed at T is therefore seen
+//! by every replica no later than T + `feed_stale_ms`, and in practice within milliseconds.
+//!
+//! A lookup that ran while an invalidation arrived is not cached (the cache's epoch moved), so
+//! a read from before a change cannot outlive the change's notification. Entries also age out
+//! after `cache_max_age_ms` whatever the feed says. Expiry times are compared on every
 //! verification. `lastUsedAt` is collected in memory and written in one batch per
 //! `last_used_flush_ms`, never on the verification's path.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
 use sqlx::PgPool;
+use sqlx::postgres::PgListener;
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 use super::secret;
+
+/// The notification channel of the cache's change feed (see migration 1002).
+pub const FEED_CHANNEL: &str = "key_cache";
 
 /// What a valid key grants.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,25 +65,79 @@ struct Record {
 
 const MAX_CACHED: usize = 200_000;
 
+type Hash = [u8; 32];
+
 /// Lookups by key hash (found or not) and when they were made.
-type Cache = HashMap<Vec<u8>, (Option<Record>, Instant)>;
+#[derive(Default)]
+struct Cache {
+    entries: HashMap<Hash, (Option<Record>, Instant)>,
+    /// Moves on every invalidation.
+    epoch: u64,
+}
+
+impl Cache {
+    fn invalidate(&mut self, what: Invalidation) {
+        self.epoch += 1;
+        match what {
+            Invalidation::Key(h) => {
+                self.entries.remove(&h);
+            }
+            Invalidation::Partition(p) => self
+                .entries
+                .retain(|_, (r, _)| r.as_ref().is_none_or(|r| r.partition_id != p)),
+            Invalidation::Customer(c) => self
+                .entries
+                .retain(|_, (r, _)| r.as_ref().is_none_or(|r| r.customer_id != c)),
+            Invalidation::All => self.entries.clear(),
+        }
+    }
+}
+
+/// What a feed notification makes stale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Invalidation {
+    Key(Hash),
+    Partition(PartitionId),
+    Customer(CustomerId),
+    All,
+}
+
+/// Timing of the change feed.
+#[derive(Clone, Copy, Debug)]
+pub struct FeedTiming {
+    /// Entries are dropped after this long whatever the feed says.
+    pub max_age: Duration,
+    /// How often this replica sends a heartbeat through the feed.
+    pub heartbeat: Duration,
+    /// How long after its newest heard heartbeat was sent the cache is still trusted.
+    pub stale_after: Duration,
+}
 
 pub struct KeyVerifier {
     pool: PgPool,
     pepper: Vec<u8>,
-    ttl: Duration,
+    timing: FeedTiming,
     cache: Mutex<Cache>,
     used: Mutex<HashSet<(CustomerId, ApiKeyId)>>,
+    /// This replica's name in heartbeats.
+    replica: Uuid,
+    /// Heartbeat times count from here.
+    origin: Instant,
+    /// Microseconds after `origin` until which cached lookups may be served.
+    trusted_until_us: AtomicU64,
 }
 
 impl KeyVerifier {
-    pub fn new(pool: PgPool, pepper: Vec<u8>, ttl: Duration) -> Self {
+    pub fn new(pool: PgPool, pepper: Vec<u8>, timing: FeedTiming) -> Self {
         Self {
             pool,
             pepper,
-            ttl,
+            timing,
             cache: Mutex::default(),
             used: Mutex::default(),
+            replica: Uuid::new_v4(),
+            origin: Instant::now(),
+            trusted_until_us: AtomicU64::new(0),
         }
     }
 
@@ -73,33 +146,43 @@ impl KeyVerifier {
         secret::hash(&self.pepper, key)
     }
 
+    fn now_us(&self) -> u64 {
+        self.origin.elapsed().as_micros() as u64
+    }
+
+    /// Whether the feed has recently proved that every change reached this replica.
+    pub fn feed_is_live(&self) -> bool {
+        self.now_us() < self.trusted_until_us.load(Ordering::Acquire)
+    }
+
+    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// What `key` grants, or `None` for any key that is malformed, unknown, revoked, expired,
     /// of a disabled partition or of a deactivated customer — all alike.
     pub async fn verify(&self, key: &str) -> Result<Option<Grant>, ApiError> {
-        if secret::public_prefix(key).is_none() {
+        if !secret::is_well_formed(key) {
             return Ok(None);
         }
-        let hash = self.hash(key);
-        let cached = {
-            let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-            cache
-                .get(&hash)
-                .filter(|(_, at)| at.elapsed() < self.ttl)
-                .map(|(r, _)| r.clone())
+        let hash: Hash = secret::hash_array(&self.pepper, key);
+        let live = self.feed_is_live();
+        let (cached, epoch) = {
+            let cache = self.lock_cache();
+            let hit = live
+                .then(|| cache.entries.get(&hash))
+                .flatten()
+                .filter(|(_, at)| at.elapsed() < self.timing.max_age)
+                .map(|(r, _)| r.clone());
+            (hit, cache.epoch)
         };
         let record = match cached {
             Some(r) => r,
             None => {
                 let r = self.lookup(&hash).await?;
-                let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-                if cache.len() >= MAX_CACHED {
-                    let ttl = self.ttl;
-                    cache.retain(|_, (_, at)| at.elapsed() < ttl);
-                    if cache.len() >= MAX_CACHED {
-                        cache.clear();
-                    }
+                if live {
+                    self.remember(hash, &r, epoch);
                 }
-                cache.insert(hash, (r.clone(), Instant::now()));
                 r
             }
         };
@@ -124,7 +207,59 @@ impl KeyVerifier {
         }))
     }
 
-    async fn lookup(&self, hash: &[u8]) -> Result<Option<Record>, ApiError> {
+    /// Caches a lookup unless an invalidation arrived since it began (it may predate a change)
+    /// or the feed stopped being live meanwhile.
+    fn remember(&self, hash: Hash, r: &Option<Record>, epoch: u64) {
+        let mut cache = self.lock_cache();
+        if cache.epoch != epoch || !self.feed_is_live() {
+            return;
+        }
+        if cache.entries.len() >= MAX_CACHED {
+            let max_age = self.timing.max_age;
+            cache.entries.retain(|_, (_, at)| at.elapsed() < max_age);
+            if cache.entries.len() >= MAX_CACHED {
+                cache.entries.clear();
+            }
+        }
+        cache.entries.insert(hash, (r.clone(), Instant::now()));
+    }
+
+    /// Applies one notification of the feed.
+    fn on_notification(&self, payload: &str) {
+        if let Some(rest) = payload.strip_prefix("h:") {
+            // A heartbeat: ours proves every change committed before it was sent has arrived.
+            let Some((replica, sent_us)) = rest.split_once(':') else {
+                return;
+            };
+            if replica != self.replica.simple().to_string() {
+                return;
+            }
+            if let Ok(sent_us) = sent_us.parse::<u64>() {
+                let until = sent_us + self.timing.stale_after.as_micros() as u64;
+                self.trusted_until_us.fetch_max(until, Ordering::AcqRel);
+            }
+            return;
+        }
+        match parse_invalidation(payload) {
+            Some(what) => self.lock_cache().invalidate(what),
+            None => {
+                tracing::warn!(
+                    payload,
+                    "unrecognised key cache notification; emptying the cache"
+                );
+                self.lock_cache().invalidate(Invalidation::All);
+            }
+        }
+    }
+
+    /// Stops trusting the cache and empties it (the feed was interrupted: notifications may
+    /// have been lost).
+    fn distrust(&self) {
+        self.trusted_until_us.store(0, Ordering::Release);
+        self.lock_cache().invalidate(Invalidation::All);
+    }
+
+    async fn lookup(&self, hash: &Hash) -> Result<Option<Record>, ApiError> {
         // The caller holds a key, not a tenant: the lookup is by the key's hash alone.
         let mut tx = db::begin(&self.pool, Scope::System).await?;
         let r = sqlx::query_as::<_, Record>(
@@ -137,7 +272,7 @@ impl KeyVerifier {
                LEFT JOIN known_customers c ON c.customer_id = k.customer_id
               WHERE k.key_hash = $1",
         )
-        .bind(hash)
+        .bind(&hash[..])
         .fetch_optional(&mut *tx)
         .await?;
         drop(tx);
@@ -185,5 +320,228 @@ pub async fn flush_usage_loop(
         if stopping {
             return;
         }
+    }
+}
+
+fn parse_invalidation(payload: &str) -> Option<Invalidation> {
+    let (kind, value) = payload.split_once(':')?;
+    match kind {
+        "k" => {
+            let bytes = value.as_bytes();
+            if bytes.len() != 64 || !bytes.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let mut h = [0u8; 32];
+            for (i, pair) in bytes.chunks_exact(2).enumerate() {
+                let s = std::str::from_utf8(pair).ok()?;
+                h[i] = u8::from_str_radix(s, 16).ok()?;
+            }
+            Some(Invalidation::Key(h))
+        }
+        "p" => Uuid::parse_str(value)
+            .ok()
+            .map(|u| Invalidation::Partition(PartitionId::from(u))),
+        "c" => Uuid::parse_str(value)
+            .ok()
+            .map(|u| Invalidation::Customer(CustomerId::from(u))),
+        _ => None,
+    }
+}
+
+/// Listens to the change feed until `stop`, reconnecting after any interruption. A
+/// (re)connection empties the cache, which is trusted again once this replica's own
+/// heartbeat comes back through the new connection.
+pub async fn feed_loop(v: std::sync::Arc<KeyVerifier>, stop: CancellationToken) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        v.distrust();
+        let listened = async {
+            let mut l = PgListener::connect_with(&v.pool).await?;
+            l.listen(FEED_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        let mut listener = tokio::select! {
+            l = listened => match l {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "key cache feed: cannot listen; verifying from the database");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            },
+            _ = stop.cancelled() => return,
+        };
+        // Anything cached before LISTEN took effect may predate a change it missed.
+        v.distrust();
+        tracing::info!("key cache feed: listening");
+        backoff = Duration::from_millis(100);
+        // A listener that hears nothing (not even its heartbeats) for this long is replaced.
+        let silence_limit = v.timing.stale_after * 4;
+        loop {
+            let next = tokio::select! {
+                n = tokio::time::timeout(silence_limit, listener.try_recv()) => n,
+                _ = stop.cancelled() => return,
+            };
+            match next {
+                Ok(Ok(Some(n))) => v.on_notification(n.payload()),
+                Ok(Ok(None)) => {
+                    tracing::warn!("key cache feed: connection lost; reconnecting");
+                    break;
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "key cache feed failed; reconnecting");
+                    break;
+                }
+                Err(_) => {
+                    tracing::warn!("key cache feed: silent too long; reconnecting");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Sends this replica's heartbeat through the feed every `timing.heartbeat` until `stop`.
+pub async fn heartbeat_loop(v: std::sync::Arc<KeyVerifier>, stop: CancellationToken) {
+    let replica = v.replica.simple().to_string();
+    loop {
+        let sent_us = v.now_us();
+        let payload = format!("h:{replica}:{sent_us}");
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(FEED_CHANNEL)
+            .bind(payload)
+            .execute(&v.pool)
+            .await
+        {
+            tracing::debug!(error = %e, "key cache heartbeat not sent");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(v.timing.heartbeat) => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notifications_name_what_they_invalidate() {
+        let h = [0xabu8; 32];
+        assert_eq!(
+            parse_invalidation(&format!("k:{}", "ab".repeat(32))),
+            Some(Invalidation::Key(h))
+        );
+        let p = PartitionId::new();
+        assert_eq!(
+            parse_invalidation(&format!("p:{p}")),
+            Some(Invalidation::Partition(p))
+        );
+        let c = CustomerId::new();
+        assert_eq!(
+            parse_invalidation(&format!("c:{c}")),
+            Some(Invalidation::Customer(c))
+        );
+        assert_eq!(parse_invalidation("k:zz"), None);
+        assert_eq!(parse_invalidation(&format!("k:{}", "+1".repeat(32))), None);
+        assert_eq!(parse_invalidation("x:1"), None);
+        assert_eq!(parse_invalidation("garbage"), None);
+    }
+
+    fn record(c: CustomerId, p: PartitionId) -> Option<Record> {
+        Some(Record {
+            key_id: ApiKeyId::new(),
+            customer_id: c,
+            partition_id: p,
+            environment: "prod".into(),
+            scopes: vec![],
+            expires_at: None,
+            revoked: false,
+            usable: true,
+        })
+    }
+
+    #[test]
+    fn invalidations_drop_exactly_what_they_name() {
+        let (c1, c2) = (CustomerId::new(), CustomerId::new());
+        let (p1, p2) = (PartitionId::new(), PartitionId::new());
+        let mut cache = Cache::default();
+        let now = Instant::now();
+        cache.entries.insert([1; 32], (record(c1, p1), now));
+        cache.entries.insert([2; 32], (record(c1, p2), now));
+        cache.entries.insert([3; 32], (record(c2, p2), now));
+        cache.entries.insert([4; 32], (None, now));
+        cache.invalidate(Invalidation::Key([1; 32]));
+        assert_eq!(cache.entries.len(), 3);
+        assert_eq!(cache.epoch, 1);
+        cache.invalidate(Invalidation::Partition(p2));
+        assert!(cache.entries.contains_key(&[4; 32]), "unknown keys stay");
+        assert_eq!(cache.entries.len(), 1);
+        cache.entries.insert([5; 32], (record(c2, p1), now));
+        cache.invalidate(Invalidation::Customer(c1));
+        assert_eq!(cache.entries.len(), 2);
+        cache.invalidate(Invalidation::Customer(c2));
+        assert_eq!(cache.entries.len(), 1);
+        cache.invalidate(Invalidation::All);
+        assert!(cache.entries.is_empty());
+        assert_eq!(cache.epoch, 5);
+    }
+
+    #[tokio::test]
+    async fn cache_is_trusted_only_after_an_own_heartbeat_and_a_lookup_racing_a_change_is_not_kept()
+    {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let v = KeyVerifier::new(
+            pool,
+            b"pepper".to_vec(),
+            FeedTiming {
+                max_age: Duration::from_secs(60),
+                heartbeat: Duration::from_millis(10),
+                stale_after: Duration::from_millis(200),
+            },
+        );
+        assert!(!v.feed_is_live());
+        v.on_notification(&format!("h:{}:{}", Uuid::new_v4().simple(), v.now_us()));
+        assert!(
+            !v.feed_is_live(),
+            "another replica's heartbeat proves nothing here"
+        );
+        v.on_notification(&format!("h:{}:{}", v.replica.simple(), v.now_us()));
+        assert!(v.feed_is_live());
+
+        let (c, p) = (CustomerId::new(), PartitionId::new());
+        let epoch = v.lock_cache().epoch;
+        v.on_notification(&format!("k:{}", "07".repeat(32)));
+        v.remember([7; 32], &record(c, p), epoch);
+        assert!(
+            v.lock_cache().entries.is_empty(),
+            "a lookup that began before an invalidation is not cached"
+        );
+        let epoch = v.lock_cache().epoch;
+        v.remember([7; 32], &record(c, p), epoch);
+        assert_eq!(v.lock_cache().entries.len(), 1);
+
+        v.distrust();
+        assert!(!v.feed_is_live());
+        assert!(v.lock_cache().entries.is_empty());
+        let epoch = v.lock_cache().epoch;
+        v.remember([7; 32], &record(c, p), epoch);
+        assert!(
+            v.lock_cache().entries.is_empty(),
+            "nothing is cached while the feed is down"
+        );
+
+        // Trust lapses by itself once heartbeats stop.
+        v.on_notification(&format!("h:{}:{}", v.replica.simple(), v.now_us()));
+        assert!(v.feed_is_live());
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        assert!(!v.feed_is_live());
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use partition_keys::keys::secret;
+use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use shared_model::auth::Permission;
@@ -14,6 +15,7 @@ use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
 use shared_model::testkit::{self, TestDb};
 use sqlx::Connection;
 
+use super::client::Call;
 use super::load::{self, LoadSpec};
 use super::pgbench;
 use super::scenarios::{Comparison, Options};
@@ -140,38 +142,37 @@ impl KeysEnv {
     }
 
     async fn service_side(&self, duration: Duration) -> Samples {
-        let http = self.http.clone();
-        let url = format!("{}/v1/keys/verify", self.primary.base);
-        let token = Arc::new(testkit::token(
-            "gateway",
-            None,
-            &[Permission::VerifyApiKeys],
-        ));
-        let (keys, invalid) = (self.keys.clone(), self.invalid.clone());
+        let token = testkit::token("gateway", None, &[Permission::VerifyApiKeys]);
+        let prepare = |keys: &[String]| -> Arc<Vec<Call>> {
+            Arc::new(
+                keys.iter()
+                    .map(|k| Call::post_json("/v1/keys/verify", &token, &json!({ "key": k })))
+                    .collect(),
+            )
+        };
+        let (valid, invalid) = (prepare(&self.keys), prepare(&self.invalid));
         let spec = LoadSpec {
             concurrency: self.opts.concurrency,
             duration,
             rate: self.opts.rate,
         };
-        load::run(spec, move |seq| {
+        load::run(spec, &self.primary.base, move |mut conn, seq| {
             let bad = seq % 100 == 99;
-            let key = if bad {
+            let call = if bad {
                 invalid[(seq / 100) as usize % invalid.len()].clone()
             } else {
-                keys[seq as usize % keys.len()].clone()
+                valid[seq as usize % valid.len()].clone()
             };
-            let req = http
-                .post(url.clone())
-                .bearer_auth(token.as_str())
-                .json(&json!({ "key": key }));
             async move {
-                match req.send().await {
-                    Ok(r) if r.status() == 200 => r
-                        .json::<serde_json::Value>()
-                        .await
-                        .is_ok_and(|v| v["valid"] == !bad),
-                    _ => false,
-                }
+                let expected: &[u8] = if bad {
+                    b"\"valid\":false"
+                } else {
+                    b"\"valid\":true"
+                };
+                let ok = conn.send(&call).await.is_ok_and(|(s, body)| {
+                    s == StatusCode::OK && body.windows(expected.len()).any(|w| w == expected)
+                });
+                (conn, ok)
             }
         })
         .await

@@ -4,6 +4,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::client::Conn;
 use super::stats::Samples;
 
 #[derive(Clone, Copy, Debug)]
@@ -14,12 +15,14 @@ pub struct LoadSpec {
     pub rate: Option<f64>,
 }
 
-/// Runs `request(seq)` from `concurrency` workers for `duration`. With a rate, each request has
-/// a scheduled start and its latency counts from then (no coordinated omission).
-pub async fn run<F, Fut>(spec: LoadSpec, request: F) -> Samples
+/// Runs `request(conn, seq)` from `concurrency` workers for `duration`, each worker with its own
+/// connection to `base`, which `request` hands back with whether the answer was right. With a
+/// rate, each request has a scheduled start and its latency counts from then (no coordinated
+/// omission).
+pub async fn run<F, Fut>(spec: LoadSpec, base: &str, request: F) -> Samples
 where
-    F: Fn(u64) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = bool> + Send + 'static,
+    F: Fn(Conn, u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = (Conn, bool)> + Send + 'static,
 {
     let request = Arc::new(request);
     let start = Instant::now();
@@ -27,6 +30,7 @@ where
     let mut workers = Vec::with_capacity(spec.concurrency);
     for w in 0..spec.concurrency {
         let request = request.clone();
+        let mut conn = Some(Conn::new(base));
         workers.push(tokio::spawn(async move {
             let mut s = Samples::default();
             let mut k: u64 = 0;
@@ -42,7 +46,8 @@ where
                 if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
                     tokio::time::sleep(wait).await;
                 }
-                let ok = request(seq).await;
+                let (c, ok) = request(conn.take().expect("handed back"), seq).await;
+                conn = Some(c);
                 let us = scheduled.elapsed().as_micros() as u64;
                 if ok {
                     s.latencies_us.push(us);

@@ -1,6 +1,7 @@
 //! The benchmark harness: seeds data, starts the service under test (a release build), runs
 //! each scenario alternately with its pgbench baseline, and reports throughput and latency.
 
+pub mod client;
 pub mod keys;
 pub mod load;
 pub mod pgbench;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions};
 use lapin::types::{AMQPValue, FieldTable};
+use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use shared_model::auth::Permission;
@@ -17,6 +18,7 @@ use shared_model::testkit::{self, TestDb};
 use sqlx::Connection;
 use tokio::sync::Mutex;
 
+use super::client::Call;
 use super::load::{self, LoadSpec};
 use super::pgbench;
 use super::stats::{Figures, Samples};
@@ -176,41 +178,56 @@ impl Env {
     }
 
     async fn service_side(&self, scenario: &str, duration: Duration) -> Samples {
-        let http = self.http.clone();
         let base = self.svc.base.clone();
-        let tenants = self.tenants.clone();
         let admin = self.admin.clone();
         let spec = self.spec(duration);
         match scenario {
             "get-customer" => {
-                load::run(spec, move |seq| {
-                    let (id, token) = &tenants[(seq as usize) % tenants.len()];
-                    let req = http.get(format!("{base}/v1/customers/{id}")).bearer_auth(token);
-                    async move { req.send().await.is_ok_and(|r| r.status() == 200) }
+                let calls: Vec<Call> = self
+                    .tenants
+                    .iter()
+                    .map(|(id, token)| Call::get(format!("/v1/customers/{id}"), token))
+                    .collect();
+                load::run(spec, &base, move |mut conn, seq| {
+                    let call = calls[(seq as usize) % calls.len()].clone();
+                    async move {
+                        let ok = conn
+                            .send(&call)
+                            .await
+                            .is_ok_and(|(s, _)| s == StatusCode::OK);
+                        (conn, ok)
+                    }
                 })
                 .await
             }
             "create-customer" => {
-                load::run(spec, move |_| {
+                load::run(spec, &base, move |mut conn, _| {
                     let key = format!("bench-{}", uuid::Uuid::new_v4().simple());
-                    let req = http
-                        .post(format!("{base}/v1/customers"))
-                        .bearer_auth(admin.as_str())
-                        .json(&json!({"name": "Bench Customer", "type": "consumer", "bootstrapTenantKey": key}));
-                    async move { req.send().await.is_ok_and(|r| r.status() == 201) }
+                    let call = Call::post_json(
+                        "/v1/customers",
+                        &admin,
+                        &json!({"name": "Bench Customer", "type": "consumer", "bootstrapTenantKey": key}),
+                    );
+                    async move {
+                        let ok = conn
+                            .send(&call)
+                            .await
+                            .is_ok_and(|(s, _)| s == StatusCode::CREATED);
+                        (conn, ok)
+                    }
                 })
                 .await
             }
             "list-customers" => {
-                load::run(spec, move |_| {
-                    let req = http
-                        .get(format!("{base}/v1/customers?limit=50&type=business"))
-                        .bearer_auth(admin.as_str());
+                let call = Call::get("/v1/customers?limit=50&type=business", &admin);
+                load::run(spec, &base, move |mut conn, _| {
+                    let call = call.clone();
                     async move {
-                        match req.send().await {
-                            Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                            _ => false,
-                        }
+                        let ok = conn
+                            .send(&call)
+                            .await
+                            .is_ok_and(|(s, b)| s == StatusCode::OK && !b.is_empty());
+                        (conn, ok)
                     }
                 })
                 .await
@@ -315,7 +332,6 @@ impl Env {
 
         let written: Arc<Mutex<Vec<String>>> = Arc::default();
         let ids = written.clone();
-        let http = self.http.clone();
         let base = self.svc.base.clone();
         let admin = self.admin.clone();
         let spec = LoadSpec {
@@ -323,22 +339,27 @@ impl Env {
             duration: self.opts.event_duration,
             rate: Some(self.opts.event_rate),
         };
-        let writes = load::run(spec, move |_| {
+        let writes = load::run(spec, &base, move |mut conn, _| {
             let key = format!("delivery-{}", uuid::Uuid::new_v4().simple());
-            let req = http
-                .post(format!("{base}/v1/customers"))
-                .bearer_auth(admin.as_str())
-                .json(&json!({"name": "Delivery Probe", "type": "consumer", "bootstrapTenantKey": key}));
+            let call = Call::post_json(
+                "/v1/customers",
+                &admin,
+                &json!({"name": "Delivery Probe", "type": "consumer", "bootstrapTenantKey": key}),
+            );
             let ids = ids.clone();
             async move {
-                match req.send().await {
-                    Ok(r) if r.status() == 201 => {
-                        let v: serde_json::Value = r.json().await.unwrap_or_default();
-                        ids.lock().await.push(v["id"].as_str().unwrap_or_default().to_string());
+                let ok = match conn.send(&call).await {
+                    Ok((s, body)) if s == StatusCode::CREATED => {
+                        let v: serde_json::Value =
+                            serde_json::from_slice(&body).unwrap_or_default();
+                        ids.lock()
+                            .await
+                            .push(v["id"].as_str().unwrap_or_default().to_string());
                         true
                     }
                     _ => false,
-                }
+                };
+                (conn, ok)
             }
         })
         .await;
