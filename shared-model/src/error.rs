@@ -185,7 +185,11 @@ impl IntoResponse for ApiError {
         if let Some(source) = &self.source {
             tracing::error!(error = ?source, "request failed");
         } else if self.status.is_server_error() {
-            tracing::error!(code = self.code, detail = ?self.detail, "request failed");
+            tracing::error!(
+                code = self.code,
+                detail = self.detail.as_deref().unwrap_or(""),
+                "request failed"
+            );
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut res = (self.status, body).into_response();

@@ -55,7 +55,7 @@ impl Drop for TelemetryGuard {
 
 /// Log lines queued for the writer thread before a logging call waits (back-pressure, never
 /// loss).
-const LOG_QUEUE_LINES: usize = 16_384;
+const LOG_QUEUE_LINES: usize = 4_096;
 
 enum LogMessage {
     Line(Vec<u8>),
