@@ -115,6 +115,9 @@ pub struct FeedTiming {
 
 pub struct KeyVerifier {
     pool: PgPool,
+    /// Two connections of the feed's own (the listener and the heartbeats), so a busy main
+    /// pool cannot delay heartbeats and turn the cache off when it is needed most.
+    feed_pool: PgPool,
     pepper: Vec<u8>,
     timing: FeedTiming,
     cache: Mutex<Cache>,
@@ -129,8 +132,14 @@ pub struct KeyVerifier {
 
 impl KeyVerifier {
     pub fn new(pool: PgPool, pepper: Vec<u8>, timing: FeedTiming) -> Self {
+        let feed_pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .acquire_timeout(timing.stale_after)
+            .connect_lazy_with((*pool.connect_options()).clone());
         Self {
             pool,
+            feed_pool,
             pepper,
             timing,
             cache: Mutex::default(),
@@ -356,7 +365,7 @@ pub async fn feed_loop(v: std::sync::Arc<KeyVerifier>, stop: CancellationToken) 
     loop {
         v.distrust();
         let listened = async {
-            let mut l = PgListener::connect_with(&v.pool).await?;
+            let mut l = PgListener::connect_with(&v.feed_pool).await?;
             l.listen(FEED_CHANNEL).await?;
             Ok::<_, sqlx::Error>(l)
         };
@@ -414,7 +423,7 @@ pub async fn heartbeat_loop(v: std::sync::Arc<KeyVerifier>, stop: CancellationTo
         if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(FEED_CHANNEL)
             .bind(payload)
-            .execute(&v.pool)
+            .execute(&v.feed_pool)
             .await
         {
             tracing::debug!(error = %e, "key cache heartbeat not sent");
