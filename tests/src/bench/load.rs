@@ -17,8 +17,8 @@ pub struct LoadSpec {
 
 /// Runs `request(conn, seq)` from `concurrency` workers for `duration`, each worker with its own
 /// connection to `base`, which `request` hands back with whether the answer was right. With a
-/// rate, each request has a scheduled start and its latency counts from then (no coordinated
-/// omission).
+/// rate, each request has a scheduled start, and a request sent late because the previous one
+/// was slow counts its latency from then (no coordinated omission).
 pub async fn run<F, Fut>(spec: LoadSpec, base: &str, request: F) -> Samples
 where
     F: Fn(Conn, u64) -> Fut + Send + Sync + 'static,
@@ -43,12 +43,19 @@ where
                 if scheduled >= deadline {
                     break;
                 }
-                if let Some(wait) = scheduled.checked_duration_since(Instant::now()) {
-                    tokio::time::sleep(wait).await;
-                }
+                // Behind schedule (the service was slow): latency counts from the scheduled
+                // start. Ahead of it: from when the timer woke us, whose lateness (tokio's
+                // timer has millisecond resolution) is the generator's, not the service's.
+                let from = match scheduled.checked_duration_since(Instant::now()) {
+                    Some(wait) => {
+                        tokio::time::sleep(wait).await;
+                        Instant::now()
+                    }
+                    None => scheduled,
+                };
                 let (c, ok) = request(conn.take().expect("handed back"), seq).await;
                 conn = Some(c);
-                let us = scheduled.elapsed().as_micros() as u64;
+                let us = from.elapsed().as_micros() as u64;
                 if ok {
                     s.latencies_us.push(us);
                 } else {
