@@ -93,11 +93,6 @@ pub fn public_prefix(key: &str) -> Option<String> {
     Some(format!("{MARK}{env}_{}", &tail[..PREFIX_BODY]))
 }
 
-/// Whether `key` has the shape, alphabet, length and checksum of a key.
-pub fn is_well_formed(key: &str) -> bool {
-    public_prefix(key).is_some()
-}
-
 /// The stored form of a key: HMAC-SHA256 under the server-side pepper.
 pub fn hash(pepper: &[u8], key: &str) -> Vec<u8> {
     hash_array(pepper, key).to_vec()
