@@ -44,6 +44,8 @@ pub struct Kit {
     /// Names of the service's event consumers (for the dead-letter endpoints).
     pub consumers: Arc<[String]>,
     pub pool: PgPool,
+    /// Single-query reads in one round trip (see [`crate::db::Reads`]).
+    pub reads: crate::db::Reads,
     pub verifier: Verifier,
     pub broker: BrokerHealth,
     /// How many of the consumers have declared their queue and started consuming once: until

@@ -15,10 +15,11 @@ macro_rules! id_type {
         $(#[$meta])*
         #[derive(
             Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-            sqlx::Type,
+            sqlx::Type, postgres_types::ToSql, postgres_types::FromSql,
         )]
         #[serde(transparent)]
         #[sqlx(transparent)]
+        #[postgres(transparent)]
         pub struct $name(pub Uuid);
 
         impl $name {

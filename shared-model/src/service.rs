@@ -155,6 +155,7 @@ pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
         service: spec.name,
         consumers: Arc::from([]),
         pool: db::connect(&cfg.database)?,
+        reads: db::Reads::new(&cfg.database)?,
         verifier: Verifier::from_config(&cfg.auth)?,
         broker: BrokerHealth::default(),
         consumers_started: Arc::default(),

@@ -110,6 +110,12 @@ impl TestDb {
         }
     }
 
+    /// The database settings a service under test would use (runtime role, owner for
+    /// migrations).
+    pub fn config(&self) -> DatabaseConfig {
+        database_config(&self.app_url, &self.owner_url)
+    }
+
     /// A superuser connection to this database, for assertions that must see every row.
     pub async fn superuser(&self) -> PgConnection {
         let mut url = reqwest::Url::parse(&admin_url()).expect("admin url");
@@ -149,6 +155,7 @@ fn database_config(app_url: &str, owner_url: &str) -> DatabaseConfig {
         url: Secret::new(app_url.into()),
         migrate_url: Some(Secret::new(owner_url.into())),
         max_connections: 8,
+        read_connections: 4,
         min_connections: 0,
         acquire_timeout_ms: 5000,
     }

@@ -337,11 +337,9 @@ pub async fn get_customer(
         Permission::ViewCustomer,
         Permission::PlatformAdminViewAllCustomers,
     )?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let customer = store::find(&mut tx, id, false)
+    let customer = store::get(&state.kit.reads, scope, id)
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
-    drop(tx); // read-only: rolled back off the request path
     Ok(with_etag(StatusCode::OK, customer.version, &customer))
 }
 

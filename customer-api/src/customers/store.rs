@@ -1,6 +1,7 @@
 //! SQL for customers. Every function takes the caller's transaction, whose row-level security
 //! scope was set by `db::begin`; tenant callers additionally filter explicitly.
 
+use shared_model::db::{ReadError, ReadRow, Reads, Scope};
 use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::CloudEvent;
 use shared_model::events::customer::{Address, BusinessProfile, Customer, LogoReceipt};
@@ -42,6 +43,39 @@ struct Row {
 }
 
 impl Row {
+    /// The same row read through the pipelined read pool.
+    fn from_read(r: &ReadRow) -> Result<Row, ReadError> {
+        use postgres_types::Json as PgJson;
+        fn json<T>(v: Option<PgJson<T>>) -> Option<Json<T>> {
+            v.map(|j| Json(j.0))
+        }
+        Ok(Row {
+            customer_id: r.try_get("customer_id")?,
+            name: r.try_get("name")?,
+            customer_type: r.try_get("customer_type")?,
+            email: r.try_get("email")?,
+            phone: r.try_get("phone")?,
+            website: r.try_get("website")?,
+            address: json(r.try_get("address")?),
+            locale: r.try_get("locale")?,
+            business_profile: json(r.try_get("business_profile")?),
+            session_expiration_seconds: r.try_get("session_expiration_seconds")?,
+            bootstrap_tenant_key: r.try_get("bootstrap_tenant_key")?,
+            products: r.try_get("products")?,
+            status: r.try_get("status")?,
+            parent_customer_id: r.try_get("parent_customer_id")?,
+            parent_client_id: r.try_get("parent_client_id")?,
+            deactivated_at: r.try_get("deactivated_at")?,
+            window_ends_at: r.try_get("window_ends_at")?,
+            logo: json(r.try_get("logo")?),
+            version: r.try_get("version")?,
+            created_at: r.try_get("created_at")?,
+            created_by: r.try_get("created_by")?,
+            updated_at: r.try_get("updated_at")?,
+            updated_by: r.try_get("updated_by")?,
+        })
+    }
+
     fn into_customer(self) -> Result<Customer, ApiError> {
         // Stored values were validated on the way in; a failure here is a bug, not bad input.
         let bad =
@@ -275,6 +309,25 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
     .execute(conn)
     .await;
     conflicts(r)
+}
+
+/// One customer, read in a single round trip within `scope` (a request that only reads it).
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn get(
+    reads: &Reads,
+    scope: Scope,
+    id: CustomerId,
+) -> Result<Option<Customer>, ApiError> {
+    const SQL: &str = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM customers WHERE customer_id = $1"
+    );
+    reads
+        .one(scope, SQL, &[&id])
+        .await?
+        .map(|r| Row::from_read(&r)?.into_customer())
+        .transpose()
 }
 
 /// One customer, optionally locked for update.

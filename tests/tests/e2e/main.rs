@@ -6,6 +6,7 @@ mod consumer;
 mod customer_events;
 mod keys;
 mod otlp;
+mod reads;
 mod relay;
 mod services;
 

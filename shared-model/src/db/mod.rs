@@ -15,6 +15,13 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use crate::config::DatabaseConfig;
 use crate::ids::CustomerId;
 
+mod reads;
+mod settings;
+mod wire;
+
+pub use reads::{ReadError, Reads};
+pub use wire::{DbError, ReadRow};
+
 /// Whose data a transaction may touch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {
@@ -24,6 +31,16 @@ pub enum Scope {
     PlatformAdmin,
     /// Every tenant's rows, for the service's own background work (relay, reactions).
     System,
+}
+
+impl Scope {
+    /// The values of `app.customer_id` and `app.platform_admin` for this scope.
+    fn settings(self) -> (String, &'static str) {
+        match self {
+            Scope::Tenant(id) => (id.to_string(), "off"),
+            Scope::PlatformAdmin | Scope::System => (String::new(), "on"),
+        }
+    }
 }
 
 pub type Tx = Transaction<'static, Postgres>;
@@ -65,10 +82,7 @@ pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Tx, sqlx::Error> {
 /// `BEGIN` plus the scope settings as one simple query. Only a UUID (formatted from its typed
 /// value) and constants are interpolated, so nothing a caller sends reaches this text.
 fn begin_sql(scope: Scope) -> String {
-    let (customer, admin) = match scope {
-        Scope::Tenant(id) => (id.as_uuid().hyphenated().to_string(), "off"),
-        Scope::PlatformAdmin | Scope::System => (String::new(), "on"),
-    };
+    let (customer, admin) = scope.settings();
     format!(
         "BEGIN; SELECT set_config('app.customer_id', '{customer}', true), \
          set_config('app.platform_admin', '{admin}', true)"
@@ -78,10 +92,7 @@ fn begin_sql(scope: Scope) -> String {
 /// Changes the row-level security context inside an open transaction (e.g. a reaction that
 /// must reach another tenant's rows switches to `Scope::System` explicitly).
 pub async fn set_scope(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx::Error> {
-    let (customer, admin) = match scope {
-        Scope::Tenant(id) => (id.to_string(), "off"),
-        Scope::PlatformAdmin | Scope::System => (String::new(), "on"),
-    };
+    let (customer, admin) = scope.settings();
     sqlx::query(
         "SELECT set_config('app.customer_id', $1, true), set_config('app.platform_admin', $2, true)",
     )
@@ -95,7 +106,7 @@ pub async fn set_scope(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx
 /// The kit's own tables (outbox, inbox, idempotency keys) and the RLS helper functions.
 /// Versions 1..=99 are the kit's; a service numbers its migrations from 1000.
 const KIT_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "kit", include_str!("../migrations/0001_kit.sql"))];
+    &[(1, "kit", include_str!("../../migrations/0001_kit.sql"))];
 
 /// The service's migrations merged with the kit's.
 pub fn migrator(service: &Migrator) -> Migrator {

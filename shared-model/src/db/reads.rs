@@ -1,0 +1,194 @@
+//! Tenant-scoped reads in one round trip.
+//!
+//! A read through the main pool costs three round trips: `BEGIN` with the scope, the query, and
+//! the rollback that sqlx sends with its check of every released connection. sqlx ends every
+//! statement with a Sync and waits for its answer before sending the next, so the scope cannot
+//! travel with the query; and each Sync costs the server a cycle of its own (a flush, a
+//! ReadyForQuery, statistics). This pool's connections ([`super::wire`]) send the scope
+//! statement and the query back to back and end them with one Sync: the server runs them as one
+//! implicit transaction, answers once, and ends the transaction, with the scope set by
+//! `set_config(..., true)` dying with it exactly as with [`super::begin`]. The same statement
+//! makes the transaction read-only.
+//!
+//! Use it for a handler's single read query (a get, a list page); anything that writes, or reads
+//! twice and must see one snapshot, uses [`super::begin`].
+//!
+//! This module must never run a query without the scope statement before it in the same
+//! pipeline, nor return to the pool a connection whose pipeline did not complete (a read
+//! cancelled half-way closes its connection instead). Queries are `&'static str`: no caller text
+//! reaches SQL, and each connection's cache of prepared statements is bounded by the program's
+//! own queries.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use postgres_types::ToSql;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use super::Scope;
+use super::wire::{Conn, DbError, ReadRow, Settings};
+use crate::config::DatabaseConfig;
+
+/// Sets the scope and makes the transaction read-only; the first statement of every read.
+const SCOPE_SQL: &str = "SELECT set_config('app.customer_id', $1, true), \
+     set_config('app.platform_admin', $2, true), \
+     set_config('transaction_read_only', 'on', true)";
+
+/// Why a read failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// No connection became free (or could be opened) within `database.acquire_timeout_ms`.
+    #[error("no database connection for reads became available in time")]
+    Busy,
+    #[error("{0}")]
+    Db(DbError),
+    #[error("database connection: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("database protocol: {0}")]
+    Protocol(String),
+    /// A parameter or a column did not fit the statement (a bug in the calling code).
+    #[error("{0}")]
+    Decode(String),
+}
+
+/// The pool of pipelined read connections. Cheap to clone; connections open on first use.
+#[derive(Clone)]
+pub struct Reads {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    settings: Settings,
+    idle: Mutex<Vec<Conn>>,
+    permits: Arc<Semaphore>,
+    acquire_timeout: Duration,
+}
+
+/// A connection lent to one read. It goes back to the pool only when its frame completed.
+struct Lease<'a> {
+    conn: Option<Conn>,
+    pool: &'a Inner,
+    complete: bool,
+    /// Taken from the idle list rather than opened for this read.
+    reused: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take()
+            && self.complete
+            && !conn.is_broken()
+        {
+            lock(&self.pool.idle).push(conn);
+        }
+    }
+}
+
+impl Lease<'_> {
+    fn conn(&mut self) -> &mut Conn {
+        self.conn
+            .as_mut()
+            .expect("a lease holds its connection until dropped")
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Reads {
+    /// A pool for `cfg.url` of at most `cfg.read_connections` connections. Fails on a URL or
+    /// TLS setting it cannot honour, naming it.
+    pub fn new(cfg: &DatabaseConfig) -> anyhow::Result<Reads> {
+        Ok(Reads {
+            inner: Arc::new(Inner {
+                settings: super::settings::from_url(cfg.url.expose())?,
+                idle: Mutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(cfg.read_connections as usize)),
+                acquire_timeout: Duration::from_millis(cfg.acquire_timeout_ms),
+            }),
+        })
+    }
+
+    /// At most one row of `sql` with `params`, read within `scope`.
+    pub async fn one(
+        &self,
+        scope: Scope,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<ReadRow>, ReadError> {
+        Ok(self.all(scope, sql, params).await?.into_iter().next())
+    }
+
+    /// Every row of `sql` with `params`, read within `scope`.
+    pub async fn all(
+        &self,
+        scope: Scope,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<ReadRow>, ReadError> {
+        let (customer, admin) = scope.settings();
+        let scope_params: [&(dyn ToSql + Sync); 2] = [&customer, &admin];
+        let mut reuse = true;
+        loop {
+            let mut lease = self.lease(reuse).await?;
+            let result = lease
+                .conn()
+                .pipeline((SCOPE_SQL, &scope_params), sql, params)
+                .await;
+            lease.complete = !lease.conn().is_broken();
+            if lease.reused && matches!(result, Err(ReadError::Io(_) | ReadError::Protocol(_))) {
+                // An idle connection the server has since closed (a restart, an idle timeout):
+                // reads are safe to repeat, once, on a new connection.
+                reuse = false;
+                continue;
+            }
+            return result;
+        }
+    }
+
+    /// A connection for one read: an idle one if `reuse` and there is one, else a new one.
+    async fn lease(&self, reuse: bool) -> Result<Lease<'_>, ReadError> {
+        let inner = &*self.inner;
+        tokio::time::timeout(inner.acquire_timeout, async {
+            let permit = inner
+                .permits
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| ReadError::Busy)?;
+            let idle = if reuse { lock(&inner.idle).pop() } else { None };
+            let (conn, reused) = match idle {
+                Some(c) => (c, true),
+                None => (Conn::connect(&inner.settings).await?, false),
+            };
+            Ok(Lease {
+                conn: Some(conn),
+                pool: inner,
+                complete: false,
+                reused,
+                _permit: permit,
+            })
+        })
+        .await
+        .map_err(|_| ReadError::Busy)?
+    }
+
+    /// Connections open now (idle ones; for tests and metrics).
+    pub fn idle_connections(&self) -> usize {
+        lock(&self.inner.idle).len()
+    }
+}
+
+impl From<ReadError> for crate::error::ApiError {
+    fn from(e: ReadError) -> Self {
+        match e {
+            ReadError::Busy => {
+                tracing::warn!("database read pool timed out");
+                Self::unavailable("the database is busy; retry shortly")
+            }
+            other => Self::internal(other),
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The kit's pipelined reads (`db::Reads`): the same row-level security as `db::begin`, a
+//! read-only frame, and no connection reused after a frame that did not complete.
+
+use std::time::{Duration, Instant};
+
+use shared_model::config::DatabaseConfig;
+use shared_model::db::{ReadError, ReadRow, Reads, Scope};
+use shared_model::ids::CustomerId;
+use shared_model::testkit::TestDb;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+const NOTES: &str = "
+CREATE TABLE notes (customer_id uuid NOT NULL, body text NOT NULL);
+ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE notes FORCE ROW LEVEL SECURITY;
+CREATE POLICY notes_tenant ON notes
+    USING (customer_id = (SELECT app_current_customer()) OR (SELECT app_is_platform_admin()));
+";
+
+const BODIES: &str = "SELECT body FROM notes ORDER BY body";
+
+struct Fixture {
+    db: TestDb,
+    a: CustomerId,
+    b: CustomerId,
+}
+
+async fn fixture() -> Fixture {
+    let notes = Migrator::with_migrations(vec![Migration::new(
+        1000,
+        "notes".into(),
+        MigrationType::Simple,
+        sqlx::SqlStr::from_static(NOTES),
+        false,
+    )]);
+    let db = TestDb::new(&notes).await;
+    let (a, b) = (CustomerId::new(), CustomerId::new());
+    let mut su = db.superuser().await;
+    sqlx::query("INSERT INTO notes VALUES ($1, 'a1'), ($1, 'a2'), ($2, 'b1')")
+        .bind(a)
+        .bind(b)
+        .execute(&mut su)
+        .await
+        .unwrap();
+    Fixture { db, a, b }
+}
+
+fn bodies(rows: Vec<ReadRow>) -> Vec<String> {
+    rows.iter().map(|r| r.get::<String>(0)).collect()
+}
+
+fn pool(cfg: DatabaseConfig) -> Reads {
+    Reads::new(&cfg).expect("read pool settings")
+}
+
+#[tokio::test]
+async fn a_read_sees_only_its_scope_s_rows_in_a_read_only_frame() {
+    let f = fixture().await;
+    let reads = pool(f.db.config());
+    let a = bodies(reads.all(Scope::Tenant(f.a), BODIES, &[]).await.unwrap());
+    assert_eq!(a, ["a1", "a2"]);
+    let b = bodies(reads.all(Scope::Tenant(f.b), BODIES, &[]).await.unwrap());
+    assert_eq!(b, ["b1"]);
+    let all = bodies(reads.all(Scope::PlatformAdmin, BODIES, &[]).await.unwrap());
+    assert_eq!(all, ["a1", "a2", "b1"]);
+    // Asking for another tenant's rows by name finds nothing.
+    let other = reads
+        .one(
+            Scope::Tenant(f.a),
+            "SELECT body FROM notes WHERE customer_id = $1",
+            &[&f.b],
+        )
+        .await
+        .unwrap();
+    assert!(other.is_none());
+    // The scope is the transaction's, and the transaction cannot write.
+    let setting = reads
+        .one(
+            Scope::Tenant(f.b),
+            "SELECT current_setting('app.customer_id')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(setting.get::<String>(0), f.b.to_string());
+    let write = reads
+        .all(
+            Scope::Tenant(f.a),
+            "INSERT INTO notes VALUES ($1, 'a3') RETURNING body",
+            &[&f.a],
+        )
+        .await;
+    assert!(
+        matches!(&write, Err(ReadError::Db(e)) if e.to_string().contains("read-only")),
+        "{write:?}"
+    );
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM notes")
+        .fetch_one(&mut f.db.superuser().await)
+        .await
+        .unwrap();
+    assert_eq!(count, 3);
+    // Every read ran on the one pooled connection, which is still usable.
+    assert_eq!(reads.idle_connections(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_read_leaves_its_connection_clean_and_a_cancelled_one_closes_it() {
+    let f = fixture().await;
+    let mut cfg = f.db.config();
+    cfg.read_connections = 1;
+    let reads = pool(cfg);
+    let err = reads
+        .one(Scope::Tenant(f.a), "SELECT 1 / 0", &[])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("division by zero"), "{err}");
+    assert_eq!(reads.idle_connections(), 1);
+    let a = bodies(reads.all(Scope::Tenant(f.a), BODIES, &[]).await.unwrap());
+    assert_eq!(a, ["a1", "a2"]);
+
+    // The server ends the idle connection (a restart, an idle timeout): the next read notices
+    // and repeats itself once on a new connection.
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND application_name = 'customer-platform'",
+    )
+    .fetch_all(&mut f.db.superuser().await)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true]);
+    let b = bodies(reads.all(Scope::Tenant(f.b), BODIES, &[]).await.unwrap());
+    assert_eq!(b, ["b1"]);
+    assert_eq!(reads.idle_connections(), 1);
+
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(100),
+        reads.one(Scope::Tenant(f.a), "SELECT pg_sleep(3)::text", &[]),
+    )
+    .await;
+    assert!(cancelled.is_err());
+    assert_eq!(
+        reads.idle_connections(),
+        0,
+        "a connection whose frame did not finish must not be reused"
+    );
+    let started = Instant::now();
+    let b = bodies(reads.all(Scope::Tenant(f.b), BODIES, &[]).await.unwrap());
+    assert_eq!(b, ["b1"]);
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_full_pool_answers_busy_after_the_acquire_timeout() {
+    let f = fixture().await;
+    let mut cfg = f.db.config();
+    cfg.read_connections = 1;
+    cfg.acquire_timeout_ms = 200;
+    let reads = pool(cfg);
+    let holder = {
+        let reads = reads.clone();
+        let a = f.a;
+        tokio::spawn(async move {
+            reads
+                .one(Scope::Tenant(a), "SELECT pg_sleep(1)::text", &[])
+                .await
+                .map(|_| ())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let busy = reads.all(Scope::Tenant(f.a), BODIES, &[]).await;
+    assert!(matches!(busy, Err(ReadError::Busy)), "{busy:?}");
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    holder.await.unwrap().unwrap();
+    assert_eq!(reads.idle_connections(), 1);
+}
+
+#[tokio::test]
+async fn tls_settings_of_the_url_are_honoured() {
+    let f = fixture().await;
+    let ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&mut f.db.superuser().await)
+        .await
+        .unwrap();
+    let with = |params: &str| {
+        let mut cfg = f.db.config();
+        let url = f.db.app_url.replace("sslmode=disable", params);
+        cfg.url = shared_model::config::Secret::new(url);
+        cfg.acquire_timeout_ms = 3000;
+        pool(cfg)
+    };
+    let encrypted = "SELECT ssl::text FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let require = with("sslmode=require")
+        .one(Scope::Tenant(f.a), encrypted, &[])
+        .await;
+    if ssl != "on" {
+        // A server without TLS refuses a client that requires it.
+        assert!(require.is_err(), "{require:?}");
+        return;
+    }
+    let row = require.unwrap().unwrap();
+    assert_eq!(row.get::<String>(0), "true");
+    // verify-full checks the chain against the public roots: a self-signed server fails.
+    let full = with("sslmode=verify-full")
+        .one(Scope::Tenant(f.a), encrypted, &[])
+        .await;
+    assert!(full.is_err(), "{full:?}");
+    // A client that only prefers TLS still gets it.
+    let prefer = with("sslmode=prefer")
+        .one(Scope::Tenant(f.a), encrypted, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(prefer.get::<String>(0), "true");
+}
