@@ -277,6 +277,8 @@ impl Conn {
         }
         self.next_id += 1;
         let name = format!("r{}", self.next_id);
+        // Whatever a failed bind left behind is not sent.
+        self.wbuf.clear();
         frontend::parse(&name, sql, [], &mut self.wbuf)?;
         frontend::describe(b'S', &name, &mut self.wbuf)?;
         frontend::sync(&mut self.wbuf);

@@ -116,6 +116,42 @@ async fn a_failed_read_leaves_its_connection_clean_and_a_cancelled_one_closes_it
         .unwrap_err();
     assert!(err.to_string().contains("division by zero"), "{err}");
     assert_eq!(reads.idle_connections(), 1);
+    // Parameters that do not fit the statement are refused before anything is sent, and leave
+    // nothing behind for the next read (here one that prepares a statement first).
+    let pid = "SELECT pg_backend_pid()::text";
+    let backend = reads
+        .one(Scope::Tenant(f.a), pid, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    let backend = backend.get::<String>(0);
+    let by_customer = "SELECT body FROM notes WHERE customer_id = $1 ORDER BY body";
+    let missing = reads.all(Scope::Tenant(f.a), by_customer, &[]).await;
+    assert!(
+        matches!(&missing, Err(ReadError::Decode(m)) if m.contains("1 parameters, 0 given")),
+        "{missing:?}"
+    );
+    let wrong_type = reads.all(Scope::Tenant(f.a), by_customer, &[&"a"]).await;
+    assert!(
+        matches!(&wrong_type, Err(ReadError::Decode(_))),
+        "{wrong_type:?}"
+    );
+    let count = reads
+        .one(Scope::Tenant(f.a), "SELECT count(*)::text FROM notes", &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(count.get::<String>(0), "2");
+    let same = reads
+        .one(Scope::Tenant(f.a), pid, &[])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        same.get::<String>(0),
+        backend,
+        "the connection was not replaced"
+    );
     let a = bodies(reads.all(Scope::Tenant(f.a), BODIES, &[]).await.unwrap());
     assert_eq!(a, ["a1", "a2"]);
 
