@@ -141,6 +141,7 @@ impl Reads {
             if lease.reused && matches!(result, Err(ReadError::Io(_) | ReadError::Protocol(_))) {
                 // An idle connection the server has since closed (a restart, an idle timeout):
                 // reads are safe to repeat, once, on a new connection.
+                metrics::counter!("db_read_retries_total").increment(1);
                 reuse = false;
                 continue;
             }
@@ -161,7 +162,11 @@ impl Reads {
             let idle = if reuse { lock(&inner.idle).pop() } else { None };
             let (conn, reused) = match idle {
                 Some(c) => (c, true),
-                None => (Conn::connect(&inner.settings).await?, false),
+                None => {
+                    let conn = Conn::connect(&inner.settings).await?;
+                    metrics::counter!("db_read_connections_opened_total").increment(1);
+                    (conn, false)
+                }
             };
             Ok(Lease {
                 conn: Some(conn),
@@ -172,7 +177,10 @@ impl Reads {
             })
         })
         .await
-        .map_err(|_| ReadError::Busy)?
+        .map_err(|_| {
+            metrics::counter!("db_read_pool_timeouts_total").increment(1);
+            ReadError::Busy
+        })?
     }
 
     /// Connections open now (idle ones; for tests and metrics).
