@@ -222,10 +222,7 @@ impl Verifier {
     }
 
     fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (Caller, Instant)>> {
-        self.inner
-            .verified
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        crate::lock(&self.inner.verified)
     }
 
     /// Verifies a compact JWS and returns its claims; any failure is a 401 with a reason that

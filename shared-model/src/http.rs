@@ -60,7 +60,7 @@ impl Kit {
     /// The one value of type `T` of this running service, made by `init` on first use: lets the
     /// routes and the background jobs share e.g. a cache.
     pub fn shared<T: Clone + Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> T {
-        let mut ext = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ext = crate::lock(&self.shared);
         if let Some(v) = ext.get::<T>() {
             return v.clone();
         }

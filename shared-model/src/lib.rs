@@ -10,6 +10,12 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Locks `m`, carrying on past a panic of an earlier holder: every mutex in the kit guards data
+/// a panicking writer cannot leave half-updated (caches, buffers, pools).
+pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub mod auth;
 pub mod bus;
 pub mod config;

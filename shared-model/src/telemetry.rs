@@ -97,18 +97,14 @@ struct LogOwner(std::sync::Arc<LogShared>);
 
 impl Drop for LogOwner {
     fn drop(&mut self) {
-        lock_log(&self.0.state).closed = true;
+        crate::lock(&self.0.state).closed = true;
         self.0.wake.notify_one();
     }
 }
 
-fn lock_log(m: &std::sync::Mutex<LogState>) -> std::sync::MutexGuard<'_, LogState> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 impl LogShared {
     fn append(&self, line: &[u8]) {
-        let mut st = lock_log(&self.state);
+        let mut st = crate::lock(&self.state);
         while st.buf.len() >= LOG_BUFFER_MAX && !st.closed {
             st = self.progress.wait(st).unwrap_or_else(|e| e.into_inner());
         }
@@ -124,7 +120,7 @@ impl LogShared {
     fn run(&self, out: &mut dyn std::io::Write) {
         let mut spare = Vec::with_capacity(64 * 1024);
         loop {
-            let mut st = lock_log(&self.state);
+            let mut st = crate::lock(&self.state);
             while st.buf.is_empty() && !st.closed && !st.flush_requested {
                 st.writer_idle = true;
                 st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
@@ -149,9 +145,9 @@ impl LogShared {
                 let _ = out.flush();
                 spare.clear();
             }
-            lock_log(&self.state).written = upto;
+            crate::lock(&self.state).written = upto;
             self.progress.notify_all();
-            if closed && lock_log(&self.state).buf.is_empty() {
+            if closed && crate::lock(&self.state).buf.is_empty() {
                 return;
             }
         }
@@ -180,7 +176,7 @@ impl LogSink {
     /// Waits (at most 5 s) until every line appended so far is written.
     pub fn flush(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        let mut st = lock_log(&self.shared.state);
+        let mut st = crate::lock(&self.shared.state);
         let target = st.appended;
         st.flush_requested = true;
         self.shared.wake.notify_one();

@@ -404,7 +404,7 @@ impl RateLimiter {
     pub fn take(&self, caller: &str, per_minute: u32) -> Result<(), u64> {
         let now = Instant::now();
         let cap = f64::from(per_minute);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+        let mut buckets = shared_model::lock(&self.buckets);
         if buckets.len() > 10_000 {
             // Forget full buckets so the map cannot grow without bound.
             buckets

@@ -165,7 +165,7 @@ impl KeyVerifier {
     }
 
     fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
-        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+        shared_model::lock(&self.cache)
     }
 
     /// What `key` grants, or `None` for any key that is malformed, unknown, revoked, expired,
@@ -202,10 +202,7 @@ impl KeyVerifier {
         if r.revoked || !r.usable || r.expires_at.is_some_and(|e| e <= now) {
             return Ok(None);
         }
-        self.used
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert((r.customer_id, r.key_id));
+        shared_model::lock(&self.used).insert((r.customer_id, r.key_id));
         Ok(Some(Grant {
             key_id: r.key_id,
             customer_id: r.customer_id,
@@ -291,7 +288,7 @@ impl KeyVerifier {
     /// Writes the collected `lastUsedAt` times in one statement.
     pub async fn flush_usage(&self) -> Result<usize, ApiError> {
         let used: Vec<(CustomerId, ApiKeyId)> = {
-            let mut set = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            let mut set = shared_model::lock(&self.used);
             set.drain().collect()
         };
         if used.is_empty() {

@@ -28,6 +28,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::Scope;
 use super::wire::{Conn, DbError, ReadRow, Settings};
 use crate::config::DatabaseConfig;
+use crate::lock;
 
 /// Sets the scope and makes the transaction read-only; the first statement of every read.
 const SCOPE_SQL: &str = "SELECT set_config('app.customer_id', $1, true), \
@@ -91,10 +92,6 @@ impl Lease<'_> {
             .as_mut()
             .expect("a lease holds its connection until dropped")
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Reads {

@@ -19,6 +19,7 @@ use super::wire::{Host, Settings, TlsMode};
 
 /// The read pool's connection settings for a `postgres://` URL.
 pub(super) fn from_url(url: &str) -> anyhow::Result<Settings> {
+    let role = super::runtime_role(url)?;
     let url = reqwest::Url::parse(url).map_err(|e| anyhow::anyhow!("database.url: {e}"))?;
     let decode = |s: &str| {
         percent_encoding::percent_decode_str(s)
@@ -26,7 +27,7 @@ pub(super) fn from_url(url: &str) -> anyhow::Result<Settings> {
             .map(|s| s.into_owned())
             .map_err(|_| anyhow::anyhow!("database.url: {s:?} is not UTF-8 once decoded"))
     };
-    let mut user = decode(url.username())?;
+    let mut user = decode(&role)?;
     let mut password = url.password().map(decode).transpose()?;
     let mut host = url.host_str().map(str::to_string);
     let mut port = url.port().unwrap_or(5432);
@@ -58,9 +59,6 @@ pub(super) fn from_url(url: &str) -> anyhow::Result<Settings> {
             "statement-cache-capacity" => {}
             other => anyhow::bail!("database.url: unsupported parameter {other:?}"),
         }
-    }
-    if user.is_empty() {
-        anyhow::bail!("database.url must name the runtime role (postgres://ROLE@host/db)");
     }
     let host = match host {
         Some(h) if h.starts_with('/') => Host::Unix(PathBuf::from(h)),
