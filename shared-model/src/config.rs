@@ -125,6 +125,8 @@ pub struct OutboxConfig {
     pub enabled: bool,
     pub batch_size: i64,
     pub poll_interval_ms: u64,
+    /// Rows the relay may have published and not yet had confirmed by the broker.
+    pub max_unconfirmed: usize,
 }
 
 /// Defaults of the kit's sections; a service adds its own (port, database, queue prefix).
@@ -159,6 +161,7 @@ level = "info"
 enabled = true
 batch_size = 500
 poll_interval_ms = 100
+max_unconfirmed = 10000
 "#;
 
 /// Something that can check itself after loading.
@@ -213,6 +216,9 @@ impl Validate for KitConfig {
         }
         if !(1..=10_000).contains(&self.outbox.batch_size) {
             return Err("outbox.batch_size: must be 1 to 10000".into());
+        }
+        if !(1..=1_000_000).contains(&self.outbox.max_unconfirmed) {
+            return Err("outbox.max_unconfirmed: must be 1 to 1000000".into());
         }
         Ok(())
     }

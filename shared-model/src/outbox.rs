@@ -16,6 +16,7 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel};
 use sqlx::postgres::PgListener;
 use sqlx::{PgConnection, PgPool, Row};
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::bus;
@@ -152,6 +153,35 @@ pub struct Relay {
     pub outbox: OutboxConfig,
 }
 
+/// Rows published and awaiting the broker's confirmation, one entry per batch: the ids to
+/// delete once confirmed, or the first failure.
+type Confirming = JoinSet<anyhow::Result<Vec<i64>>>;
+
+/// Where the relay's leader stands: what it has published, what the broker has confirmed.
+#[derive(Default)]
+struct Progress {
+    /// `(txid, id)` of the last row published: the next select starts after it, so rows that
+    /// are published but not yet confirmed (or not yet deleted) are not published again.
+    after: Option<(String, i64)>,
+    /// Ids of confirmed rows, deleted by the next transaction the relay opens.
+    confirmed: Vec<i64>,
+    /// Rows published and not yet confirmed.
+    unconfirmed: usize,
+}
+
+impl Progress {
+    /// Takes a finished batch's confirmation.
+    fn settle(
+        &mut self,
+        joined: Result<anyhow::Result<Vec<i64>>, tokio::task::JoinError>,
+    ) -> anyhow::Result<()> {
+        let ids = joined??;
+        self.unconfirmed -= ids.len();
+        self.confirmed.extend_from_slice(&ids);
+        Ok(())
+    }
+}
+
 impl Relay {
     /// Runs until `shutdown`: waits to become leader, then publishes. Reconnects on failure.
     pub async fn run(self, shutdown: CancellationToken) {
@@ -175,6 +205,17 @@ impl Relay {
         }
     }
 
+    /// Publishes as leader until `shutdown`.
+    ///
+    /// Publishing does not wait for the broker's confirmations: a durable queue under steady
+    /// load confirms in periodic disk syncs (tens to hundreds of milliseconds apart), and a
+    /// relay that waited for each batch's confirmation before selecting the next would add
+    /// that interval to every event's latency and cap throughput at one batch per sync. Batches
+    /// are published back to back on one channel (so in order), up to
+    /// `outbox.max_unconfirmed` rows awaiting confirmation; a batch's rows are deleted once its
+    /// confirmation arrives. A refusal or a lost connection ends this leadership: the next one
+    /// starts again from the oldest row not deleted, publishing some rows twice, which
+    /// at-least-once delivery and the consumers' inbox allow.
     async fn lead(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let mut lock_conn = self.pool.acquire().await?.detach();
         loop {
@@ -190,6 +231,9 @@ impl Relay {
                 _ = shutdown.cancelled() => return Ok(()),
             }
         }
+        // The leader's own connection (never returned to the pool) reads and deletes outbox
+        // rows in system scope for its whole life: one statement per batch, no transaction.
+        db::set_session_scope(&mut lock_conn, Scope::System).await?;
         tracing::info!(service = self.service, "outbox relay is leader");
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(NOTIFY_CHANNEL).await?;
@@ -200,174 +244,244 @@ impl Relay {
             .await?;
         bus::declare_exchanges(&channel, &self.amqp).await?;
         let poll = Duration::from_millis(self.outbox.poll_interval_ms);
-        // Rows the broker confirmed, deleted by the next drain's first statement.
-        let mut confirmed = Vec::new();
-        loop {
-            let (published, waiting) = self.drain(&channel, &mut confirmed).await?;
-            if waiting || published > 0 {
-                // Rows wait for an older transaction to end, or events are flowing (and their
-                // writers may have skipped the wake-up): look again soon.
+        let mut progress = Progress::default();
+        let mut confirming = Confirming::new();
+        let result = async {
+            loop {
+                let (published, waiting) = self
+                    .drain(&mut lock_conn, &channel, &mut progress, &mut confirming)
+                    .await?;
+                if waiting || published > 0 {
+                    // Rows wait for an older transaction to end, or events are flowing (and
+                    // their writers may have skipped the wake-up): look again soon.
+                    let pause = Duration::from_millis(if waiting { 2 } else { 4 });
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => continue,
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(if waiting { 2 } else { 4 })) => continue,
+                    n = listener.recv() => { n?; }
+                    Some(joined) = confirming.join_next() => {
+                        // A confirmation while idle: delete its rows now rather than with the
+                        // next event.
+                        progress.settle(joined)?;
+                        while let Some(joined) = confirming.try_join_next() {
+                            progress.settle(joined)?;
+                        }
+                        delete_published(&mut lock_conn, &mut progress.confirmed).await?;
+                    }
+                    _ = tokio::time::sleep(poll) => {
+                        // Still leader? The lock lives as long as this connection.
+                        sqlx::query("SELECT 1").execute(&mut lock_conn).await?;
+                    }
                     _ = shutdown.cancelled() => break,
                 }
             }
-            tokio::select! {
-                n = listener.recv() => { n?; }
-                _ = tokio::time::sleep(poll) => {
-                    // Still leader? The lock lives as long as this connection.
-                    sqlx::query("SELECT 1").execute(&mut lock_conn).await?;
+            // Publish what committed before the stop, wait (briefly) for its confirmation,
+            // delete what was confirmed, then release leadership.
+            let _ = self
+                .drain(&mut lock_conn, &channel, &mut progress, &mut confirming)
+                .await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                while let Some(joined) = confirming.join_next().await {
+                    if progress.settle(joined).is_err() {
+                        break;
+                    }
                 }
-                _ = shutdown.cancelled() => break,
-            }
+            })
+            .await;
+            let _ = delete_published(&mut lock_conn, &mut progress.confirmed).await;
+            Ok(())
         }
-        // Publish what committed before the stop, then release leadership.
-        let _ = self.drain(&channel, &mut confirmed).await;
-        if !confirmed.is_empty() {
-            let _ = self.delete_published(&confirmed).await;
-        }
+        .await;
+        metrics::gauge!("outbox_unconfirmed").set(0.0);
         let _ = conn.close(200, ShortString::from("shutdown")).await;
-        Ok(())
+        result
     }
 
-    async fn delete_published(&self, ids: &[i64]) -> Result<(), sqlx::Error> {
-        let mut tx = db::begin(&self.pool, Scope::System).await?;
-        sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-            .bind(ids)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await
-    }
-
-    /// Publishes every eligible row. Returns how many it published and whether rows remain
-    /// that are not yet eligible.
+    /// Publishes every eligible row not published yet. Returns how many it published and
+    /// whether rows remain that are not yet eligible.
     ///
-    /// `confirmed` holds the ids of rows the broker has confirmed; they are deleted in the same
-    /// transaction as the next select (one transaction per batch instead of two), and the
-    /// ids of this drain's last batch are left there for the next one. A crash in between
-    /// publishes those rows again, which at-least-once delivery and the consumers' inbox allow.
+    /// Rows whose confirmation has arrived are deleted by the same statement as the next
+    /// select.
     async fn drain(
         &self,
+        conn: &mut PgConnection,
         channel: &Channel,
-        confirmed: &mut Vec<i64>,
+        progress: &mut Progress,
+        confirming: &mut Confirming,
     ) -> anyhow::Result<(usize, bool)> {
+        let max_unconfirmed = self.outbox.max_unconfirmed;
         let mut published = 0;
         loop {
-            let started = Instant::now();
-            let mut tx = db::begin(&self.pool, Scope::System).await?;
-            if !confirmed.is_empty() {
-                sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-                    .bind(&*confirmed)
-                    .execute(&mut *tx)
-                    .await?;
+            while let Some(joined) = confirming.try_join_next() {
+                progress.settle(joined)?;
             }
+            while progress.unconfirmed >= max_unconfirmed {
+                let joined = confirming
+                    .join_next()
+                    .await
+                    .ok_or_else(|| anyhow::anyhow!("unconfirmed rows without a confirmation"))?;
+                progress.settle(joined)?;
+            }
+            let limit = self
+                .outbox
+                .batch_size
+                .min((max_unconfirmed - progress.unconfirmed) as i64);
+            let started = Instant::now();
+            let (after_txid, after_id) = progress
+                .after
+                .clone()
+                .unwrap_or_else(|| ("0".to_string(), 0));
+            // One statement: delete the confirmed rows, then read the next rows after the last
+            // published one whose transaction is below the snapshot's xmin. Always at least one
+            // row: `waiting` tells whether committed rows remain that are not yet eligible
+            // (an older transaction is still open), `id` is NULL when none is eligible.
             let rows = sqlx::query(
-                "SELECT id, routing_key, payload, traceparent, customer_id, event_id, created_at,
-                        EXISTS (SELECT 1 FROM outbox
-                                 WHERE txid >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting
-                   FROM outbox
-                  WHERE txid < pg_snapshot_xmin(pg_current_snapshot())
-                  ORDER BY txid, id
-                  LIMIT $1",
+                "WITH done AS (DELETE FROM outbox WHERE id = ANY($4)),
+                      snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
+                 SELECT EXISTS (SELECT 1 FROM outbox
+                                 WHERE txid >= snap.xmin AND (txid, id) > ($2::text::xid8, $3))
+                          AS waiting,
+                        r.id, r.txid::text AS txid_text, r.routing_key, r.payload, r.traceparent,
+                        r.customer_id, r.event_id, r.created_at
+                   FROM snap
+                   LEFT JOIN LATERAL (
+                        SELECT o.id, o.txid, o.routing_key, o.payload, o.traceparent,
+                               o.customer_id, o.event_id, o.created_at
+                          FROM outbox o
+                         WHERE o.txid < snap.xmin AND (o.txid, o.id) > ($2::text::xid8, $3)
+                         ORDER BY o.txid, o.id
+                         LIMIT $1) r ON true
+                  ORDER BY r.txid, r.id",
             )
-            .bind(self.outbox.batch_size)
-            .fetch_all(&mut *tx)
+            .bind(limit)
+            .bind(&after_txid)
+            .bind(after_id)
+            .bind(&progress.confirmed)
+            .fetch_all(&mut *conn)
             .await?;
+            progress.confirmed.clear();
+            let waiting: bool = rows.first().is_some_and(|r| r.get("waiting"));
+            let rows: Vec<_> = rows
+                .into_iter()
+                .filter(|r| r.get::<Option<i64>, _>("id").is_some())
+                .collect();
             if rows.is_empty() {
-                let waiting: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM outbox)")
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.commit().await?;
-                confirmed.clear();
                 return Ok((published, waiting));
             }
-            tx.commit().await?;
-            confirmed.clear();
             let selected = started.elapsed();
-            let waiting: bool = rows[0].get("waiting");
             let mut confirms = Vec::with_capacity(rows.len());
             let mut ids = Vec::with_capacity(rows.len());
             let mut oldest: Option<time::OffsetDateTime> = None;
             for row in &rows {
                 let id: i64 = row.get("id");
-                let routing_key: String = row.get("routing_key");
-                let payload: Vec<u8> = row.get("payload");
-                let traceparent: Option<String> = row.get("traceparent");
-                let customer: Option<uuid::Uuid> = row.get("customer_id");
-                let event_id: uuid::Uuid = row.get("event_id");
                 let created: time::OffsetDateTime = row.get("created_at");
                 oldest = Some(oldest.map_or(created, |o| o.min(created)));
-                let mut headers = FieldTable::default();
-                if let Some(tp) = traceparent {
-                    headers.insert(
-                        "traceparent".into(),
-                        AMQPValue::LongString(LongString::from(tp)),
-                    );
-                }
-                // When the row was written, just before its transaction committed (microseconds),
-                // so consumers can measure delivery latency.
-                if let Ok(at) = created.format(&time::format_description::well_known::Rfc3339) {
-                    headers.insert(
-                        "enqueuedat".into(),
-                        AMQPValue::LongString(LongString::from(at)),
-                    );
-                }
-                if let Some(c) = customer {
-                    headers.insert(
-                        "customerid".into(),
-                        AMQPValue::LongString(LongString::from(c.to_string())),
-                    );
-                }
-                let props = BasicProperties::default()
-                    .with_content_type(CLOUDEVENTS_JSON.into())
-                    .with_delivery_mode(2)
-                    .with_message_id(event_id.to_string().into())
-                    .with_type(routing_key.clone().into())
-                    .with_app_id(self.service.into())
-                    .with_timestamp(created.unix_timestamp() as u64)
-                    .with_headers(headers);
-                let confirm = channel
-                    .basic_publish(
-                        self.amqp.exchange.clone().into(),
-                        routing_key.into(),
-                        BasicPublishOptions::default(),
-                        &payload,
-                        props,
-                    )
-                    .await?;
-                confirms.push(confirm);
+                confirms.push(self.publish(channel, row, created).await?);
                 ids.push(id);
             }
-            for confirm in confirms {
-                let c = confirm.await?;
-                if !c.is_ack() {
-                    anyhow::bail!("the broker refused (nacked) an outbox event");
+            let last = rows.last().expect("rows is not empty");
+            progress.after = Some((last.get("txid_text"), last.get("id")));
+            progress.unconfirmed += ids.len();
+            metrics::gauge!("outbox_unconfirmed").set(progress.unconfirmed as f64);
+            let n = ids.len();
+            confirming.spawn(async move {
+                let sent = Instant::now();
+                for confirm in confirms {
+                    if !confirm.await?.is_ack() {
+                        anyhow::bail!("the broker refused (nacked) an outbox event");
+                    }
                 }
-            }
-            let acked = started.elapsed();
+                metrics::histogram!("outbox_relay_confirm_seconds")
+                    .record(sent.elapsed().as_secs_f64());
+                Ok(ids)
+            });
             metrics::histogram!("outbox_relay_select_seconds").record(selected.as_secs_f64());
-            metrics::histogram!("outbox_relay_confirm_seconds")
-                .record((acked - selected).as_secs_f64());
             tracing::debug!(
-                n = ids.len(),
+                n,
                 select_ms = selected.as_secs_f64() * 1e3,
-                confirm_ms = (acked - selected).as_secs_f64() * 1e3,
                 "outbox batch published"
             );
-            metrics::counter!("outbox_published_total").increment(ids.len() as u64);
-            published += ids.len();
-            confirmed.extend_from_slice(&ids);
+            metrics::counter!("outbox_published_total").increment(n as u64);
+            published += n;
             if let Some(o) = oldest {
                 let lag = (time::OffsetDateTime::now_utc() - o)
                     .as_seconds_f64()
                     .max(0.0);
                 metrics::gauge!("outbox_lag_seconds").set(lag);
             }
-            if (rows.len() as i64) < self.outbox.batch_size {
+            if (n as i64) < limit {
                 return Ok((published, waiting));
             }
         }
     }
+
+    /// Publishes one outbox row; the returned confirmation resolves when the broker has it.
+    async fn publish(
+        &self,
+        channel: &Channel,
+        row: &sqlx::postgres::PgRow,
+        created: time::OffsetDateTime,
+    ) -> anyhow::Result<lapin::PublisherConfirm> {
+        let routing_key: String = row.get("routing_key");
+        let payload: Vec<u8> = row.get("payload");
+        let traceparent: Option<String> = row.get("traceparent");
+        let customer: Option<uuid::Uuid> = row.get("customer_id");
+        let event_id: uuid::Uuid = row.get("event_id");
+        let mut headers = FieldTable::default();
+        if let Some(tp) = traceparent {
+            headers.insert(
+                "traceparent".into(),
+                AMQPValue::LongString(LongString::from(tp)),
+            );
+        }
+        // When the row was written, just before its transaction committed (microseconds), so
+        // consumers can measure delivery latency.
+        if let Ok(at) = created.format(&time::format_description::well_known::Rfc3339) {
+            headers.insert(
+                "enqueuedat".into(),
+                AMQPValue::LongString(LongString::from(at)),
+            );
+        }
+        if let Some(c) = customer {
+            headers.insert(
+                "customerid".into(),
+                AMQPValue::LongString(LongString::from(c.to_string())),
+            );
+        }
+        let props = BasicProperties::default()
+            .with_content_type(CLOUDEVENTS_JSON.into())
+            .with_delivery_mode(2)
+            .with_message_id(event_id.to_string().into())
+            .with_type(routing_key.clone().into())
+            .with_app_id(self.service.into())
+            .with_timestamp(created.unix_timestamp() as u64)
+            .with_headers(headers);
+        Ok(channel
+            .basic_publish(
+                self.amqp.exchange.clone().into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                &payload,
+                props,
+            )
+            .await?)
+    }
+}
+
+/// Deletes rows the broker has confirmed (on the leader's own connection, in system scope).
+async fn delete_published(conn: &mut PgConnection, ids: &mut Vec<i64>) -> Result<(), sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
+        .bind(&*ids)
+        .execute(conn)
+        .await?;
+    ids.clear();
+    Ok(())
 }
 
 /// How long the oldest unpublished event has waited (for readiness and metrics).

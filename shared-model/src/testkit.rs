@@ -203,6 +203,7 @@ pub fn config(db: &TestDb, amqp: AmqpConfig, relay: bool) -> KitConfig {
             enabled: relay,
             batch_size: 500,
             poll_interval_ms: 200,
+            max_unconfirmed: 10_000,
         },
         service: serde_json::Value::Null,
     }

@@ -103,6 +103,21 @@ pub async fn set_scope(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx
     Ok(())
 }
 
+/// Sets the row-level security context for the rest of a connection's life, for a connection
+/// detached from the pool that one task owns (e.g. the outbox relay leader's): pooled
+/// connections must use `begin`, whose settings end with the transaction.
+pub async fn set_session_scope(conn: &mut PgConnection, scope: Scope) -> Result<(), sqlx::Error> {
+    let (customer, admin) = scope.settings();
+    sqlx::query(
+        "SELECT set_config('app.customer_id', $1, false), set_config('app.platform_admin', $2, false)",
+    )
+    .bind(customer)
+    .bind(admin)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// The kit's own tables (outbox, inbox, idempotency keys) and the RLS helper functions.
 /// Versions 1..=99 are the kit's; a service numbers its migrations from 1000.
 const KIT_MIGRATIONS: &[(i64, &str, &str)] =

@@ -249,6 +249,7 @@ async fn broker_restart_in_the_middle_of_5000_events_loses_none() {
             enabled: true,
             batch_size: 200,
             poll_interval_ms: 100,
+            max_unconfirmed: 10_000,
         },
     };
     let relay_task = tokio::spawn(relay.run(rig.stop.clone()));

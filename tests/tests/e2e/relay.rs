@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared_model::config::OutboxConfig;
+use shared_model::config::{AmqpConfig, OutboxConfig};
 use shared_model::db::{self, Scope};
 use shared_model::events::{CloudEvent, EventType};
 use shared_model::outbox::{self, Relay};
@@ -28,6 +28,42 @@ fn event_ids(deliveries: &[lapin::message::Delivery]) -> Vec<uuid::Uuid> {
             uuid::Uuid::parse_str(v["id"].as_str().unwrap()).unwrap()
         })
         .collect()
+}
+
+/// Starts a relay on `db` with `stop` as its shutdown signal.
+fn start_relay(
+    db: &TestDb,
+    amqp: &AmqpConfig,
+    batch_size: i64,
+    max_unconfirmed: usize,
+    stop: &CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    let relay = Relay {
+        service: "test",
+        pool: db.pool.clone(),
+        amqp: amqp.clone(),
+        outbox: OutboxConfig {
+            enabled: true,
+            batch_size,
+            poll_interval_ms: 100,
+            max_unconfirmed,
+        },
+    };
+    tokio::spawn(relay.run(stop.clone()))
+}
+
+/// Stops the relays and removes the test's broker names.
+async fn finish(
+    stop: CancellationToken,
+    relays: Vec<tokio::task::JoinHandle<()>>,
+    amqp: &AmqpConfig,
+    queue: String,
+) {
+    stop.cancel();
+    for r in relays {
+        r.await.unwrap();
+    }
+    testkit::delete_broker_names(amqp, &[queue]).await;
 }
 
 struct Written {
@@ -69,17 +105,7 @@ async fn every_committed_event_is_published_once_in_transaction_order_and_late_c
     let queue = format!("{}.observer", amqp.queue_prefix);
     let (_conn, mut consumer) = listen(&amqp, &queue, &["#"]).await;
     let stop = CancellationToken::new();
-    let relay = Relay {
-        service: "test",
-        pool: db.pool.clone(),
-        amqp: amqp.clone(),
-        outbox: OutboxConfig {
-            enabled: true,
-            batch_size: 50,
-            poll_interval_ms: 200,
-        },
-    };
-    let relay_task = tokio::spawn(relay.run(stop.clone()));
+    let relay_task = start_relay(&db, &amqp, 50, 10_000, &stop);
 
     let mut written = Vec::new();
     for round in 0..4 {
@@ -159,10 +185,7 @@ async fn every_committed_event_is_published_once_in_transaction_order_and_late_c
         .await
         .unwrap();
     assert_eq!(left, 0);
-
-    stop.cancel();
-    relay_task.await.unwrap();
-    testkit::delete_broker_names(&amqp, &[queue]).await;
+    finish(stop, vec![relay_task], &amqp, queue).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,21 +195,11 @@ async fn only_one_relay_leads_per_database() {
     let queue = format!("{}.observer", amqp.queue_prefix);
     let (_conn, mut consumer) = listen(&amqp, &queue, &["#"]).await;
     let stop = CancellationToken::new();
-    let cfg = OutboxConfig {
-        enabled: true,
-        batch_size: 10,
-        poll_interval_ms: 100,
-    };
-    let mut relays = Vec::new();
-    for _ in 0..3 {
-        let r = Relay {
-            service: "test",
-            pool: db.pool.clone(),
-            amqp: amqp.clone(),
-            outbox: cfg.clone(),
-        };
-        relays.push(tokio::spawn(r.run(stop.clone())));
-    }
+    // Fewer unconfirmed rows allowed than three batches: the leader waits for confirmations
+    // mid-stream.
+    let relays = (0..3)
+        .map(|_| start_relay(&db, &amqp, 10, 25, &stop))
+        .collect();
     let mut ids = Vec::new();
     for i in 0..200 {
         ids.push(writer(db.pool.clone(), i, Duration::ZERO, true).await.event);
@@ -202,9 +215,169 @@ async fn only_one_relay_leads_per_database() {
             .await
             .is_err()
     );
-    stop.cancel();
-    for r in relays {
-        r.await.unwrap();
+    finish(stop, relays, &amqp, queue).await;
+}
+
+/// A queue that refuses messages (full, `reject-publish`) makes the broker nack them: the relay
+/// keeps every row it has no confirmation for, starts again from the oldest, and once the queue
+/// has room every event arrives, first deliveries in write order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nacked_events_stay_in_the_outbox_and_are_published_again() {
+    use futures_util::StreamExt;
+    use lapin::options::{BasicAckOptions, BasicConsumeOptions, QueueBindOptions};
+    use lapin::options::{BasicQosOptions, QueueDeclareOptions};
+    use lapin::types::{AMQPValue, FieldTable};
+
+    let db = TestDb::new(&Migrator::with_migrations(Vec::new())).await;
+    let amqp = testkit::amqp_config("nack");
+    let queue = format!("{}.full", amqp.queue_prefix);
+    let conn = shared_model::bus::connect(&amqp, "test-full")
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    shared_model::bus::declare_exchanges(&ch, &amqp)
+        .await
+        .unwrap();
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongLongInt(5));
+    args.insert(
+        "x-overflow".into(),
+        AMQPValue::LongString("reject-publish".into()),
+    );
+    let declare = QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    ch.queue_declare(queue.clone().into(), declare, args)
+        .await
+        .unwrap();
+    ch.queue_bind(
+        queue.clone().into(),
+        amqp.exchange.clone().into(),
+        "#".into(),
+        QueueBindOptions::default(),
+        FieldTable::default(),
+    )
+    .await
+    .unwrap();
+
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(writer(db.pool.clone(), i, Duration::ZERO, true).await.event);
     }
-    testkit::delete_broker_names(&amqp, &[queue]).await;
+    let stop = CancellationToken::new();
+    let relay_task = start_relay(&db, &amqp, 8, 10_000, &stop);
+
+    // The queue takes 5 and refuses the rest; no batch is wholly confirmed, so no row is deleted.
+    let mut su = db.superuser().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = ch
+            .queue_declare(
+                queue.clone().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap()
+            .message_count();
+        if ready == 5 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the queue never filled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(left, 20, "rows without a confirmation stay in the outbox");
+
+    // Room again: every event arrives (some twice), first deliveries in write order.
+    ch.basic_qos(100, BasicQosOptions::default()).await.unwrap();
+    let mut consumer = ch
+        .basic_consume(
+            queue.clone().into(),
+            "test".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .unwrap();
+    let mut first = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while first.len() < ids.len() {
+        let d = tokio::time::timeout_at(deadline, consumer.next())
+            .await
+            .unwrap_or_else(|_| panic!("received {} of 20 events", first.len()))
+            .unwrap()
+            .unwrap();
+        d.ack(BasicAckOptions::default()).await.unwrap();
+        let id = event_ids(std::slice::from_ref(&d))[0];
+        if !first.contains(&id) {
+            first.push(id);
+        }
+    }
+    assert_eq!(first, ids, "every event, first deliveries in write order");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+            .fetch_one(&mut su)
+            .await
+            .unwrap();
+        if left == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{left} confirmed rows were never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = conn.close(200, "done".into()).await;
+    finish(stop, vec![relay_task], &amqp, queue).await;
+}
+
+/// Transaction ids order numerically, also where their decimal forms have different lengths
+/// (`9 < 10 < 100`), and the relay's position survives batches of one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_go_out_in_numeric_transaction_id_order_across_batches() {
+    let db = TestDb::new(&Migrator::with_migrations(Vec::new())).await;
+    let amqp = testkit::amqp_config("xidorder");
+    let queue = format!("{}.observer", amqp.queue_prefix);
+    let (_conn, mut consumer) = listen(&amqp, &queue, &["#"]).await;
+    let mut su = db.superuser().await;
+    let mut by_txid = Vec::new();
+    // Inserted (so numbered by `id`) in the reverse of their transaction order.
+    for txid in [100, 10, 9] {
+        let id = uuid::Uuid::now_v7();
+        let payload = serde_json::to_vec(&json!({"id": id, "txid": txid})).unwrap();
+        sqlx::query(
+            "INSERT INTO outbox (txid, event_id, routing_key, payload)
+             VALUES ($1::text::xid8, $2, 'test.written', $3)",
+        )
+        .bind(txid.to_string())
+        .bind(id)
+        .bind(payload)
+        .execute(&mut su)
+        .await
+        .unwrap();
+        by_txid.insert(0, id);
+    }
+    let stop = CancellationToken::new();
+    let relay_task = start_relay(&db, &amqp, 1, 10_000, &stop);
+    let got = event_ids(&receive(&mut consumer, 3, Duration::from_secs(10)).await);
+    assert_eq!(got, by_txid, "published in the order 9, 10, 100");
+    use futures_util::StreamExt;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(500), consumer.next())
+            .await
+            .is_err(),
+        "each once"
+    );
+    finish(stop, vec![relay_task], &amqp, queue).await;
 }
