@@ -122,15 +122,19 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
 }
 
 /// Error responses made by layers (body limit 413, timeout 503, method not allowed 405) carry no
-/// problem document; give them one so every error a client sees has the same shape.
+/// problem document; give them one so every error a client sees has the same shape. A JSON
+/// document a handler wrote itself (a problem, or the readiness report's 503 naming what is
+/// down) is kept.
 fn problem_for_bare_errors(res: Response) -> Response {
     let status = res.status();
-    let has_problem = res
+    let has_document = res
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with(crate::error::PROBLEM_JSON));
-    if !(status.is_client_error() || status.is_server_error()) || has_problem {
+        .is_some_and(|v| {
+            v.starts_with(crate::error::PROBLEM_JSON) || v.starts_with("application/json")
+        });
+    if !(status.is_client_error() || status.is_server_error()) || has_document {
         return res;
     }
     let (code, detail) = match status {
@@ -959,6 +963,27 @@ mod tests {
         assert!(p.next_cursor.is_none());
         assert!(page_limit(Some(201)).is_err());
         assert_eq!(page_limit(None).unwrap(), 50);
+    }
+
+    #[tokio::test]
+    async fn bare_layer_errors_get_a_problem_and_handler_documents_are_kept() {
+        let bare = problem_for_bare_errors(StatusCode::SERVICE_UNAVAILABLE.into_response());
+        assert_eq!(
+            bare.headers()[header::CONTENT_TYPE],
+            crate::error::PROBLEM_JSON
+        );
+        let report = serde_json::json!({"status": "unavailable", "database": "down"});
+        let kept = problem_for_bare_errors(
+            (StatusCode::SERVICE_UNAVAILABLE, Json(report.clone())).into_response(),
+        );
+        assert_eq!(kept.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(kept.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            report
+        );
     }
 
     #[test]

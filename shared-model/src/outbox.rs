@@ -379,6 +379,9 @@ impl Relay {
                 let id: i64 = row.get("id");
                 let created: time::OffsetDateTime = row.get("created_at");
                 oldest = Some(oldest.map_or(created, |o| o.min(created)));
+                // Write (just before commit) to publish, per event.
+                let delay = (time::OffsetDateTime::now_utc() - created).as_seconds_f64();
+                metrics::histogram!("outbox_publish_delay_seconds").record(delay.max(0.0));
                 confirms.push(self.publish(channel, row, created).await?);
                 ids.push(id);
             }
