@@ -229,11 +229,13 @@ impl AsConstraint for sqlx::Error {
 
 impl AsConstraint for ApiError {
     fn constraint(&self) -> Option<&str> {
-        self.source
-            .as_ref()
-            .and_then(|s| s.downcast_ref::<sqlx::Error>())
-            .and_then(|e| e.as_database_error())
-            .and_then(|d| d.constraint())
+        let source = self.source.as_ref()?;
+        if let Some(e) = source.downcast_ref::<sqlx::Error>() {
+            return e.constraint();
+        }
+        source
+            .downcast_ref::<crate::db::ReadError>()
+            .and_then(|e| e.constraint())
     }
 }
 

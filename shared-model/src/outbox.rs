@@ -46,6 +46,12 @@ fn should_notify() -> bool {
             .is_ok()
 }
 
+/// Whether a statement that writes outbox rows now should also wake the relay
+/// (`pg_notify('outbox', '')`): true at most once per few milliseconds per process.
+pub fn wake_relay() -> bool {
+    should_notify()
+}
+
 /// Writes `event` to the outbox in the caller's transaction (waking the relay on commit, at
 /// most once per few milliseconds per process).
 pub async fn enqueue(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), sqlx::Error> {
@@ -102,6 +108,31 @@ pub struct Staged {
 }
 
 impl Staged {
+    /// The row's five values in the column order of
+    /// `INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)`, for a
+    /// statement written out in full and run by [`crate::db::Reads::write`].
+    pub fn params(&self) -> [&(dyn postgres_types::ToSql + Sync); 5] {
+        [
+            &self.event_id,
+            &self.customer_id,
+            &self.routing_key,
+            &self.payload,
+            &self.traceparent,
+        ]
+    }
+
+    /// [`Staged::params`] bound to a sqlx query, same order.
+    pub fn bind<'q>(
+        &'q self,
+        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        q.bind(self.event_id)
+            .bind(self.customer_id)
+            .bind(&self.routing_key)
+            .bind(&self.payload)
+            .bind(&self.traceparent)
+    }
+
     pub fn new(event: &CloudEvent) -> Result<Self, sqlx::Error> {
         Ok(Self {
             event_id: event.id,
@@ -188,11 +219,17 @@ impl Relay {
         if !self.outbox.enabled {
             return;
         }
-        let mut backoff = Duration::from_millis(200);
+        const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+        let mut backoff = FIRST_BACKOFF;
         loop {
+            let started = Instant::now();
             match self.lead(&shutdown).await {
                 Ok(()) => return,
                 Err(e) => {
+                    // A leadership that lasted is a fresh failure, not the next in a series.
+                    if started.elapsed() > Duration::from_secs(60) {
+                        backoff = FIRST_BACKOFF;
+                    }
                     metrics::counter!("outbox_relay_errors_total").increment(1);
                     tracing::warn!(error = ?e, "outbox relay failed; retrying");
                 }

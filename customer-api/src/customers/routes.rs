@@ -302,7 +302,6 @@ pub async fn create_customer(
         updated_at: now,
         updated_by: caller.sub().to_string(),
     };
-    let mut tx = db::begin(&state.kit.pool, Scope::PlatformAdmin).await?;
     let created_event = event(
         ev::CREATED,
         &customer,
@@ -311,8 +310,7 @@ pub async fn create_customer(
         trace.for_event(),
     )?;
     let deliver_claims = state.settings.claims_webhook_url.is_some();
-    store::insert(&mut tx, &customer, &created_event, deliver_claims).await?;
-    tx.commit().await?;
+    store::insert(&state.kit.reads, &customer, &created_event, deliver_claims).await?;
     tracing::info!(customer_id = %customer.id, "customer created");
     Ok(created(&customer))
 }

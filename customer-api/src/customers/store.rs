@@ -1,5 +1,6 @@
-//! SQL for customers. Every function takes the caller's transaction, whose row-level security
-//! scope was set by `db::begin`; tenant callers additionally filter explicitly.
+//! SQL for customers. Functions take either the caller's transaction, whose row-level security
+//! scope was set by `db::begin`, or the one-round-trip pool (`Reads`) and the scope to run in;
+//! tenant callers additionally filter explicitly.
 
 use shared_model::db::{ReadError, ReadRow, Reads, Scope};
 use shared_model::error::{ApiError, ResultExt};
@@ -131,7 +132,11 @@ macro_rules! columns {
 
 const COLUMNS: &str = columns!();
 
-fn conflicts(r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<(), ApiError> {
+/// Maps the customers' unique constraints to 409, for either database path.
+fn conflicts<T, E>(r: Result<T, E>) -> Result<(), ApiError>
+where
+    E: Into<ApiError> + shared_model::error::AsConstraint,
+{
     r.on_constraint("customers_bootstrap_tenant_key_key", || {
         ApiError::conflict(
             "CONFLICT",
@@ -147,128 +152,197 @@ fn conflicts(r: Result<sqlx::postgres::PgQueryResult, sqlx::Error>) -> Result<()
     .map(|_| ())
 }
 
+/// The customer, its default roles, version 1 of its claims document (and a webhook delivery
+/// of it when `$25`), and two outbox rows (`customer.created`, `customer.claims_changed`),
+/// waking the relay when `$37`: one statement, so one round trip that also commits.
+const INSERT_SQL: &str = "WITH customer_row AS (
+        INSERT INTO customers (customer_id, name, customer_type, email, phone, website, address,
+            locale, business_profile, external_id, session_expiration_seconds,
+            bootstrap_tenant_key, products, status, parent_customer_id, parent_client_id,
+            version, created_at, created_by, updated_at, updated_by)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17,
+                $18, $19, $20, $21)
+        RETURNING 1),
+    role_rows AS (
+        INSERT INTO roles (customer_id, role_id, name, description, permissions, is_default,
+            created_at, updated_at)
+        SELECT $1, r.role_id, r.name, r.description, r.permissions, true, $18, $18
+          FROM jsonb_to_recordset($22)
+               AS r (role_id uuid, name text, description text, permissions text[])
+         WHERE EXISTS (SELECT 1 FROM customer_row)),
+    claims_row AS (
+        INSERT INTO claims_documents (customer_id, version, document, digest, changed_at)
+        SELECT $1, 1, $23, $24, $18 WHERE EXISTS (SELECT 1 FROM customer_row)),
+    delivery_row AS (
+        INSERT INTO claims_deliveries (customer_id, version, webhook_id, document, created_at,
+            next_attempt_at)
+        SELECT $1, 1, $26, $23, $18, $18 WHERE $25 AND EXISTS (SELECT 1 FROM customer_row)),
+    outbox_row AS (
+        INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
+        VALUES ($27, $28, $29, $30, $31), ($32, $33, $34, $35, $36)
+        RETURNING 1)
+    SELECT pg_notify('outbox', '') FROM outbox_row WHERE $37 LIMIT 1";
+
+/// What `INSERT_SQL` writes besides the customer's own columns.
+struct NewCustomer<'a> {
+    c: &'a Customer,
+    roles: serde_json::Value,
+    doc: claims::ClaimsDocument,
+    digest: Vec<u8>,
+    deliver_claims: bool,
+    webhook_id: String,
+    events: [outbox::Staged; 2],
+    wake: bool,
+}
+
+impl<'a> NewCustomer<'a> {
+    fn new(c: &'a Customer, created: &CloudEvent, deliver_claims: bool) -> Result<Self, ApiError> {
+        let roles = crate::roles::routes::default_roles(c.id, c.created_at);
+        let (mut doc, digest) = claims::document(
+            c.id,
+            c.products.clone(),
+            c.session_expiration_seconds,
+            roles
+                .iter()
+                .map(|r| claims::ClaimsRole {
+                    name: r.name.clone(),
+                    permissions: r.permissions.clone(),
+                })
+                .collect(),
+        )?;
+        doc.version = 1;
+        let claims_event =
+            claims::changed_event(&doc, &created.actor, created.traceparent.clone())?;
+        let roles = roles
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "role_id": r.id, "name": r.name, "description": r.description,
+                    "permissions": r.permissions,
+                })
+            })
+            .collect();
+        Ok(NewCustomer {
+            c,
+            roles,
+            doc,
+            digest,
+            deliver_claims,
+            webhook_id: claims::webhook_id(),
+            events: [
+                outbox::Staged::new(created)?,
+                outbox::Staged::new(&claims_event)?,
+            ],
+            wake: outbox::wake_relay(),
+        })
+    }
+
+    fn external_id(&self) -> Option<&str> {
+        self.c
+            .business_profile
+            .as_ref()
+            .and_then(|b| b.external_id.as_deref())
+    }
+}
+
 /// Inserts `c`, its default roles, version 1 of its claims document (with a webhook delivery
-/// when `deliver_claims`), and its `customer.created` and `customer.claims_changed` events, in
-/// one statement (one round trip).
+/// when `deliver_claims`), and its `customer.created` and `customer.claims_changed` events, and
+/// commits them: one statement in one round trip (`Reads::write`, platform-admin scope).
 #[tracing::instrument(skip_all, err(Display))]
 pub async fn insert(
+    db: &Reads,
+    c: &Customer,
+    created: &CloudEvent,
+    deliver_claims: bool,
+) -> Result<(), ApiError> {
+    use postgres_types::{Json as PgJson, ToSql};
+    let n = NewCustomer::new(c, created, deliver_claims)?;
+    let email = c.email.as_ref().map(|v| v.as_str());
+    let phone = c.phone.as_ref().map(|v| v.as_str());
+    let website = c.website.as_ref().map(|v| v.as_str());
+    let locale = c.locale.as_ref().map(|v| v.as_str());
+    let address = c.address.as_ref().map(PgJson);
+    let profile = c.business_profile.as_ref().map(PgJson);
+    let external_id = n.external_id();
+    let (roles, doc) = (PgJson(&n.roles), PgJson(&n.doc));
+    // In the order of INSERT_SQL's parameters, as in `insert_in`.
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &c.id,
+        &c.name,
+        &c.customer_type,
+        &email,
+        &phone,
+        &website,
+        &address,
+        &locale,
+        &profile,
+        &external_id,
+        &c.session_expiration_seconds,
+        &c.bootstrap_tenant_key,
+        &c.products,
+        &c.status,
+        &c.parent_customer_id,
+        &c.parent_client_id,
+        &c.version,
+        &c.created_at,
+        &c.created_by,
+        &c.updated_at,
+        &c.updated_by,
+        &roles,
+        &doc,
+        &n.digest,
+        &n.deliver_claims,
+        &n.webhook_id,
+    ];
+    for e in &n.events {
+        params.extend(e.params());
+    }
+    params.push(&n.wake);
+    conflicts(db.write(Scope::PlatformAdmin, INSERT_SQL, &params).await)
+}
+
+/// [`insert`] in the caller's transaction, for a customer created together with other changes
+/// (a client's provisioned account).
+#[tracing::instrument(skip_all, err(Display))]
+pub async fn insert_in(
     conn: &mut PgConnection,
     c: &Customer,
     created: &CloudEvent,
     deliver_claims: bool,
 ) -> Result<(), ApiError> {
-    let roles = crate::roles::routes::default_roles(c.id, c.created_at);
-    let (mut doc, digest) = claims::document(
-        c.id,
-        c.products.clone(),
-        c.session_expiration_seconds,
-        roles
-            .iter()
-            .map(|r| claims::ClaimsRole {
-                name: r.name.clone(),
-                permissions: r.permissions.clone(),
-            })
-            .collect(),
-    )?;
-    doc.version = 1;
-    let claims_event = claims::changed_event(&doc, &created.actor, created.traceparent.clone())?;
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "WITH customer_row AS (INSERT INTO customers (customer_id, name, customer_type, email,
-             phone, website, address, locale, business_profile, external_id,
-             session_expiration_seconds, bootstrap_tenant_key, products, status,
-             parent_customer_id, parent_client_id, version,
-             created_at, created_by, updated_at, updated_by) VALUES (",
-    );
-    let mut values = q.separated(", ");
-    values.push_bind(c.id);
-    values.push_bind(&c.name);
-    values.push_bind(c.customer_type);
-    values.push_bind(&c.email);
-    values.push_bind(&c.phone);
-    values.push_bind(&c.website);
-    values.push_bind(c.address.as_ref().map(Json));
-    values.push_bind(&c.locale);
-    values.push_bind(c.business_profile.as_ref().map(Json));
-    values.push_bind(
-        c.business_profile
-            .as_ref()
-            .and_then(|b| b.external_id.as_ref()),
-    );
-    values.push_bind(c.session_expiration_seconds);
-    values.push_bind(&c.bootstrap_tenant_key);
-    values.push_bind(&c.products);
-    values.push_bind(c.status);
-    values.push_bind(c.parent_customer_id);
-    values.push_bind(c.parent_client_id);
-    values.push_bind(c.version);
-    values.push_bind(c.created_at);
-    values.push_bind(&c.created_by);
-    values.push_bind(c.updated_at);
-    values.push_bind(&c.updated_by);
-    q.push(") RETURNING 1), ");
-    // The default roles, in the same statement.
-    let roles: Vec<serde_json::Value> = roles
-        .into_iter()
-        .map(|r| {
-            serde_json::json!({
-                "role_id": r.id, "name": r.name, "description": r.description,
-                "permissions": r.permissions,
-            })
-        })
-        .collect();
-    q.push(
-        "role_rows AS (INSERT INTO roles (customer_id, role_id, name, description, permissions,
-             is_default, created_at, updated_at)
-         SELECT ",
-    )
-    .push_bind(c.id)
-    .push(", r.role_id, r.name, r.description, r.permissions, true, ")
-    .push_bind(c.created_at)
-    .push(", ")
-    .push_bind(c.created_at)
-    .push(" FROM jsonb_to_recordset(")
-    .push_bind(Json(roles))
-    .push(
-        ") AS r (role_id uuid, name text, description text, permissions text[])
-         WHERE EXISTS (SELECT 1 FROM customer_row)), ",
-    );
-    q.push(
-        "claims_row AS (INSERT INTO claims_documents (customer_id, version, document, digest,
-             changed_at) SELECT ",
-    )
-    .push_bind(c.id)
-    .push(", 1, ")
-    .push_bind(Json(&doc))
-    .push(", ")
-    .push_bind(digest)
-    .push(", ")
-    .push_bind(c.created_at)
-    .push(" WHERE EXISTS (SELECT 1 FROM customer_row)), ");
-    if deliver_claims {
-        q.push(
-            "delivery_row AS (INSERT INTO claims_deliveries (customer_id, version, webhook_id,
-                 document, created_at, next_attempt_at) SELECT ",
-        )
-        .push_bind(c.id)
-        .push(", 1, ")
-        .push_bind(claims::webhook_id())
-        .push(", ")
-        .push_bind(Json(&doc))
-        .push(", ")
-        .push_bind(c.created_at)
-        .push(", ")
-        .push_bind(c.created_at)
-        .push(" WHERE EXISTS (SELECT 1 FROM customer_row)), ");
+    let n = NewCustomer::new(c, created, deliver_claims)?;
+    // In the order of INSERT_SQL's parameters, as in `insert`.
+    let mut q = sqlx::query(INSERT_SQL)
+        .bind(c.id)
+        .bind(&c.name)
+        .bind(c.customer_type)
+        .bind(&c.email)
+        .bind(&c.phone)
+        .bind(&c.website)
+        .bind(c.address.as_ref().map(Json))
+        .bind(&c.locale)
+        .bind(c.business_profile.as_ref().map(Json))
+        .bind(n.external_id())
+        .bind(c.session_expiration_seconds)
+        .bind(&c.bootstrap_tenant_key)
+        .bind(&c.products)
+        .bind(c.status)
+        .bind(c.parent_customer_id)
+        .bind(c.parent_client_id)
+        .bind(c.version)
+        .bind(c.created_at)
+        .bind(&c.created_by)
+        .bind(c.updated_at)
+        .bind(&c.updated_by)
+        .bind(Json(&n.roles))
+        .bind(Json(&n.doc))
+        .bind(&n.digest)
+        .bind(n.deliver_claims)
+        .bind(&n.webhook_id);
+    for e in &n.events {
+        q = e.bind(q);
     }
-    outbox::Staged::push_cte(
-        vec![
-            outbox::Staged::new(created)?,
-            outbox::Staged::new(&claims_event)?,
-        ],
-        &mut q,
-    );
-    let r = q.build().execute(conn).await;
-    conflicts(r)
+    conflicts(q.bind(n.wake).execute(conn).await)
 }
 
 /// Writes every mutable field of `c`; the caller has bumped `version`.

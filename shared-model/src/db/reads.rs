@@ -10,8 +10,10 @@
 //! `set_config(..., true)` dying with it exactly as with [`super::begin`]. The same statement
 //! makes the transaction read-only.
 //!
-//! Use it for a handler's single read query (a get, a list page); anything that writes, or reads
-//! twice and must see one snapshot, uses [`super::begin`].
+//! Use it for a handler's single read query (a get, a list page), and through [`Reads::write`]
+//! for a change made by one statement (data-modifying CTEs included), which the same Sync
+//! commits. Anything that needs several statements, or a read and a write in one snapshot,
+//! uses [`super::begin`].
 //!
 //! This module must never run a query without the scope statement before it in the same
 //! pipeline, nor return to the pool a connection whose pipeline did not complete (a read
@@ -34,6 +36,10 @@ use crate::lock;
 const SCOPE_SQL: &str = "SELECT set_config('app.customer_id', $1, true), \
      set_config('app.platform_admin', $2, true), \
      set_config('transaction_read_only', 'on', true)";
+
+/// Sets the scope of a write; the first statement of every write.
+const WRITE_SCOPE_SQL: &str = "SELECT set_config('app.customer_id', $1, true), \
+     set_config('app.platform_admin', $2, true)";
 
 /// Why a read failed.
 #[derive(Debug, thiserror::Error)]
@@ -125,25 +131,60 @@ impl Reads {
         sql: &'static str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<ReadRow>, ReadError> {
+        match self.frame(true, (SCOPE_SQL, scope), sql, params).await {
+            // An idle connection the server has since closed (a restart, an idle timeout):
+            // reads are safe to repeat, once, on a new connection.
+            (Err(ReadError::Io(_) | ReadError::Protocol(_)), true) => {
+                metrics::counter!("db_read_retries_total").increment(1);
+                self.frame(false, (SCOPE_SQL, scope), sql, params).await.0
+            }
+            (result, _) => result,
+        }
+    }
+
+    /// Runs `sql`, one statement that changes data, with `params` within `scope`, and commits
+    /// it in the same round trip (the Sync ends the implicit transaction; an error rolls all of
+    /// it back). Returns the statement's rows.
+    ///
+    /// A write is never repeated: after a failure the server may or may not have committed it.
+    /// A connection that fails (the server restarted, say) makes the pool drop its other idle
+    /// connections too, so one failure is seen rather than one per idle connection.
+    pub async fn write(
+        &self,
+        scope: Scope,
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<ReadRow>, ReadError> {
+        let (result, _) = self
+            .frame(true, (WRITE_SCOPE_SQL, scope), sql, params)
+            .await;
+        if matches!(result, Err(ReadError::Io(_) | ReadError::Protocol(_))) {
+            lock(&self.inner.idle).clear();
+        }
+        result
+    }
+
+    /// One frame: `scope`'s statement, then `sql`, under one Sync, on a leased connection
+    /// (an idle one if `reuse`). Also tells whether the connection was an idle one.
+    async fn frame(
+        &self,
+        reuse: bool,
+        (scope_sql, scope): (&'static str, Scope),
+        sql: &'static str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> (Result<Vec<ReadRow>, ReadError>, bool) {
         let (customer, admin) = scope.settings();
         let scope_params: [&(dyn ToSql + Sync); 2] = [&customer, &admin];
-        let mut reuse = true;
-        loop {
-            let mut lease = self.lease(reuse).await?;
-            let result = lease
-                .conn()
-                .pipeline((SCOPE_SQL, &scope_params), sql, params)
-                .await;
-            lease.complete = !lease.conn().is_broken();
-            if lease.reused && matches!(result, Err(ReadError::Io(_) | ReadError::Protocol(_))) {
-                // An idle connection the server has since closed (a restart, an idle timeout):
-                // reads are safe to repeat, once, on a new connection.
-                metrics::counter!("db_read_retries_total").increment(1);
-                reuse = false;
-                continue;
-            }
-            return result;
-        }
+        let mut lease = match self.lease(reuse).await {
+            Ok(lease) => lease,
+            Err(e) => return (Err(e), false),
+        };
+        let result = lease
+            .conn()
+            .pipeline((scope_sql, &scope_params), sql, params)
+            .await;
+        lease.complete = !lease.conn().is_broken();
+        (result, lease.reused)
     }
 
     /// A connection for one read: an idle one if `reuse` and there is one, else a new one.
@@ -183,6 +224,15 @@ impl Reads {
     /// Connections open now (idle ones; for tests and metrics).
     pub fn idle_connections(&self) -> usize {
         lock(&self.inner.idle).len()
+    }
+}
+
+impl crate::error::AsConstraint for ReadError {
+    fn constraint(&self) -> Option<&str> {
+        match self {
+            ReadError::Db(e) => e.constraint.as_deref(),
+            _ => None,
+        }
     }
 }
 

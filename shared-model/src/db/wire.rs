@@ -132,6 +132,8 @@ impl ReadRow {
 pub struct DbError {
     pub code: String,
     pub message: String,
+    /// The constraint a violation names, if any.
+    pub constraint: Option<String>,
 }
 
 impl std::fmt::Display for DbError {
@@ -141,16 +143,22 @@ impl std::fmt::Display for DbError {
 }
 
 fn db_error(body: &ErrorResponseBody) -> DbError {
-    let (mut code, mut message) = (String::new(), String::new());
+    let (mut code, mut message, mut constraint) = (String::new(), String::new(), None);
     let mut fields = body.fields();
     while let Ok(Some(f)) = fields.next() {
+        let value = || String::from_utf8_lossy(f.value_bytes()).into_owned();
         match f.type_() {
-            b'C' => code = String::from_utf8_lossy(f.value_bytes()).into_owned(),
-            b'M' => message = String::from_utf8_lossy(f.value_bytes()).into_owned(),
+            b'C' => code = value(),
+            b'M' => message = value(),
+            b'n' => constraint = Some(value()),
             _ => {}
         }
     }
-    DbError { code, message }
+    DbError {
+        code,
+        message,
+        constraint,
+    }
 }
 
 fn protocol(what: impl Into<String>) -> ReadError {

@@ -1,5 +1,6 @@
-//! The kit's pipelined reads (`db::Reads`): the same row-level security as `db::begin`, a
-//! read-only frame, and no connection reused after a frame that did not complete.
+//! The kit's pipelined reads and writes (`db::Reads`): the same row-level security as
+//! `db::begin`, a read-only frame for reads, a write committed or rolled back whole, and no
+//! connection reused after a frame that did not complete.
 
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,7 @@ ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
 ALTER TABLE notes FORCE ROW LEVEL SECURITY;
 CREATE POLICY notes_tenant ON notes
     USING (customer_id = (SELECT app_current_customer()) OR (SELECT app_is_platform_admin()));
+ALTER TABLE notes ADD CONSTRAINT notes_body_key UNIQUE (body);
 ";
 
 const BODIES: &str = "SELECT body FROM notes ORDER BY body";
@@ -185,6 +187,93 @@ async fn a_failed_read_leaves_its_connection_clean_and_a_cancelled_one_closes_it
     let b = bodies(reads.all(Scope::Tenant(f.b), BODIES, &[]).await.unwrap());
     assert_eq!(b, ["b1"]);
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn a_write_commits_in_its_scope_or_rolls_back_whole() {
+    use shared_model::error::AsConstraint;
+    const ADD: &str = "WITH n AS (INSERT INTO notes VALUES ($1, $2) RETURNING body) \
+                       SELECT body FROM n";
+    const ADD_TWO: &str = "WITH first AS (INSERT INTO notes VALUES ($1, $2)) \
+                           INSERT INTO notes VALUES ($1, $3)";
+    let f = fixture().await;
+    let db = pool(f.db.config());
+    let added = db
+        .write(Scope::Tenant(f.a), ADD, &[&f.a, &"a3"])
+        .await
+        .unwrap();
+    assert_eq!(bodies(added), ["a3"], "the statement's rows come back");
+    // Committed: another connection sees it.
+    let mut su = f.db.superuser().await;
+    let committed: Vec<String> = sqlx::query_scalar("SELECT body FROM notes ORDER BY body")
+        .fetch_all(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(committed, ["a1", "a2", "a3", "b1"]);
+
+    // A tenant cannot write another tenant's row.
+    let err = db
+        .write(Scope::Tenant(f.a), ADD, &[&f.b, &"b2"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ReadError::Db(e) if e.code == "42501"),
+        "row-level security refuses it: {err}"
+    );
+    // A violation rolls back the whole statement and names its constraint.
+    let err = db
+        .write(Scope::Tenant(f.a), ADD_TWO, &[&f.a, &"a4", &"a1"])
+        .await
+        .unwrap_err();
+    assert_eq!(err.constraint(), Some("notes_body_key"), "{err}");
+    let after: Vec<String> = sqlx::query_scalar("SELECT body FROM notes ORDER BY body")
+        .fetch_all(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(after, committed, "nothing of the failed writes remains");
+    // The scope ended with each write; the one connection served all of them.
+    let setting = db
+        .one(
+            Scope::PlatformAdmin,
+            "SELECT current_setting('app.customer_id')",
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(setting.get::<String>(0), "");
+    assert_eq!(db.idle_connections(), 1);
+
+    // A write on a connection the server has ended fails and is not repeated (the server might
+    // have committed it); the pool drops that connection and the next write opens a new one.
+    let ended: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()
+            AND application_name = 'customer-platform'",
+    )
+    .fetch_all(&mut su)
+    .await
+    .unwrap();
+    assert_eq!(ended, [true]);
+    let err = db
+        .write(Scope::Tenant(f.a), ADD, &[&f.a, &"a5"])
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ReadError::Io(_) | ReadError::Protocol(_)),
+        "{err}"
+    );
+    assert_eq!(db.idle_connections(), 0);
+    let again = db
+        .write(Scope::Tenant(f.a), ADD, &[&f.a, &"a6"])
+        .await
+        .unwrap();
+    assert_eq!(bodies(again), ["a6"]);
+    let after: Vec<String> = sqlx::query_scalar("SELECT body FROM notes ORDER BY body")
+        .fetch_all(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(after, ["a1", "a2", "a3", "a6", "b1"]);
 }
 
 #[tokio::test]
