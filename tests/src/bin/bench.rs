@@ -180,7 +180,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(d) = &delivery {
         println!(
             "\nevent-delivery at {}/s for {}s: written {} (errors {}), received {}, lost {}, duplicated {}; \
-             commit→consumer p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+             commit→consumer p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+             (started after the relay published {} events left by earlier scenarios in {:.1} s)",
             d.rate_per_s,
             d.duration_s,
             d.written,
@@ -190,7 +191,9 @@ async fn main() -> anyhow::Result<()> {
             d.duplicated,
             d.p50_ms,
             d.p99_ms,
-            d.max_ms
+            d.max_ms,
+            d.backlog_events,
+            d.backlog_drain_s
         );
     }
     if let Some(r) = &revocation {
