@@ -194,7 +194,7 @@ struct Progress {
     /// `(txid, id)` of the last row published: the next select starts after it, so rows that
     /// are published but not yet confirmed (or not yet deleted) are not published again.
     after: Option<(String, i64)>,
-    /// Ids of confirmed rows, deleted by the next transaction the relay opens.
+    /// Ids of confirmed rows, deleted by the relay's next statement.
     confirmed: Vec<i64>,
     /// Rows published and not yet confirmed.
     unconfirmed: usize,
