@@ -291,11 +291,18 @@ async fn nacked_events_stay_in_the_outbox_and_are_published_again() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
-        .fetch_one(&mut su)
+    // The queue took the first 5; every later event was refused and must still be in the
+    // outbox. (Rows of a batch the broker wholly accepted may be gone: a transaction elsewhere
+    // in the cluster can hold back the snapshot's xmin, so a first batch may be smaller.)
+    let left: Vec<uuid::Uuid> = sqlx::query_scalar("SELECT event_id FROM outbox")
+        .fetch_all(&mut su)
         .await
         .unwrap();
-    assert_eq!(left, 20, "rows without a confirmation stay in the outbox");
+    assert!(
+        ids[5..].iter().all(|id| left.contains(id)),
+        "rows without a confirmation stay in the outbox ({} of 20 left)",
+        left.len()
+    );
 
     // Room again: every event arrives (some twice), first deliveries in write order.
     ch.basic_qos(100, BasicQosOptions::default()).await.unwrap();
