@@ -97,8 +97,10 @@ pub async fn emit(
 }
 
 /// An event ready to be written as part of the statement that makes the change, saving the
-/// round trip a separate `enqueue` costs: the statement becomes
-/// `WITH change AS (<the change> RETURNING 1), <Staged::push_cte> SELECT ...`.
+/// round trip a separate `enqueue` costs: the statement gets an
+/// `outbox_row AS (INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
+/// VALUES ...)` clause whose values are [`Staged::params`] (or [`Staged::bind`] for sqlx), and
+/// wakes the relay when [`wake_relay`] says so.
 pub struct Staged {
     event_id: crate::ids::EventId,
     customer_id: Option<crate::ids::CustomerId>,
@@ -141,37 +143,6 @@ impl Staged {
             payload: serde_json::to_vec(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
             traceparent: event.traceparent.clone(),
         })
-    }
-
-    /// Appends `outbox_row AS (INSERT INTO outbox ...)` with one row per event, in order, to a
-    /// `WITH` list (the caller writes the comma before it) and then the statement's final
-    /// `SELECT`, which also wakes the relay when this process has not done so in the last few
-    /// milliseconds. Data-modifying CTEs always run to completion, so the rows are written
-    /// whatever the final select reads.
-    pub fn push_cte(events: Vec<Staged>, q: &mut sqlx::QueryBuilder<sqlx::Postgres>) {
-        q.push(
-            "outbox_row AS (INSERT INTO outbox \
-             (event_id, customer_id, routing_key, payload, traceparent) VALUES ",
-        );
-        for (i, e) in events.into_iter().enumerate() {
-            if i > 0 {
-                q.push(", ");
-            }
-            q.push("(");
-            let mut values = q.separated(", ");
-            values.push_bind(e.event_id);
-            values.push_bind(e.customer_id);
-            values.push_bind(e.routing_key);
-            values.push_bind(e.payload);
-            values.push_bind(e.traceparent);
-            q.push(")");
-        }
-        q.push(" RETURNING 1) ");
-        if should_notify() {
-            q.push("SELECT pg_notify('outbox', '') FROM outbox_row LIMIT 1");
-        } else {
-            q.push("SELECT 1 FROM outbox_row LIMIT 1");
-        }
     }
 }
 
