@@ -199,11 +199,21 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
     jobs
 }
 
+/// The routes' state: one pointer, cloned for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+pub struct AppParts {
     pub kit: Kit,
     pub settings: Arc<Settings>,
     pub resolve_limiter: Arc<registration::routes::RateLimiter>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Verifier {
@@ -223,11 +233,11 @@ fn routes(kit: &Kit) -> Router {
         .merge(lifecycle::routes::router())
         .merge(registration::routes::router())
         .merge(logos::routes::router())
-        .with_state(AppState {
+        .with_state(AppState(Arc::new(AppParts {
             kit: kit.clone(),
             settings: Settings::of(kit),
             resolve_limiter: Arc::default(),
-        })
+        })))
 }
 
 #[derive(OpenApi)]

@@ -128,11 +128,21 @@ impl Settings {
     }
 }
 
+/// The routes' state: one pointer, cloned for every request.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+pub struct AppParts {
     pub kit: Kit,
     pub settings: Arc<Settings>,
     pub verifier: Arc<keys::verify::KeyVerifier>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for Verifier {
@@ -162,11 +172,11 @@ fn routes(kit: &Kit) -> Router {
     partitions::routes::router()
         .merge(partitions::groups::router())
         .merge(keys::routes::router())
-        .with_state(AppState {
+        .with_state(AppState(Arc::new(AppParts {
             kit: kit.clone(),
             settings: Settings::of(kit),
             verifier: key_verifier(kit),
-        })
+        })))
 }
 
 fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {

@@ -22,7 +22,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
+use tower_http::compression::{CompressionBody, CompressionLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -37,12 +37,16 @@ use crate::error::{ApiError, FieldError};
 use crate::telemetry::{self, TraceContext};
 
 /// What every service's state holds: the runtime pool, token verifier, broker health and
-/// configuration.
+/// configuration. One pointer: routes and middlewares clone the state for every request.
 #[derive(Clone)]
-pub struct Kit {
+pub struct Kit(Arc<KitParts>);
+
+/// The parts of a [`Kit`] (reached through it by `Deref`).
+pub struct KitParts {
     pub service: &'static str,
-    /// Names of the service's event consumers (for the dead-letter endpoints).
-    pub consumers: Arc<[String]>,
+    /// Names of the service's event consumers (for the dead-letter endpoints); see
+    /// [`Kit::consumers`].
+    consumers: std::sync::OnceLock<Box<[String]>>,
     pub pool: PgPool,
     /// Single-query reads in one round trip (see [`crate::db::Reads`]).
     pub reads: crate::db::Reads,
@@ -56,7 +60,46 @@ pub struct Kit {
     pub shared: Arc<std::sync::Mutex<axum::http::Extensions>>,
 }
 
+impl std::ops::Deref for Kit {
+    type Target = KitParts;
+    fn deref(&self) -> &KitParts {
+        &self.0
+    }
+}
+
 impl Kit {
+    /// A kit of these parts; its consumer names are set once with [`Kit::set_consumers`].
+    pub fn new(
+        service: &'static str,
+        pool: PgPool,
+        reads: crate::db::Reads,
+        verifier: Verifier,
+        broker: BrokerHealth,
+        config: Arc<KitConfig>,
+    ) -> Kit {
+        Kit(Arc::new(KitParts {
+            service,
+            consumers: std::sync::OnceLock::new(),
+            pool,
+            reads,
+            verifier,
+            broker,
+            consumers_started: Arc::default(),
+            config,
+            shared: Arc::default(),
+        }))
+    }
+
+    /// Names of the service's event consumers (empty until set).
+    pub fn consumers(&self) -> &[String] {
+        self.consumers.get().map_or(&[], |c| c)
+    }
+
+    /// Sets the consumer names; only the first call counts.
+    pub fn set_consumers(&self, names: impl IntoIterator<Item = String>) {
+        let _ = self.consumers.set(names.into_iter().collect());
+    }
+
     /// The one value of type `T` of this running service, made by `init` on first use: lets the
     /// routes and the background jobs share e.g. a cache.
     pub fn shared<T: Clone + Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> T {
@@ -99,26 +142,34 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
         .url("/openapi.json", openapi)
         .into();
-    let api = router
-        .layer(middleware::from_fn_with_state(kit.clone(), idempotency))
-        .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes));
-    api.merge(ops)
-        .merge(docs)
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
-        .layer(CompressionLayer::new())
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_millis(cfg.request_timeout_ms),
-        ))
-        // One middleware for the request span, the log line, the metrics and problem documents
-        // for layer errors: each `from_fn` layer clones the whole inner stack per request.
-        .layer(middleware::from_fn(observe))
-        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FastRequestId))
+    // One tower stack, applied with one `layer` call: axum boxes each layered service into a
+    // route and clones it, with everything inside it, for every request, so a `layer` call per
+    // middleware made a request allocate and clone the stack once per layer.
+    let stack = tower::ServiceBuilder::new()
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             ApiError::internal(anyhow::anyhow!("handler panicked")).into_response()
         }))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FastRequestId))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        // The request span, the log line, the metrics and problem documents for layer errors.
+        .layer(middleware::from_fn(observe))
+        .map_response(|res: Response<CompressionBody<Body>>| res.map(Body::new))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_millis(cfg.request_timeout_ms),
+        ))
+        .layer(CompressionLayer::new())
+        // (The timeout needs a body type with a default, the limit's has none.)
+        .map_response(|res: Response<tower_http::limit::ResponseBody<Body>>| res.map(Body::new))
+        .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes))
+        .map_request(|req: Request<tower_http::body::Limited<Body>>| req.map(Body::new))
+        .layer(middleware::from_fn_with_state(kit.clone(), idempotency));
+    router
+        .merge(ops)
+        .merge(docs)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such route") })
+        .layer(stack)
 }
 
 /// Error responses made by layers (body limit 413, timeout 503, method not allowed 405) carry no
@@ -175,7 +226,7 @@ async fn ready(State(kit): State<Kit>) -> Response {
     let consumers = kit
         .consumers_started
         .load(std::sync::atomic::Ordering::Relaxed)
-        >= kit.consumers.len();
+        >= kit.consumers().len();
     let status = if db && broker && consumers {
         StatusCode::OK
     } else {
@@ -208,7 +259,7 @@ struct ReplayBody {
 
 fn dead_letter_access(kit: &Kit, caller: &Caller, consumer: &str) -> Result<(), ApiError> {
     caller.require(crate::auth::Permission::PlatformAdminEditAllCustomers)?;
-    if kit.consumers.iter().any(|c| c == consumer) {
+    if kit.consumers().iter().any(|c| c == consumer) {
         Ok(())
     } else {
         Err(ApiError::not_found("consumer"))

@@ -151,21 +151,15 @@ fn print_dev_token(
 pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
     (spec.check_config)(&cfg)?;
     telemetry::metrics_handle();
-    let mut kit = Kit {
-        service: spec.name,
-        consumers: Arc::from([]),
-        pool: db::connect(&cfg.database)?,
-        reads: db::Reads::new(&cfg.database)?,
-        verifier: Verifier::from_config(&cfg.auth)?,
-        broker: BrokerHealth::default(),
-        consumers_started: Arc::default(),
-        config: Arc::new(cfg),
-        shared: Arc::default(),
-    };
-    kit.consumers = (spec.subscriptions)(&kit)
-        .into_iter()
-        .map(|s| s.name)
-        .collect();
+    let kit = Kit::new(
+        spec.name,
+        db::connect(&cfg.database)?,
+        db::Reads::new(&cfg.database)?,
+        Verifier::from_config(&cfg.auth)?,
+        BrokerHealth::default(),
+        Arc::new(cfg),
+    );
+    kit.set_consumers((spec.subscriptions)(&kit).into_iter().map(|s| s.name));
     Ok(kit)
 }
 

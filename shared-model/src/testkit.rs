@@ -260,7 +260,7 @@ impl TestApp {
         let shutdown = CancellationToken::new();
         let queues = crate::service::kit(spec, cfg.clone())
             .map(|k| {
-                k.consumers
+                k.consumers()
                     .iter()
                     .map(|c| crate::bus::queue_name(&cfg.amqp, c))
                     .collect()
@@ -447,7 +447,7 @@ pub async fn publish(cfg: &AmqpConfig, events: &[crate::events::CloudEvent]) {
 pub fn service_queues(spec: &ServiceSpec, db: &TestDb, amqp: &AmqpConfig) -> Vec<String> {
     crate::service::kit(spec, config(db, amqp.clone(), false))
         .map(|k| {
-            k.consumers
+            k.consumers()
                 .iter()
                 .map(|c| crate::bus::queue_name(amqp, c))
                 .collect()

@@ -145,3 +145,95 @@ async fn dead_letter_endpoints_are_for_platform_admins_and_known_consumers() {
         .unwrap();
     crate::invalid(res, "consumer").await;
 }
+
+/// The kit's middleware stack (request id, trace context, metrics, body limit, compression,
+/// problem documents for errors made outside handlers) answers API and operations routes alike.
+#[tokio::test]
+async fn the_shared_middleware_stack_serves_every_route() {
+    let ctx = Ctx::with(|cfg| cfg.http.body_limit_bytes = 2_048).await;
+    let admin = ctx.admin();
+
+    let res = ctx
+        .req(Method::GET, "/health/live", None)
+        .header("x-request-id", "req-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["x-request-id"], "req-123", "echoed");
+    assert!(res.headers().contains_key("traceparent"));
+    let res = ctx
+        .req(Method::GET, "/v1/customers", Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let generated = res.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(generated.len(), 36, "a UUID: {generated}");
+
+    // A body over the limit: 413 with a problem document, before any handler runs.
+    let big = serde_json::json!({"name": "x".repeat(4_096), "type": "consumer"});
+    let res = ctx
+        .req(Method::POST, "/v1/customers", Some(&admin))
+        .json(&big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+    assert!(res.headers().contains_key("x-request-id"));
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["status"], 413);
+    let list: Value = ctx
+        .req(Method::GET, "/v1/customers", Some(&admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list["items"], serde_json::json!([]), "nothing written");
+
+    // A method the route does not have: 405 with a problem document.
+    let res = ctx
+        .req(Method::PUT, "/health/live", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.headers()["content-type"], "application/problem+json");
+
+    // Compressed when asked for.
+    for i in 0..5 {
+        ctx.create(crate::consumer(
+            &format!("gz{i}"),
+            &format!("Compressible {i}"),
+        ))
+        .await;
+    }
+    let res = ctx
+        .req(Method::GET, "/v1/customers", Some(&admin))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-encoding"], "gzip");
+
+    // Requests are counted by route template and status.
+    let metrics = ctx
+        .req(Method::GET, "/metrics", None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for series in [
+        r#"http_requests_total{method="GET",route="/health/live",status="200"}"#,
+        r#"http_requests_total{method="POST",route="/v1/customers",status="413"}"#,
+        r#"http_requests_total{method="PUT",route="/health/live",status="405"}"#,
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
+}
