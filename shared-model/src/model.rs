@@ -338,12 +338,26 @@ impl CurrencyCode {
 
 impl CountryCode {
     pub fn parse(s: &str) -> Result<Self, &'static str> {
-        let upper = s.trim().to_ascii_uppercase();
-        if upper.len() == 2 && ISO_3166_ALPHA2.split(' ').any(|c| c == upper) {
-            Ok(Self(upper))
-        } else {
-            Err("must be an ISO 3166-1 alpha-2 country code")
+        const RULE: &str = "must be an ISO 3166-1 alpha-2 country code";
+        let &[a, b] = s.trim().as_bytes() else {
+            return Err(RULE);
+        };
+        let code = [a.to_ascii_uppercase(), b.to_ascii_uppercase()];
+        // The list is sorted, one code every three bytes: a binary search, no allocation.
+        let list = ISO_3166_ALPHA2.as_bytes();
+        let n = list.len().div_ceil(3);
+        let (mut lo, mut hi) = (0, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            match list[mid * 3..mid * 3 + 2].cmp(&code[..]) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => {
+                    return Ok(Self(String::from_utf8_lossy(&code).into_owned()));
+                }
+            }
         }
+        Err(RULE)
     }
 }
 
@@ -521,6 +535,25 @@ mod tests {
         assert_eq!(CountryCode::parse("de").unwrap().as_str(), "DE");
         assert!(CountryCode::parse("XX").is_err());
         assert!(CountryCode::parse("USA").is_err());
+        assert!(CountryCode::parse("").is_err());
+        assert!(CountryCode::parse("é").is_err());
+        assert_eq!(CountryCode::parse(" zw ").unwrap().as_str(), "ZW");
+        // The binary search relies on a sorted list of codes, each found.
+        let codes: Vec<&str> = ISO_3166_ALPHA2.split(' ').collect();
+        assert!(
+            codes.windows(2).all(|w| w[0] < w[1]),
+            "sorted, no duplicates"
+        );
+        for c in &codes {
+            assert_eq!(c.len(), 2);
+            assert_eq!(CountryCode::parse(c).unwrap().as_str(), *c);
+        }
+        for a in b'A'..=b'Z' {
+            for b in b'A'..=b'Z' {
+                let c = String::from_utf8(vec![a, b]).unwrap();
+                assert_eq!(CountryCode::parse(&c).is_ok(), codes.contains(&c.as_str()));
+            }
+        }
     }
 
     #[test]
