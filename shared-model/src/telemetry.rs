@@ -53,9 +53,9 @@ impl Drop for TelemetryGuard {
     }
 }
 
-/// Bytes of log lines held for the writer thread before a logging call waits for it
-/// (back-pressure, never loss).
-const LOG_BUFFER_MAX: usize = 1 << 20;
+/// Bytes of log lines held for the writer thread; a line that finds the buffer this full is
+/// dropped (and counted) rather than made to wait.
+const LOG_BUFFER_MAX: usize = 4 << 20;
 /// Bytes that make the writer write at once rather than at the end of its interval.
 const LOG_BUFFER_HIGH: usize = 128 * 1024;
 /// The writer collects lines for this long after the first one before writing them.
@@ -67,18 +67,33 @@ const LOG_FLUSH_AFTER: std::time::Duration = std::time::Duration::from_millis(2)
 /// buffer and writes it in one system call. Under load that is one wake-up and one write per
 /// interval rather than per line, and nothing on a request's path but a copy; when idle, a line
 /// is out within 2 ms. Dropping the last handle lets the thread write what is left and end.
+///
+/// Logging never blocks the service: when the output cannot keep up (a full pipe, a disk busy
+/// with other writes) and `LOG_BUFFER_MAX` bytes wait, further lines are dropped. The writer
+/// then writes a warning line with how many were lost and adds them to the counter
+/// `log_lines_dropped_total`. (Waiting for room instead once made every request thread wait
+/// for a stalled `write`.)
 #[derive(Clone)]
 pub struct LogSink {
     shared: std::sync::Arc<LogShared>,
     _owner: std::sync::Arc<LogOwner>,
 }
 
+/// How the writer words its own line about dropped lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
 struct LogShared {
     state: std::sync::Mutex<LogState>,
     /// The writer waits here for lines (or a flush request, or the end).
     wake: std::sync::Condvar,
-    /// Writers of lines wait here for room, `flush` for its lines to be written.
+    /// `flush` waits here for its lines to be written.
     progress: std::sync::Condvar,
+    max: usize,
+    format: LogFormat,
 }
 
 #[derive(Default)]
@@ -87,9 +102,11 @@ struct LogState {
     writer_idle: bool,
     flush_requested: bool,
     closed: bool,
-    /// Lines appended so far, and lines the writer has written.
+    /// Lines appended (or dropped) so far, and lines the writer has dealt with.
     appended: u64,
     written: u64,
+    /// Lines dropped since the writer last reported.
+    dropped: u64,
 }
 
 /// Dropped with the last [`LogSink`] clone: tells the writer to finish.
@@ -105,11 +122,12 @@ impl Drop for LogOwner {
 impl LogShared {
     fn append(&self, line: &[u8]) {
         let mut st = crate::lock(&self.state);
-        while st.buf.len() >= LOG_BUFFER_MAX && !st.closed {
-            st = self.progress.wait(st).unwrap_or_else(|e| e.into_inner());
+        st.appended += 1;
+        if st.buf.len() + line.len() > self.max && !st.buf.is_empty() {
+            st.dropped += 1;
+            return;
         }
         st.buf.extend_from_slice(line);
-        st.appended += 1;
         let wake = st.writer_idle || st.buf.len() >= LOG_BUFFER_HIGH;
         drop(st);
         if wake {
@@ -117,11 +135,26 @@ impl LogShared {
         }
     }
 
+    /// The writer's line about `n` dropped lines.
+    fn dropped_line(&self, n: u64) -> Vec<u8> {
+        const MESSAGE: &str = "log lines dropped: the log output did not keep up";
+        let mut ts = String::with_capacity(32);
+        push_timestamp(&mut ts, time::OffsetDateTime::now_utc());
+        let target = module_path!();
+        match self.format {
+            LogFormat::Json => format!(
+                "{{\"timestamp\":\"{ts}\",\"level\":\"WARN\",\"message\":\"{MESSAGE}\",\"dropped\":{n},\"target\":\"{target}\"}}\n"
+            ),
+            LogFormat::Text => format!("{ts}  WARN {target}: {MESSAGE} dropped={n}\n"),
+        }
+        .into_bytes()
+    }
+
     fn run(&self, out: &mut dyn std::io::Write) {
         let mut spare = Vec::with_capacity(64 * 1024);
         loop {
             let mut st = crate::lock(&self.state);
-            while st.buf.is_empty() && !st.closed && !st.flush_requested {
+            while st.buf.is_empty() && st.dropped == 0 && !st.closed && !st.flush_requested {
                 st.writer_idle = true;
                 st = self.wake.wait(st).unwrap_or_else(|e| e.into_inner());
             }
@@ -135,11 +168,15 @@ impl LogShared {
                     .0;
             }
             std::mem::swap(&mut st.buf, &mut spare);
+            let dropped = std::mem::take(&mut st.dropped);
             let upto = st.appended;
             let closed = st.closed;
             st.flush_requested = false;
             drop(st);
-            self.progress.notify_all();
+            if dropped > 0 {
+                metrics::counter!("log_lines_dropped_total").increment(dropped);
+                spare.extend_from_slice(&self.dropped_line(dropped));
+            }
             if !spare.is_empty() {
                 let _ = out.write_all(&spare);
                 let _ = out.flush();
@@ -156,11 +193,22 @@ impl LogShared {
 
 impl LogSink {
     /// Starts the writer thread over `out`.
-    pub fn spawn(mut out: impl std::io::Write + Send + 'static) -> LogSink {
+    pub fn spawn(out: impl std::io::Write + Send + 'static, format: LogFormat) -> LogSink {
+        LogSink::with_limit(out, format, LOG_BUFFER_MAX)
+    }
+
+    /// [`LogSink::spawn`] holding at most `max` bytes of lines.
+    pub fn with_limit(
+        mut out: impl std::io::Write + Send + 'static,
+        format: LogFormat,
+        max: usize,
+    ) -> LogSink {
         let shared = std::sync::Arc::new(LogShared {
             state: std::sync::Mutex::new(LogState::default()),
             wake: std::sync::Condvar::new(),
             progress: std::sync::Condvar::new(),
+            max,
+            format,
         });
         let writer = shared.clone();
         std::thread::Builder::new()
@@ -173,7 +221,7 @@ impl LogSink {
         }
     }
 
-    /// Waits (at most 5 s) until every line appended so far is written.
+    /// Waits (at most 5 s) until every line appended so far is written (or counted as dropped).
     pub fn flush(&self) {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         let mut st = crate::lock(&self.shared.state);
@@ -290,8 +338,16 @@ pub fn init(service: &'static str, log: &LogConfig) -> anyhow::Result<TelemetryG
         tracing_opentelemetry::layer().with_tracer(p.tracer(service))
     });
     let registry = tracing_subscriber::registry().with(filter).with(otel);
-    let sink = LogSink::spawn(std::io::stdout());
-    if log.format == "json" {
+    let json = log.format == "json";
+    let sink = LogSink::spawn(
+        std::io::stdout(),
+        if json {
+            LogFormat::Json
+        } else {
+            LogFormat::Text
+        },
+    );
+    if json {
         registry
             .with(JsonLayer::new(sink.clone()))
             .try_init()
@@ -621,7 +677,7 @@ mod tests {
     fn json_lines_carry_event_and_span_fields_and_escape_strings() {
         use tracing_subscriber::layer::SubscriberExt;
         let out = Shared::default();
-        let sink = LogSink::spawn(out.clone());
+        let sink = LogSink::spawn(out.clone(), LogFormat::Json);
         let subscriber = tracing_subscriber::registry().with(JsonLayer::new(sink.clone()));
         tracing::subscriber::with_default(subscriber, || {
             let span =
@@ -675,7 +731,7 @@ mod tests {
         use std::io::Write;
         use tracing_subscriber::fmt::MakeWriter;
         let out = Shared::default();
-        let sink = LogSink::spawn(out.clone());
+        let sink = LogSink::spawn(out.clone(), LogFormat::Json);
         let threads: Vec<_> = (0..4)
             .map(|t| {
                 let sink = sink.clone();
@@ -706,6 +762,86 @@ mod tests {
                 (0..5_000).map(|i| format!("thread {t} line {i}")).collect();
             assert_eq!(mine, expected, "each thread's lines whole and in order");
         }
+    }
+
+    /// Output whose first write waits until the test lets it go.
+    struct Stalled {
+        out: Shared,
+        gate: Option<std::sync::mpsc::Receiver<()>>,
+    }
+
+    impl std::io::Write for Stalled {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if let Some(gate) = self.gate.take() {
+                let _ = gate.recv();
+            }
+            self.out.write(b)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stalled_output_drops_and_counts_lines_instead_of_blocking_the_loggers() {
+        use std::io::Write;
+        use tracing_subscriber::fmt::MakeWriter;
+        let out = Shared::default();
+        let (release, gate) = std::sync::mpsc::channel();
+        let sink = LogSink::with_limit(
+            Stalled {
+                out: out.clone(),
+                gate: Some(gate),
+            },
+            LogFormat::Json,
+            1_000,
+        );
+        // The first line sets the writer going; its write then stalls.
+        writeln!(sink.make_writer(), "line 0").unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let (done_tx, done) = std::sync::mpsc::channel();
+        let logger = {
+            let sink = sink.clone();
+            std::thread::spawn(move || {
+                for i in 1..200 {
+                    writeln!(sink.make_writer(), "line {i:03} {}", "x".repeat(40)).unwrap();
+                }
+                done_tx.send(()).unwrap();
+            })
+        };
+        done.recv_timeout(std::time::Duration::from_secs(5))
+            .expect("logging returned while the output was stalled");
+        logger.join().unwrap();
+        release.send(()).unwrap();
+        sink.flush();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let kept = lines.iter().filter(|l| l.starts_with("line ")).count();
+        let notices: Vec<serde_json::Value> = lines
+            .iter()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(notices.len(), 1, "{text}");
+        assert_eq!(notices[0]["level"], "WARN");
+        let dropped = notices[0]["dropped"].as_u64().unwrap() as usize;
+        assert!(dropped > 0 && kept < 200, "{kept} kept, {dropped} dropped");
+        assert_eq!(kept + dropped, 200, "every line written or counted");
+        // Kept lines are whole and in order.
+        let numbers: Vec<usize> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("line "))
+            .map(|l| l.split(' ').next().unwrap().parse().unwrap())
+            .collect();
+        assert!(numbers.windows(2).all(|w| w[0] < w[1]), "{numbers:?}");
+        // With room again, lines flow as before.
+        writeln!(sink.make_writer(), "line after").unwrap();
+        sink.flush();
+        assert!(
+            String::from_utf8(out.0.lock().unwrap().clone())
+                .unwrap()
+                .ends_with("line after\n")
+        );
     }
 
     #[test]
