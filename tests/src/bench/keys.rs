@@ -20,7 +20,7 @@ use super::load::{self, LoadSpec};
 use super::pgbench;
 use super::scenarios::{Comparison, Options};
 use super::stats::Samples;
-use crate::{ServiceProcess, free_port, service_env};
+use crate::{ServiceProcess, free_port};
 
 const PEPPER: &str = "bench-pepper-0123456789-0123456789-0123456789";
 /// Keys seeded for the verification load.
@@ -110,7 +110,7 @@ impl KeysEnv {
 
         let amqp = testkit::amqp_config("bench-keys");
         let start = |port: u16, log: &str| {
-            let mut env = service_env(&db, &amqp, "PARTITION_KEYS", port, "info");
+            let mut env = opts.service_env(&db, &amqp, "PARTITION_KEYS", port);
             env.push(("PARTITION_KEYS__SERVICE__KEY_PEPPER".into(), PEPPER.into()));
             let log = opts.workdir.join(log);
             async move { ServiceProcess::start_logged("partition-keys", port, &env, Some(&log)).await }

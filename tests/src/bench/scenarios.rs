@@ -36,6 +36,25 @@ pub struct Options {
     pub event_rate: f64,
     pub event_duration: Duration,
     pub workdir: PathBuf,
+    /// `TOKIO_WORKER_THREADS` of the services under test.
+    pub service_workers: Option<usize>,
+}
+
+impl Options {
+    /// The environment of a service under test.
+    pub fn service_env(
+        &self,
+        db: &TestDb,
+        amqp: &AmqpConfig,
+        prefix: &str,
+        port: u16,
+    ) -> Vec<(String, String)> {
+        let mut env = service_env(db, amqp, prefix, port, "info");
+        if let Some(n) = self.service_workers {
+            env.push(("TOKIO_WORKER_THREADS".into(), n.to_string()));
+        }
+        env
+    }
 }
 
 /// A scenario's result: the service side, its baseline, and their ratio.
@@ -149,7 +168,7 @@ impl Env {
         let svc = ServiceProcess::start_logged(
             "customer-api",
             port,
-            &service_env(&db, &amqp, "CUSTOMER_API", port, "info"),
+            &opts.service_env(&db, &amqp, "CUSTOMER_API", port),
             Some(&log),
         )
         .await?;

@@ -61,6 +61,10 @@ struct Cli {
     /// Seconds of writing in event-delivery.
     #[arg(long, default_value_t = 60)]
     event_duration: u64,
+    /// Runtime worker threads of each service under test (`TOKIO_WORKER_THREADS`); by default
+    /// one per core.
+    #[arg(long)]
+    service_workers: Option<usize>,
     /// Where the JSON result and logs go.
     #[arg(long, default_value = "target/bench")]
     out: PathBuf,
@@ -102,6 +106,7 @@ async fn main() -> anyhow::Result<()> {
         event_rate: cli.event_rate,
         event_duration: Duration::from_secs(cli.event_duration),
         workdir: workdir.clone(),
+        service_workers: cli.service_workers,
     };
 
     let mut comparisons = Vec::new();
