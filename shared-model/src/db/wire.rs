@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -70,6 +71,9 @@ pub struct ReadRow {
     columns: Arc<[Column]>,
     body: DataRowBody,
     ranges: Vec<Option<Range<usize>>>,
+    /// Where [`ReadRow::try_get`] starts looking: after the column it found last, so a caller
+    /// that reads columns in their order finds each at the first comparison.
+    next: AtomicUsize,
 }
 
 impl std::fmt::Debug for ReadRow {
@@ -86,11 +90,13 @@ impl std::fmt::Debug for ReadRow {
 impl ReadRow {
     /// The value of column `name`.
     pub fn try_get<'a, T: FromSql<'a>>(&'a self, name: &str) -> Result<T, ReadError> {
-        let idx = self
-            .columns
-            .iter()
-            .position(|c| c.name == name)
+        let n = self.columns.len();
+        let from = self.next.load(Ordering::Relaxed);
+        let idx = (0..n)
+            .map(|i| (from + i) % n)
+            .find(|&i| self.columns[i].name == name)
             .ok_or_else(|| ReadError::Decode(format!("no column {name:?}")))?;
+        self.next.store(idx + 1, Ordering::Relaxed);
         self.try_get_at(idx)
     }
 
@@ -377,6 +383,7 @@ impl Conn {
                         columns: query.columns.clone(),
                         body,
                         ranges,
+                        next: AtomicUsize::new(0),
                     });
                 }
                 Message::DataRow(_) => {}

@@ -107,6 +107,37 @@ async fn a_read_sees_only_its_scope_s_rows_in_a_read_only_frame() {
 }
 
 #[tokio::test]
+async fn columns_are_found_by_name_in_any_order() {
+    let f = fixture().await;
+    let reads = pool(f.db.config());
+    let row = reads
+        .one(
+            Scope::Tenant(f.a),
+            "SELECT customer_id, body, 7::int4 AS n FROM notes WHERE body = 'a2'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    // In order, backwards, repeated, after a miss: each name finds its own column.
+    for _ in 0..2 {
+        assert_eq!(row.try_get::<CustomerId>("customer_id").unwrap(), f.a);
+        assert_eq!(row.try_get::<String>("body").unwrap(), "a2");
+        assert_eq!(row.try_get::<i32>("n").unwrap(), 7);
+    }
+    assert_eq!(row.try_get::<i32>("n").unwrap(), 7);
+    assert_eq!(row.try_get::<String>("body").unwrap(), "a2");
+    assert!(
+        matches!(row.try_get::<String>("nope"), Err(ReadError::Decode(m)) if m.contains("nope"))
+    );
+    assert_eq!(row.try_get::<CustomerId>("customer_id").unwrap(), f.a);
+    assert!(matches!(
+        row.try_get::<i32>("body"),
+        Err(ReadError::Decode(_))
+    ));
+}
+
+#[tokio::test]
 async fn a_failed_read_leaves_its_connection_clean_and_a_cancelled_one_closes_it() {
     let f = fixture().await;
     let mut cfg = f.db.config();
