@@ -280,6 +280,18 @@ macro_rules! value_type {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            /// A value read back from the service's own store, where only values `parse`
+            /// made are written: not checked again (as with its `sqlx` decoding). Debug builds
+            /// check it.
+            pub fn from_stored(s: String) -> Self {
+                debug_assert!(
+                    $name::parse(&s).is_ok_and(|v| v.0 == s),
+                    "a stored {} that parse would not have made: {s:?}",
+                    stringify!($name)
+                );
+                Self(s)
+            }
         }
 
         impl fmt::Display for $name {

@@ -77,31 +77,16 @@ impl Row {
         })
     }
 
-    fn into_customer(self) -> Result<Customer, ApiError> {
-        // Stored values were validated on the way in; a failure here is a bug, not bad input.
-        let bad =
-            |f: &str| ApiError::internal(anyhow::anyhow!("stored customer has an invalid {f}"));
-        Ok(Customer {
+    fn into_customer(self) -> Customer {
+        Customer {
             id: self.customer_id,
             name: self.name,
             customer_type: self.customer_type,
-            email: self
-                .email
-                .map(|e| Email::parse(&e).map_err(|_| bad("email")))
-                .transpose()?,
-            phone: self
-                .phone
-                .map(|p| Phone::parse(&p).map_err(|_| bad("phone")))
-                .transpose()?,
-            website: self
-                .website
-                .map(|w| WebUrl::parse(&w).map_err(|_| bad("website")))
-                .transpose()?,
+            email: self.email.map(Email::from_stored),
+            phone: self.phone.map(Phone::from_stored),
+            website: self.website.map(WebUrl::from_stored),
             address: self.address.map(|a| a.0),
-            locale: self
-                .locale
-                .map(|l| Locale::parse(&l).map_err(|_| bad("locale")))
-                .transpose()?,
+            locale: self.locale.map(Locale::from_stored),
             business_profile: self.business_profile.map(|b| b.0),
             session_expiration_seconds: self.session_expiration_seconds,
             bootstrap_tenant_key: self.bootstrap_tenant_key,
@@ -117,7 +102,7 @@ impl Row {
             created_by: self.created_by,
             updated_at: self.updated_at,
             updated_by: self.updated_by,
-        })
+        }
     }
 }
 
@@ -400,7 +385,7 @@ pub async fn get(
     reads
         .one(scope, SQL, &[&id])
         .await?
-        .map(|r| Row::from_read(&r)?.into_customer())
+        .map(|r| Ok(Row::from_read(&r)?.into_customer()))
         .transpose()
 }
 
@@ -424,12 +409,11 @@ pub async fn find(
             " FROM customers WHERE customer_id = $1"
         )
     };
-    sqlx::query_as::<_, Row>(sql)
+    Ok(sqlx::query_as::<_, Row>(sql)
         .bind(id)
         .fetch_optional(conn)
         .await?
-        .map(Row::into_customer)
-        .transpose()
+        .map(Row::into_customer))
 }
 
 #[tracing::instrument(skip_all, err(Display))]
@@ -492,10 +476,10 @@ pub async fn list(
     }
     q.push(" ORDER BY updated_at DESC, customer_id DESC LIMIT ")
         .push_bind(limit + 1);
-    q.build_query_as::<Row>()
+    Ok(q.build_query_as::<Row>()
         .fetch_all(conn)
         .await?
         .into_iter()
         .map(Row::into_customer)
-        .collect()
+        .collect())
 }
