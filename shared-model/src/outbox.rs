@@ -157,7 +157,50 @@ pub struct Relay {
 
 /// Rows published and awaiting the broker's confirmation, one entry per batch: the ids to
 /// delete once confirmed, or the first failure.
-type Confirming = JoinSet<anyhow::Result<Vec<i64>>>;
+type Confirming = JoinSet<anyhow::Result<Batch>>;
+
+/// A published batch: its rows' ids and the `(txid, id)` of its first and last row.
+struct Batch {
+    ids: Vec<i64>,
+    first: (u64, i64),
+    last: (u64, i64),
+}
+
+/// Rows the broker has confirmed, deleted by the relay's next statement.
+///
+/// The delete names the rows by id and also bounds them by `(txid, id)`: all of them lie
+/// between the first row of the earliest batch and the last row of the latest. The bound is
+/// redundant for which rows go, but lets either index serve the delete cheaply. Without it
+/// the planner may scan `outbox_order_idx` whole for `id = ANY(..)` (a queue table's
+/// statistics say it is nearly empty, and both indexes then look alike), and after a burst
+/// that index holds every deleted row until vacuum: at 500 events/s after 100,000 events, each
+/// relay statement took 200–600 ms reading 110,000 index pages.
+#[derive(Default)]
+struct Confirmed {
+    ids: Vec<i64>,
+    bounds: Option<((u64, i64), (u64, i64))>,
+}
+
+impl Confirmed {
+    fn add(&mut self, batch: Batch) {
+        self.ids.extend_from_slice(&batch.ids);
+        self.bounds = Some(match self.bounds {
+            None => (batch.first, batch.last),
+            Some((lo, hi)) => (lo.min(batch.first), hi.max(batch.last)),
+        });
+    }
+
+    fn clear(&mut self) {
+        self.ids.clear();
+        self.bounds = None;
+    }
+
+    /// The bounds as bind values (`xid8` as text); an empty range when nothing is confirmed.
+    fn bind_bounds(&self) -> (String, i64, String, i64) {
+        let ((lo_txid, lo_id), (hi_txid, hi_id)) = self.bounds.unwrap_or(((1, 1), (0, 0)));
+        (lo_txid.to_string(), lo_id, hi_txid.to_string(), hi_id)
+    }
+}
 
 /// Where the relay's leader stands: what it has published, what the broker has confirmed.
 #[derive(Default)]
@@ -165,8 +208,8 @@ struct Progress {
     /// `(txid, id)` of the last row published: the next select starts after it, so rows that
     /// are published but not yet confirmed (or not yet deleted) are not published again.
     after: Option<(String, i64)>,
-    /// Ids of confirmed rows, deleted by the relay's next statement.
-    confirmed: Vec<i64>,
+    /// Confirmed rows, deleted by the relay's next statement.
+    confirmed: Confirmed,
     /// Rows published and not yet confirmed.
     unconfirmed: usize,
 }
@@ -175,11 +218,11 @@ impl Progress {
     /// Takes a finished batch's confirmation.
     fn settle(
         &mut self,
-        joined: Result<anyhow::Result<Vec<i64>>, tokio::task::JoinError>,
+        joined: Result<anyhow::Result<Batch>, tokio::task::JoinError>,
     ) -> anyhow::Result<()> {
-        let ids = joined??;
-        self.unconfirmed -= ids.len();
-        self.confirmed.extend_from_slice(&ids);
+        let batch = joined??;
+        self.unconfirmed -= batch.ids.len();
+        self.confirmed.add(batch);
         Ok(())
     }
 }
@@ -346,8 +389,12 @@ impl Relay {
             // published one whose transaction is below the snapshot's xmin. Always at least one
             // row: `waiting` tells whether committed rows remain that are not yet eligible
             // (an older transaction is still open), `id` is NULL when none is eligible.
+            let (lo_txid, lo_id, hi_txid, hi_id) = progress.confirmed.bind_bounds();
             let rows = sqlx::query(
-                "WITH done AS (DELETE FROM outbox WHERE id = ANY($4)),
+                "WITH done AS (DELETE FROM outbox
+                                WHERE id = ANY($4)
+                                  AND (txid, id) >= ($5::text::xid8, $6)
+                                  AND (txid, id) <= ($7::text::xid8, $8)),
                       snap AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin)
                  SELECT EXISTS (SELECT 1 FROM outbox
                                  WHERE txid >= snap.xmin AND (txid, id) > ($2::text::xid8, $3))
@@ -367,7 +414,11 @@ impl Relay {
             .bind(limit)
             .bind(&after_txid)
             .bind(after_id)
-            .bind(&progress.confirmed)
+            .bind(&progress.confirmed.ids)
+            .bind(&lo_txid)
+            .bind(lo_id)
+            .bind(&hi_txid)
+            .bind(hi_id)
             .fetch_all(&mut *conn)
             .await?;
             progress.confirmed.clear();
@@ -393,8 +444,14 @@ impl Relay {
                 confirms.push(self.publish(channel, row, created).await?);
                 ids.push(id);
             }
-            let last = rows.last().expect("rows is not empty");
-            progress.after = Some((last.get("txid_text"), last.get("id")));
+            let position = |row: &sqlx::postgres::PgRow| -> anyhow::Result<(u64, i64)> {
+                let txid: &str = row.get("txid_text");
+                Ok((txid.parse()?, row.get("id")))
+            };
+            let first = position(rows.first().expect("rows is not empty"))?;
+            let last_row = rows.last().expect("rows is not empty");
+            let last = position(last_row)?;
+            progress.after = Some((last_row.get("txid_text"), last.1));
             progress.unconfirmed += ids.len();
             metrics::gauge!("outbox_unconfirmed").set(progress.unconfirmed as f64);
             let n = ids.len();
@@ -407,7 +464,7 @@ impl Relay {
                 }
                 metrics::histogram!("outbox_relay_confirm_seconds")
                     .record(sent.elapsed().as_secs_f64());
-                Ok(ids)
+                Ok(Batch { ids, first, last })
             });
             metrics::histogram!("outbox_relay_select_seconds").record(selected.as_secs_f64());
             tracing::debug!(
@@ -483,15 +540,28 @@ impl Relay {
 }
 
 /// Deletes rows the broker has confirmed (on the leader's own connection, in system scope).
-async fn delete_published(conn: &mut PgConnection, ids: &mut Vec<i64>) -> Result<(), sqlx::Error> {
-    if ids.is_empty() {
+async fn delete_published(
+    conn: &mut PgConnection,
+    confirmed: &mut Confirmed,
+) -> Result<(), sqlx::Error> {
+    if confirmed.ids.is_empty() {
         return Ok(());
     }
-    sqlx::query("DELETE FROM outbox WHERE id = ANY($1)")
-        .bind(&*ids)
-        .execute(conn)
-        .await?;
-    ids.clear();
+    let (lo_txid, lo_id, hi_txid, hi_id) = confirmed.bind_bounds();
+    sqlx::query(
+        "DELETE FROM outbox
+          WHERE id = ANY($1)
+            AND (txid, id) >= ($2::text::xid8, $3)
+            AND (txid, id) <= ($4::text::xid8, $5)",
+    )
+    .bind(&confirmed.ids)
+    .bind(&lo_txid)
+    .bind(lo_id)
+    .bind(&hi_txid)
+    .bind(hi_id)
+    .execute(conn)
+    .await?;
+    confirmed.clear();
     Ok(())
 }
 
@@ -510,4 +580,42 @@ pub async fn pending(pool: &PgPool) -> Result<(i64, Option<Duration>), sqlx::Err
         row.get("n"),
         age.map(|a| Duration::from_secs_f64(a.max(0.0))),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn confirmed_batches_are_bounded_by_their_first_and_last_rows_in_any_order() {
+        let mut c = Confirmed::default();
+        // Nothing confirmed: the bounds select no row.
+        let (lo_txid, lo_id, hi_txid, hi_id) = c.bind_bounds();
+        assert!(
+            (lo_txid.parse::<u64>().unwrap(), lo_id) > (hi_txid.parse::<u64>().unwrap(), hi_id)
+        );
+        // Confirmations may arrive out of order: the bounds cover every batch.
+        c.add(Batch {
+            ids: vec![30, 31],
+            first: (900, 30),
+            last: (901, 31),
+        });
+        c.add(Batch {
+            ids: vec![10, 12, 11],
+            first: (899, 10),
+            last: (899, 12),
+        });
+        c.add(Batch {
+            ids: vec![40],
+            first: (1000, 40),
+            last: (1000, 40),
+        });
+        assert_eq!(c.ids, [30, 31, 10, 12, 11, 40]);
+        assert_eq!(
+            c.bind_bounds(),
+            ("899".to_string(), 10, "1000".to_string(), 40)
+        );
+        c.clear();
+        assert!(c.ids.is_empty() && c.bounds.is_none());
+    }
 }
