@@ -127,8 +127,11 @@ struct VerifierInner {
     audience: String,
     leeway: u64,
     /// Callers of tokens verified lately, by the token's exact text (see [`Verifier::caller`]).
-    verified: std::sync::Mutex<HashMap<Box<str>, (Caller, Instant)>>,
+    /// (A fast seeded hasher: a request hashes its whole token.)
+    verified: std::sync::Mutex<VerifiedTokens>,
 }
+
+type VerifiedTokens = HashMap<Box<str>, (Caller, Instant), foldhash::fast::RandomState>;
 
 /// How long a verified token's caller is reused without verifying its signature again. It
 /// bounds how long a key removed from the JWKS keeps working for tokens already seen.
@@ -221,7 +224,7 @@ impl Verifier {
         Ok(caller)
     }
 
-    fn lock_verified(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, (Caller, Instant)>> {
+    fn lock_verified(&self) -> std::sync::MutexGuard<'_, VerifiedTokens> {
         crate::lock(&self.inner.verified)
     }
 

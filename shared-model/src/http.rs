@@ -214,9 +214,9 @@ struct FastRequestId;
 
 impl MakeRequestId for FastRequestId {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        HeaderValue::from_str(&telemetry::fast_uuid().to_string())
-            .ok()
-            .map(RequestId::new)
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        let text = telemetry::fast_uuid().hyphenated().encode_lower(&mut text);
+        HeaderValue::from_str(text).ok().map(RequestId::new)
     }
 }
 
@@ -321,9 +321,10 @@ async fn metrics_route(State(kit): State<Kit>) -> Response {
         .into_response()
 }
 
-/// Continues the caller's W3C trace (or starts one) and runs the request in its span; then
-/// gives layer errors a problem document, writes the request's log line, records its count and
-/// duration by method, route template and status, and echoes the `traceparent` of this hop.
+/// Continues the caller's W3C trace (or starts one) and runs the request with its log fields
+/// (and in a span where spans are read: see [`telemetry::request_spans`]); then gives layer
+/// errors a problem document, writes the request's log line, records its count and duration by
+/// method, route template and status, and echoes the `traceparent` of this hop.
 async fn observe(mut req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
@@ -337,54 +338,128 @@ async fn observe(mut req: Request, next: Next) -> Response {
         .as_ref()
         .map(TraceContext::child)
         .unwrap_or_else(TraceContext::root);
-    let request_id = req
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let span = tracing::info_span!(
-        "request",
-        method = %method,
-        path = %req.uri().path(),
-        trace_id = %ctx.trace_id,
-        request_id,
-        status = tracing::field::Empty,
-    );
-    if let Some(p) = &parent {
-        telemetry::set_remote_parent(&span, p);
-    }
-    let header_value = HeaderValue::from_str(&ctx.header()).ok();
-    req.extensions_mut().insert(ctx);
-    let res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
-    let mut res = problem_for_bare_errors(res);
-    let status = res.status().as_u16();
-    let elapsed = start.elapsed();
-    {
-        span.record("status", status);
-        let _enter = span.enter();
-        let ms = elapsed.as_micros() as f64 / 1000.0;
-        if res.status().is_server_error() {
-            tracing::error!(status, ms, "request finished");
-        } else {
-            tracing::info!(status, ms, "request finished");
+    let request_id = req.headers().get(&REQUEST_ID).cloned();
+    let span = telemetry::request_spans().then(|| {
+        let span = tracing::info_span!(
+            "request",
+            method = %method,
+            path = %req.uri().path(),
+            trace_id = %ctx.trace_id,
+            request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+            status = tracing::field::Empty,
+        );
+        if let Some(p) = &parent {
+            telemetry::set_remote_parent(&span, p);
         }
+        span
+    });
+    let fields = telemetry::RequestFields {
+        method: method.clone(),
+        uri: req.uri().clone(),
+        trace_id: ctx.trace_id.clone(),
+        request_id,
+    };
+    let header_value = HeaderValue::try_from(ctx.header()).ok();
+    req.extensions_mut().insert(ctx);
+    telemetry::in_request(fields, async move {
+        let res = match &span {
+            Some(span) => tracing::Instrument::instrument(next.run(req), span.clone()).await,
+            None => next.run(req).await,
+        };
+        let mut res = problem_for_bare_errors(res);
+        let status = res.status().as_u16();
+        let elapsed = start.elapsed();
+        {
+            let _enter = span.as_ref().map(|span| {
+                span.record("status", status);
+                span.enter()
+            });
+            let ms = elapsed.as_micros() as f64 / 1000.0;
+            if res.status().is_server_error() {
+                tracing::error!(status, ms, "request finished");
+            } else {
+                tracing::info!(status, ms, "request finished");
+            }
+        }
+        record_request(&method, route.as_ref(), res.status(), elapsed);
+        if let Some(v) = header_value {
+            res.headers_mut().insert(TRACEPARENT.clone(), v);
+        }
+        res
+    })
+    .await
+}
+
+/// The method as a metric label: the standard ones by name, any other as `OTHER` (a client
+/// choosing methods must not create series).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
     }
-    let labels = [
-        ("method", metrics::SharedString::from(method.to_string())),
-        (
-            "route",
-            route.map_or(metrics::SharedString::const_str("unmatched"), |r| {
-                metrics::SharedString::from(r.as_str().to_string())
-            }),
-        ),
-        ("status", metrics::SharedString::from(status.to_string())),
-    ];
-    metrics::counter!("http_requests_total", &labels).increment(1);
-    metrics::histogram!("http_request_duration_seconds", &labels).record(elapsed.as_secs_f64());
-    if let Some(v) = header_value {
-        res.headers_mut().insert(TRACEPARENT.clone(), v);
-    }
-    res
+}
+
+/// A request series' metric handles.
+type RequestSeries = (metrics::Counter, metrics::Histogram);
+
+/// Request series by (method, status), then by route template (neither chosen by clients).
+type SeriesByRoute = std::collections::HashMap<
+    (&'static str, u16),
+    std::collections::HashMap<Box<str>, RequestSeries, foldhash::fast::RandomState>,
+    foldhash::fast::RandomState,
+>;
+
+thread_local! {
+    /// Each thread's handles of the request series it has recorded: the recorder's own lookup
+    /// builds and hashes the labels each time (the series are bounded: known methods, route
+    /// templates, status codes).
+    static REQUEST_SERIES: std::cell::RefCell<SeriesByRoute> =
+        std::cell::RefCell::new(SeriesByRoute::default());
+}
+
+/// Counts the request in `http_requests_total` and its duration in
+/// `http_request_duration_seconds`, labelled by method, route template (`unmatched` when no
+/// route matched) and status.
+fn record_request(
+    method: &Method,
+    route: Option<&MatchedPath>,
+    status: StatusCode,
+    took: Duration,
+) {
+    let method = method_label(method);
+    let route = route.map_or("unmatched", |r| r.as_str());
+    REQUEST_SERIES.with_borrow_mut(|series| {
+        let by_route = series.entry((method, status.as_u16())).or_default();
+        if !by_route.contains_key(route) {
+            let labels = [
+                ("method", metrics::SharedString::const_str(method)),
+                ("route", metrics::SharedString::from(route.to_string())),
+                (
+                    "status",
+                    metrics::SharedString::from(status.as_str().to_string()),
+                ),
+            ];
+            by_route.insert(
+                route.into(),
+                (
+                    metrics::counter!("http_requests_total", &labels),
+                    metrics::histogram!("http_request_duration_seconds", &labels),
+                ),
+            );
+        }
+        if let Some((count, duration)) = by_route.get(route) {
+            count.increment(1);
+            duration.record(took.as_secs_f64());
+        }
+    });
 }
 
 /// The trace context of the current request (always present behind `finish`).
@@ -899,6 +974,13 @@ pub async fn serve(
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "listening");
     let drained = shutdown.clone();
+    // Without TCP_NODELAY a response written in pieces (a streamed body) waits for the
+    // client's delayed acknowledgement of the previous piece.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
+        }
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

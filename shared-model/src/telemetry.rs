@@ -1,9 +1,10 @@
 //! Logs, metrics and trace context.
 //!
 //! `init` sets up tracing (JSON in production, human-readable locally), OTLP/HTTP span export
-//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the Prometheus recorder behind `/metrics`. Trace context is W3C `traceparent`: taken from the incoming
-//! request or started here, recorded on the request span, written into every event the request
-//! causes and carried in AMQP headers, so one trace id spans a request and its reactions.
+//! when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and the Prometheus recorder behind `/metrics`.
+//! Trace context is W3C `traceparent`: taken from the incoming request or started here, written
+//! into every log line and event the request causes and carried in AMQP headers, so one trace
+//! id spans a request and its reactions.
 
 use std::sync::OnceLock;
 
@@ -139,7 +140,7 @@ impl LogShared {
     fn dropped_line(&self, n: u64) -> Vec<u8> {
         const MESSAGE: &str = "log lines dropped: the log output did not keep up";
         let mut ts = String::with_capacity(32);
-        push_timestamp(&mut ts, time::OffsetDateTime::now_utc());
+        push_now(&mut ts);
         let target = module_path!();
         match self.format {
             LogFormat::Json => format!(
@@ -339,6 +340,10 @@ pub fn init(service: &'static str, log: &LogConfig) -> anyhow::Result<TelemetryG
     });
     let registry = tracing_subscriber::registry().with(filter).with(otel);
     let json = log.format == "json";
+    REQUEST_SPANS.store(
+        provider.is_some() || !json,
+        std::sync::atomic::Ordering::Relaxed,
+    );
     let sink = LogSink::spawn(
         std::io::stdout(),
         if json {
@@ -376,12 +381,16 @@ pub fn init(service: &'static str, log: &LogConfig) -> anyhow::Result<TelemetryG
 }
 
 /// JSON log lines, one per event:
-/// `{"timestamp","level","message",<event fields>,"target","span":{<fields of the event's span>,"name"}}`.
+/// `{"timestamp","level","message",<event fields>,"target","request":{..},"span":{..,"name"}}`.
 ///
-/// Span fields are encoded once, when the span is created or a field recorded, and copied into
-/// each line of the span; lines go to a [`LogSink`]. (tracing-subscriber's JSON formatter
-/// re-parses a span's fields for every line and builds a map per event: at a few thousand
-/// requests per second that was a fifth of a service's CPU.)
+/// `request` is present on lines written while a request is served (see [`in_request`]): its
+/// method, path, trace id and request id. `span` holds the fields of the event's innermost span
+/// and its name, when it is in one (other than the request's own span, whose fields are
+/// `request`'s). Span fields are encoded once, when the span is created or a field recorded,
+/// and copied into each line of the span; an event's fields are written straight into its line
+/// (tracing-subscriber's JSON formatter re-parses a span's fields for every line and builds a
+/// map per event: at a few thousand requests per second that was a fifth of a service's CPU).
+/// Lines go to a [`LogSink`].
 pub struct JsonLayer {
     sink: LogSink,
 }
@@ -423,15 +432,8 @@ impl tracing::field::Visit for JsonFields<'_> {
         self.put(field, value.to_string());
     }
     fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-        let v = if value.is_finite() {
-            let mut s = value.to_string();
-            if !s.contains(['.', 'e', 'E']) {
-                s.push_str(".0");
-            }
-            s
-        } else {
-            "null".to_string()
-        };
+        let mut v = String::new();
+        push_f64(&mut v, value);
         self.put(field, v);
     }
     fn record_error(
@@ -439,17 +441,117 @@ impl tracing::field::Visit for JsonFields<'_> {
         field: &tracing::field::Field,
         value: &(dyn std::error::Error + 'static),
     ) {
-        self.record_str(field, &value.to_string());
+        let mut v = String::new();
+        push_json_display(&mut v, value);
+        self.put(field, v);
     }
     fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.record_str(field, &format!("{value:?}"));
+        let mut v = String::new();
+        push_json_display(&mut v, &DebugAsDisplay(value));
+        self.put(field, v);
     }
+}
+
+/// Writes an event's fields into its line: the message into `message`, the others (as
+/// `,"name":value`) into `rest`, in the order they were given.
+struct EventFields<'a> {
+    message: &'a mut String,
+    rest: &'a mut String,
+}
+
+impl EventFields<'_> {
+    fn key(&mut self, field: &tracing::field::Field) -> &mut String {
+        if field.name() == "message" {
+            self.message.push_str(",\"message\":");
+            self.message
+        } else {
+            self.rest.push(',');
+            json_string(self.rest, field.name());
+            self.rest.push(':');
+            self.rest
+        }
+    }
+}
+
+impl tracing::field::Visit for EventFields<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        json_string(self.key(field), value);
+    }
+    fn record_i64(&mut self, field: &tracing::field::Field, value: i64) {
+        use std::fmt::Write;
+        let _ = write!(self.key(field), "{value}");
+    }
+    fn record_u64(&mut self, field: &tracing::field::Field, value: u64) {
+        use std::fmt::Write;
+        let _ = write!(self.key(field), "{value}");
+    }
+    fn record_bool(&mut self, field: &tracing::field::Field, value: bool) {
+        self.key(field)
+            .push_str(if value { "true" } else { "false" });
+    }
+    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
+        push_f64(self.key(field), value);
+    }
+    fn record_error(
+        &mut self,
+        field: &tracing::field::Field,
+        value: &(dyn std::error::Error + 'static),
+    ) {
+        push_json_display(self.key(field), value);
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        push_json_display(self.key(field), &DebugAsDisplay(value));
+    }
+}
+
+/// A finite number as JSON (always with a fraction or exponent, so it reads back as a float);
+/// `null` otherwise.
+fn push_f64(out: &mut String, value: f64) {
+    use std::fmt::Write;
+    if !value.is_finite() {
+        out.push_str("null");
+        return;
+    }
+    let from = out.len();
+    let _ = write!(out, "{value}");
+    if !out[from..].contains(['.', 'e', 'E']) {
+        out.push_str(".0");
+    }
+}
+
+struct DebugAsDisplay<'a>(&'a dyn std::fmt::Debug);
+
+impl std::fmt::Display for DebugAsDisplay<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Appends what `value` displays as a JSON string literal, escaping as it is written.
+fn push_json_display(out: &mut String, value: &dyn std::fmt::Display) {
+    use std::fmt::Write;
+    struct Escaping<'a>(&'a mut String);
+    impl std::fmt::Write for Escaping<'_> {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            json_escape(self.0, s);
+            Ok(())
+        }
+    }
+    out.push('"');
+    let _ = write!(Escaping(out), "{value}");
+    out.push('"');
 }
 
 /// Appends `s` as a JSON string literal.
 fn json_string(out: &mut String, s: &str) {
-    use std::fmt::Write;
     out.push('"');
+    json_escape(out, s);
+    out.push('"');
+}
+
+/// Appends `s` escaped for the inside of a JSON string literal.
+fn json_escape(out: &mut String, s: &str) {
+    use std::fmt::Write;
     let mut plain = 0;
     for (i, b) in s.bytes().enumerate() {
         let escape = match b {
@@ -471,23 +573,106 @@ fn json_string(out: &mut String, s: &str) {
         plain = i + 1;
     }
     out.push_str(&s[plain..]);
-    out.push('"');
 }
 
-/// `2026-01-02T03:04:05.123456Z`
-fn push_timestamp(out: &mut String, t: time::OffsetDateTime) {
+thread_local! {
+    /// The whole second of the last timestamp this thread wrote, and its text up to the
+    /// fraction (`2026-01-02T03:04:05.`): lines within one second differ only in microseconds.
+    static LAST_SECOND: std::cell::RefCell<(i64, String)> =
+        const { std::cell::RefCell::new((i64::MIN, String::new())) };
+}
+
+/// `2026-01-02T03:04:05.123456Z` for the current time.
+fn push_now(out: &mut String) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    push_timestamp(out, now.as_secs() as i64, now.subsec_micros());
+}
+
+/// `2026-01-02T03:04:05.123456Z` for `seconds` since the Unix epoch and `micros` after.
+fn push_timestamp(out: &mut String, seconds: i64, micros: u32) {
     use std::fmt::Write;
-    let _ = write!(
-        out,
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second(),
-        t.microsecond()
-    );
+    LAST_SECOND.with_borrow_mut(|(second, text)| {
+        if *second != seconds {
+            let t = time::OffsetDateTime::from_unix_timestamp(seconds)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            text.clear();
+            let _ = write!(
+                text,
+                "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.",
+                t.year(),
+                u8::from(t.month()),
+                t.day(),
+                t.hour(),
+                t.minute(),
+                t.second(),
+            );
+            *second = seconds;
+        }
+        out.push_str(text);
+    });
+    let mut digits = [b'0'; 6];
+    let mut n = micros.min(999_999);
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.push_str(std::str::from_utf8(&digits).unwrap_or("000000"));
+    out.push('Z');
+}
+
+/// What a log line says of the request it was written in.
+pub struct RequestFields {
+    pub method: axum::http::Method,
+    /// The request's URI; its path is logged (the query may hold what a log should not).
+    pub uri: axum::http::Uri,
+    pub trace_id: String,
+    pub request_id: Option<axum::http::HeaderValue>,
+}
+
+tokio::task_local! {
+    static REQUEST: RequestFields;
+}
+
+/// Runs `f` (a request being served) with `fields` as the `request` of every JSON log line it
+/// writes. A task-local value rather than a tracing span: a span per request, created, entered
+/// at every poll and closed, and its fields formatted, cost more than the rest of a cheap
+/// request's logging; it is made only when something reads it (see [`request_spans`]).
+pub async fn in_request<F: std::future::Future>(fields: RequestFields, f: F) -> F::Output {
+    REQUEST.scope(fields, f).await
+}
+
+static REQUEST_SPANS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether requests run in a tracing span: when spans are exported (OTLP) or logs are
+/// human-readable (whose formatter shows a line's spans, not [`in_request`]'s fields).
+pub fn request_spans() -> bool {
+    REQUEST_SPANS.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The target and name of the request span made by the HTTP layer when [`request_spans`].
+const REQUEST_SPAN: (&str, &str) = ("shared_model::http", "request");
+
+fn push_request(line: &mut String, r: &RequestFields) {
+    line.push_str(",\"request\":{\"method\":");
+    json_string(line, r.method.as_str());
+    line.push_str(",\"path\":");
+    json_string(line, r.uri.path());
+    line.push_str(",\"trace_id\":");
+    json_string(line, &r.trace_id);
+    line.push_str(",\"request_id\":");
+    match r.request_id.as_ref().and_then(|v| v.to_str().ok()) {
+        Some(id) => json_string(line, id),
+        None => line.push_str("null"),
+    }
+    line.push('}');
+}
+
+thread_local! {
+    /// A thread's line buffers, kept between events.
+    static LINE: std::cell::RefCell<(String, String)> =
+        const { std::cell::RefCell::new((String::new(), String::new())) };
 }
 
 impl<S> tracing_subscriber::Layer<S> for JsonLayer
@@ -521,43 +706,75 @@ where
     }
 
     fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
-        use tracing_subscriber::fmt::MakeWriter;
-        let mut fields = Vec::with_capacity(8);
-        event.record(&mut JsonFields(&mut fields));
+        // A thread's buffers are reused; an event logged while one is being written (by a
+        // field's formatting) gets fresh ones.
+        let mut fresh = (String::new(), String::new());
+        LINE.with(|cell| {
+            let mut held = cell.try_borrow_mut();
+            let (line, rest) = match held.as_mut() {
+                Ok(bufs) => {
+                    let (line, rest) = &mut **bufs;
+                    (line, rest)
+                }
+                Err(_) => (&mut fresh.0, &mut fresh.1),
+            };
+            line.clear();
+            rest.clear();
+            self.write_event(line, rest, event, &ctx);
+            self.sink.shared.append(line.as_bytes());
+            // Keep a buffer grown by an unusually long line from holding its memory.
+            if line.capacity() > 16 * 1024 {
+                *line = String::new();
+            }
+            if rest.capacity() > 16 * 1024 {
+                *rest = String::new();
+            }
+        });
+    }
+}
+
+impl JsonLayer {
+    fn write_event<S>(
+        &self,
+        line: &mut String,
+        rest: &mut String,
+        event: &tracing::Event<'_>,
+        ctx: &tracing_subscriber::layer::Context<'_, S>,
+    ) where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
         let meta = event.metadata();
-        let mut line = String::with_capacity(320);
         line.push_str("{\"timestamp\":\"");
-        push_timestamp(&mut line, time::OffsetDateTime::now_utc());
+        push_now(line);
         line.push_str("\",\"level\":\"");
         line.push_str(meta.level().as_str());
         line.push('"');
         // The message first, then the other fields in the order they were given.
-        fields.sort_by_key(|(k, _)| *k != "message");
-        for (k, v) in &fields {
-            line.push(',');
-            json_string(&mut line, k);
-            line.push(':');
-            line.push_str(v);
-        }
+        event.record(&mut EventFields {
+            message: line,
+            rest,
+        });
+        line.push_str(rest);
         line.push_str(",\"target\":");
-        json_string(&mut line, meta.target());
-        if let Some(span) = ctx.event_span(event) {
+        json_string(line, meta.target());
+        let in_request = REQUEST.try_with(|r| push_request(line, r)).is_ok();
+        if let Some(span) = ctx.event_span(event)
+            && !(in_request && (span.metadata().target(), span.name()) == REQUEST_SPAN)
+        {
             line.push_str(",\"span\":{");
             if let Some(fields) = span.extensions().get::<SpanFields>() {
                 for (k, v) in &fields.0 {
-                    json_string(&mut line, k);
+                    json_string(line, k);
                     line.push(':');
                     line.push_str(v);
                     line.push(',');
                 }
             }
             line.push_str("\"name\":");
-            json_string(&mut line, span.name());
+            json_string(line, span.name());
             line.push('}');
         }
         line.push_str("}\n");
-        let mut w = self.sink.make_writer();
-        let _ = std::io::Write::write_all(&mut w, line.as_bytes());
     }
 }
 
@@ -589,11 +806,16 @@ pub fn fast_random() -> u64 {
 }
 
 fn random_hex(bytes: usize) -> String {
-    let mut out = String::with_capacity(bytes * 2 + 16);
-    while out.len() < bytes * 2 {
-        out.push_str(&format!("{:016x}", fast_random()));
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes * 2);
+    let mut r = 0u64;
+    for i in 0..bytes * 2 {
+        if i % 16 == 0 {
+            r = fast_random();
+        }
+        out.push(char::from(DIGITS[(r & 0xf) as usize]));
+        r >>= 4;
     }
-    out.truncate(bytes * 2);
     out
 }
 
@@ -646,13 +868,15 @@ impl TraceContext {
         }
     }
 
+    /// The `traceparent` header of this context (written for every response).
     pub fn header(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            self.trace_id,
-            self.span_id,
-            u8::from(self.sampled)
-        )
+        let mut out = String::with_capacity(8 + self.trace_id.len() + self.span_id.len());
+        out.push_str("00-");
+        out.push_str(&self.trace_id);
+        out.push('-');
+        out.push_str(&self.span_id);
+        out.push_str(if self.sampled { "-01" } else { "-00" });
+        out
     }
 }
 
@@ -671,6 +895,17 @@ mod tests {
         fn flush(&mut self) -> std::io::Result<()> {
             Ok(())
         }
+    }
+
+    /// Everything `sink` wrote to `out` once flushed, as text and as parsed JSON lines.
+    fn written(sink: &LogSink, out: &Shared) -> (String, Vec<serde_json::Value>) {
+        sink.flush();
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        (text, lines)
     }
 
     #[test]
@@ -696,12 +931,7 @@ mod tests {
             tracing_subscriber::registry().with(JsonLayer::new(sink.clone())),
             || tracing::error!(n = -4i64, nan = f64::NAN, "outside"),
         );
-        sink.flush();
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
-            .collect();
+        let (text, lines) = written(&sink, &out);
         assert_eq!(lines.len(), 3);
         let first = &lines[0];
         assert_eq!(first["level"], "INFO");
@@ -724,6 +954,112 @@ mod tests {
         assert_eq!(lines[2]["n"], -4);
         assert!(lines[2]["nan"].is_null());
         assert!(lines[2].get("span").is_none());
+    }
+
+    #[test]
+    fn lines_written_while_serving_a_request_name_it_and_spans_inside_it() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let out = Shared::default();
+        let sink = LogSink::spawn(out.clone(), LogFormat::Json);
+        let subscriber = tracing_subscriber::registry().with(JsonLayer::new(sink.clone()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            let fields = RequestFields {
+                method: axum::http::Method::PATCH,
+                uri: "/v1/things/%227%22?secret=x".parse().unwrap(),
+                trace_id: "0af7651916cd43dd8448eb211c80319c".into(),
+                request_id: Some(axum::http::HeaderValue::from_static("req-1")),
+            };
+            rt.block_on(in_request(fields, async {
+                tracing::info!(status = 200u16, "in the request");
+                // The request's own span (made where spans are exported) is not repeated.
+                let own =
+                    tracing::info_span!(target: "shared_model::http", "request", path = "/v1");
+                let _own = own.enter();
+                tracing::info!("in the request span");
+                let query = tracing::info_span!("query", table = "things");
+                let _query = query.enter();
+                tracing::warn!("in a span inside the request");
+            }));
+            let anonymous = RequestFields {
+                method: axum::http::Method::GET,
+                uri: "/".parse().unwrap(),
+                trace_id: "t".into(),
+                request_id: None,
+            };
+            rt.block_on(in_request(anonymous, async {
+                tracing::info!("no request id");
+            }));
+            tracing::info!("after the request");
+        });
+        let (text, lines) = written(&sink, &out);
+        assert_eq!(lines.len(), 5);
+        let request = serde_json::json!({
+            "method": "PATCH",
+            "path": "/v1/things/%227%22",
+            "trace_id": "0af7651916cd43dd8448eb211c80319c",
+            "request_id": "req-1",
+        });
+        assert_eq!(lines[0]["message"], "in the request");
+        assert_eq!(lines[0]["status"], 200);
+        assert_eq!(lines[0]["request"], request);
+        assert!(lines[0].get("span").is_none());
+        assert_eq!(lines[1]["request"], request);
+        assert!(lines[1].get("span").is_none(), "{}", lines[1]);
+        assert_eq!(lines[2]["request"], request);
+        assert_eq!(lines[2]["span"]["name"], "query");
+        assert_eq!(lines[2]["span"]["table"], "things");
+        assert_eq!(lines[3]["request"]["request_id"], serde_json::Value::Null);
+        assert!(lines[4].get("request").is_none());
+        // Fields keep their order after the message; the line starts with the timestamp.
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with("{\"timestamp\":\""), "{first}");
+        assert!(
+            first.find("\"message\"").unwrap() < first.find("\"status\"").unwrap(),
+            "{first}"
+        );
+    }
+
+    #[test]
+    fn timestamps_match_rfc3339_across_seconds_and_dates() {
+        let mut seconds: Vec<i64> = vec![0, 59, 60, 86_399, 86_400, 951_782_400, 4_102_444_799];
+        let mut x = 0x1234_5678_u64;
+        for _ in 0..200 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            seconds.push((x >> 33) as i64);
+        }
+        // Repeats of a second reuse the cached text; a change must replace it.
+        for (i, &s) in seconds.iter().enumerate() {
+            for micros in [0, 7, 999_999, (i as u32 * 7919) % 1_000_000] {
+                let mut out = String::new();
+                push_timestamp(&mut out, s, micros);
+                let expected = time::OffsetDateTime::from_unix_timestamp(s).unwrap()
+                    + time::Duration::microseconds(i64::from(micros));
+                let parsed = time::OffsetDateTime::parse(
+                    &out,
+                    &time::format_description::well_known::Rfc3339,
+                )
+                .unwrap_or_else(|e| panic!("{e}: {out}"));
+                assert_eq!(parsed, expected, "{out}");
+                assert_eq!(out.len(), 27, "{out}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_hex_ids_have_the_length_asked_and_vary() {
+        let a = random_hex(16);
+        assert_eq!(a.len(), 32);
+        assert!(
+            a.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_eq!(random_hex(8).len(), 16);
+        assert_ne!(a, random_hex(16));
+        let root = TraceContext::root();
+        assert_eq!(TraceContext::parse(&root.header()), Some(root));
     }
 
     #[test]

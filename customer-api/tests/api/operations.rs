@@ -220,6 +220,14 @@ async fn the_shared_middleware_stack_serves_every_route() {
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-encoding"], "gzip");
 
+    // A method of the client's own choosing does not become a series of its own.
+    let res = ctx
+        .req(Method::from_bytes(b"PURGE").unwrap(), "/health/live", None)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::METHOD_NOT_ALLOWED);
+
     // Requests are counted by route template and status.
     let metrics = ctx
         .req(Method::GET, "/metrics", None)
@@ -233,7 +241,9 @@ async fn the_shared_middleware_stack_serves_every_route() {
         r#"http_requests_total{method="GET",route="/health/live",status="200"}"#,
         r#"http_requests_total{method="POST",route="/v1/customers",status="413"}"#,
         r#"http_requests_total{method="PUT",route="/health/live",status="405"}"#,
+        r#"http_requests_total{method="OTHER",route="/health/live",status="405"} 1"#,
     ] {
         assert!(metrics.contains(series), "{series} in {metrics}");
     }
+    assert!(!metrics.contains("PURGE"), "{metrics}");
 }

@@ -95,6 +95,7 @@ async fn customer_lifecycle_reaches_keys_across_services_and_secrets_stay_out_of
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     let keys_url = format!("{partitions}/{}/keys", partition["id"].as_str().unwrap());
+    let keys_path = keys_url.trim_start_matches(&keys.base).to_string();
     let mut secrets = Vec::new();
     for name in ["a", "b"] {
         let (s, k) = call(
@@ -128,6 +129,18 @@ async fn customer_lifecycle_reaches_keys_across_services_and_secrets_stay_out_of
     for s in &secrets {
         assert!(verify(s.clone()).await);
     }
+    // One call continuing a caller's trace, to find in the log below.
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let traced = http
+        .post(format!("{}/v1/keys/verify", keys.base))
+        .bearer_auth(&gateway)
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .header("x-request-id", "traced-verify")
+        .json(&json!({"key": secrets[0]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(traced.status(), 200);
 
     // Deactivating the customer makes every key fail within a second.
     let window = (time::OffsetDateTime::now_utc() + time::Duration::days(7))
@@ -200,6 +213,33 @@ async fn customer_lifecycle_reaches_keys_across_services_and_secrets_stay_out_of
     for s in &secrets {
         assert!(!log.contains(&s[9..]), "a key secret is in the log");
     }
+    // Every line is one JSON document; a request's lines name the request they were written in.
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let finished = lines
+        .iter()
+        .find(|l| l["message"] == "request finished" && l["request"]["trace_id"] == trace_id)
+        .expect("the traced call's request line");
+    assert_eq!(finished["level"], "INFO");
+    assert_eq!(finished["status"], 200);
+    assert!(finished["ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(finished["request"]["method"], "POST");
+    assert_eq!(finished["request"]["path"], "/v1/keys/verify");
+    assert_eq!(finished["request"]["request_id"], "traced-verify");
+    let created = lines
+        .iter()
+        .find(|l| l["message"] == "API key created")
+        .unwrap();
+    assert_eq!(created["request"]["method"], "POST");
+    assert_eq!(created["request"]["path"], keys_path);
+    assert_eq!(created["request"]["trace_id"].as_str().unwrap().len(), 32);
+    let consumed = lines
+        .iter()
+        .find(|l| l["span"]["name"] == "consume")
+        .expect("a line written while consuming an event");
+    assert!(consumed.get("request").is_none());
     std::fs::remove_dir_all(&dir).ok();
     tests::delete_services_broker_names(&["customer-api"], &customers_db, &amqp, &[]).await;
     tests::delete_services_broker_names(&["partition-keys"], &keys_db, &amqp, &[]).await;
