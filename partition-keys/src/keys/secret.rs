@@ -22,10 +22,14 @@ pub const MARK: &str = "cpk_";
 /// Characters of the body shown in the public prefix.
 const PREFIX_BODY: usize = 6;
 
-/// `n` bytes (big-endian number) in base62, left-padded to `width`.
-fn base62(bytes: &[u8], width: usize) -> String {
-    let mut num: Vec<u8> = bytes.to_vec();
-    let mut out = Vec::new();
+/// Base62 digits of a number of at most 32 big-endian bytes: up to 43 of them, written
+/// right-aligned into `buf`, whose unwritten start stays `0`s; returns where they begin.
+fn base62_digits(bytes: &[u8], buf: &mut [u8; 43]) -> usize {
+    let mut num = [0u8; 32];
+    let num = &mut num[..bytes.len()];
+    num.copy_from_slice(bytes);
+    buf.fill(b'0');
+    let mut at = buf.len();
     while num.iter().any(|b| *b != 0) {
         let mut rem = 0u32;
         for b in num.iter_mut() {
@@ -33,18 +37,30 @@ fn base62(bytes: &[u8], width: usize) -> String {
             *b = (cur / 62) as u8;
             rem = cur % 62;
         }
-        out.push(ALPHABET[rem as usize]);
+        at -= 1;
+        buf[at] = ALPHABET[rem as usize];
     }
-    while out.len() < width {
-        out.push(b'0');
-    }
-    out.reverse();
-    String::from_utf8(out).expect("alphabet is ASCII")
+    at
 }
 
-fn check(head: &str) -> String {
+/// `bytes` (at most 32) in base62, left-padded to `width`.
+fn base62(bytes: &[u8], width: usize) -> String {
+    let mut buf = [0u8; 43];
+    let at = base62_digits(bytes, &mut buf).min(buf.len().saturating_sub(width));
+    let mut out = "0".repeat(width.saturating_sub(buf.len()));
+    out.push_str(std::str::from_utf8(&buf[at..]).expect("alphabet is ASCII"));
+    out
+}
+
+/// The checksum of everything before it: the first 4 bytes of its SHA-256 in base62.
+fn check(head: &str) -> [u8; CHECK_LEN] {
     let digest = Sha256::digest(head.as_bytes());
-    base62(&digest[..4], CHECK_LEN)
+    let mut buf = [0u8; 43];
+    // Four bytes are below 62^6: the digits fit the width.
+    base62_digits(&digest[..4], &mut buf);
+    let mut out = [0u8; CHECK_LEN];
+    out.copy_from_slice(&buf[buf.len() - CHECK_LEN..]);
+    out
 }
 
 /// The environment part of a key for a partition environment (`a-z 0-9`, at most 16).
@@ -66,14 +82,18 @@ pub fn generate(environment: &str) -> (String, String) {
         env_label(environment),
         base62(&random, BODY_LEN)
     );
-    let key = format!("{head}{}", check(&head));
-    let prefix = public_prefix(&key).expect("a generated key is well formed");
+    let mut key = head;
+    key.push_str(std::str::from_utf8(&check(&key)).expect("alphabet is ASCII"));
+    let prefix = public_prefix(&key)
+        .expect("a generated key is well formed")
+        .to_string();
     (key, prefix)
 }
 
 /// The public prefix of a well-formed key; `None` if the key is malformed (wrong shape,
-/// alphabet, length or checksum).
-pub fn public_prefix(key: &str) -> Option<String> {
+/// alphabet, length or checksum). Checked on every verification before anything else, so it
+/// allocates nothing.
+pub fn public_prefix(key: &str) -> Option<&str> {
     let rest = key.strip_prefix(MARK)?;
     let (env, tail) = rest.split_once('_')?;
     let env_ok = (1..=16).contains(&env.len())
@@ -87,10 +107,10 @@ pub fn public_prefix(key: &str) -> Option<String> {
         return None;
     }
     let head = &key[..key.len() - CHECK_LEN];
-    if check(head) != key[key.len() - CHECK_LEN..] {
+    if check(head) != key.as_bytes()[key.len() - CHECK_LEN..] {
         return None;
     }
-    Some(format!("{MARK}{env}_{}", &tail[..PREFIX_BODY]))
+    Some(&key[..MARK.len() + env.len() + 1 + PREFIX_BODY])
 }
 
 /// The stored form of a key: HMAC-SHA256 under the server-side pepper.
@@ -100,9 +120,25 @@ pub fn hash(pepper: &[u8], key: &str) -> Vec<u8> {
 
 /// [`hash`] without an allocation.
 pub fn hash_array(pepper: &[u8], key: &str) -> [u8; 32] {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(pepper).expect("HMAC takes any key");
-    mac.update(key.as_bytes());
-    mac.finalize().into_bytes().into()
+    KeyHasher::new(pepper).hash(key)
+}
+
+/// [`hash`] under one pepper, with HMAC's keyed state computed once: each hash then starts
+/// from a copy of it (half the SHA-256 blocks of keying afresh, on every verification).
+#[derive(Clone)]
+pub struct KeyHasher(Hmac<Sha256>);
+
+impl KeyHasher {
+    pub fn new(pepper: &[u8]) -> Self {
+        Self(<Hmac<Sha256> as KeyInit>::new_from_slice(pepper).expect("HMAC takes any key"))
+    }
+
+    /// HMAC-SHA256(pepper, key).
+    pub fn hash(&self, key: &str) -> [u8; 32] {
+        let mut mac = self.0.clone();
+        mac.update(key.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
 }
 
 #[cfg(test)]
@@ -116,7 +152,7 @@ mod tests {
         assert_ne!(a, b);
         assert!(a.starts_with("cpk_prod_"));
         assert_eq!(a.len(), "cpk_prod_".len() + 43 + 6);
-        assert_eq!(public_prefix(&a), Some(prefix.clone()));
+        assert_eq!(public_prefix(&a), Some(prefix.as_str()));
         assert_eq!(prefix.len(), "cpk_prod_".len() + 6);
         assert!(a.starts_with(&prefix));
         let (c, _) = generate("EU West 2");
@@ -142,6 +178,13 @@ mod tests {
     #[test]
     fn hashes_depend_on_the_pepper() {
         let (k, _) = generate("qa");
+        let keyed = KeyHasher::new(b"pepper-one");
+        assert_eq!(keyed.hash(&k).to_vec(), hash(b"pepper-one", &k));
+        assert_eq!(
+            keyed.hash(&k),
+            keyed.hash(&k),
+            "the keyed state is not consumed"
+        );
         assert_eq!(hash(b"pepper-one", &k), hash(b"pepper-one", &k));
         assert_ne!(hash(b"pepper-one", &k), hash(b"pepper-two", &k));
         assert_eq!(base62(&[0, 0, 61], 3), "00z");

@@ -70,7 +70,8 @@ type Hash = [u8; 32];
 /// Lookups by key hash (found or not) and when they were made.
 #[derive(Default)]
 struct Cache {
-    entries: HashMap<Hash, (Option<Record>, Instant)>,
+    /// (A fast seeded hasher: the keys are HMAC outputs, and a verification hashes one.)
+    entries: HashMap<Hash, (Option<Record>, Instant), foldhash::fast::RandomState>,
     /// Moves on every invalidation.
     epoch: u64,
 }
@@ -118,10 +119,10 @@ pub struct KeyVerifier {
     /// Two connections of the feed's own (the listener and the heartbeats), so a busy main
     /// pool cannot delay heartbeats and turn the cache off when it is needed most.
     feed_pool: PgPool,
-    pepper: Vec<u8>,
+    hasher: secret::KeyHasher,
     timing: FeedTiming,
     cache: Mutex<Cache>,
-    used: Mutex<HashSet<(CustomerId, ApiKeyId)>>,
+    used: Mutex<HashSet<(CustomerId, ApiKeyId), foldhash::fast::RandomState>>,
     /// This replica's name in heartbeats.
     replica: Uuid,
     /// Heartbeat times count from here.
@@ -140,7 +141,7 @@ impl KeyVerifier {
         Self {
             pool,
             feed_pool,
-            pepper,
+            hasher: secret::KeyHasher::new(&pepper),
             timing,
             cache: Mutex::default(),
             used: Mutex::default(),
@@ -152,7 +153,7 @@ impl KeyVerifier {
 
     /// The stored hash of a key.
     pub fn hash(&self, key: &str) -> Vec<u8> {
-        secret::hash(&self.pepper, key)
+        self.hasher.hash(key).to_vec()
     }
 
     fn now_us(&self) -> u64 {
@@ -174,7 +175,7 @@ impl KeyVerifier {
         if secret::public_prefix(key).is_none() {
             return Ok(None);
         }
-        let hash: Hash = secret::hash_array(&self.pepper, key);
+        let hash: Hash = self.hasher.hash(key);
         let live = self.feed_is_live();
         let (cached, epoch) = {
             let cache = self.lock_cache();
@@ -188,7 +189,9 @@ impl KeyVerifier {
         let record = match cached {
             Some(r) => r,
             None => {
-                let r = self.lookup(&hash).await?;
+                // Boxed: a query's future is some 15 KB, and the handler's future, allocated and
+                // moved for every verification, would carry it even when the cache answers.
+                let r = Box::pin(self.lookup(&hash)).await?;
                 if live {
                     self.remember(hash, &r, epoch);
                 }
