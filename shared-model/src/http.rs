@@ -10,7 +10,6 @@ use axum::body::Body;
 use axum::extract::{FromRef, FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -153,7 +152,7 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), FastRequestId))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         // The request span, the log line, the metrics and problem documents for layer errors.
-        .layer(middleware::from_fn(observe))
+        .layer(ObserveLayer)
         .map_response(|res: Response<CompressionBody<Body>>| res.map(Body::new))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -164,7 +163,7 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
         .map_response(|res: Response<tower_http::limit::ResponseBody<Body>>| res.map(Body::new))
         .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes))
         .map_request(|req: Request<tower_http::body::Limited<Body>>| req.map(Body::new))
-        .layer(middleware::from_fn_with_state(kit.clone(), idempotency));
+        .layer(IdempotencyLayer(kit.clone()));
     router
         .merge(ops)
         .merge(docs)
@@ -321,73 +320,145 @@ async fn metrics_route(State(kit): State<Kit>) -> Response {
         .into_response()
 }
 
+/// The layer of [`Observe`].
+#[derive(Clone, Copy)]
+struct ObserveLayer;
+
+impl<S> tower::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+    fn layer(&self, inner: S) -> Observe<S> {
+        Observe { inner }
+    }
+}
+
 /// Continues the caller's W3C trace (or starts one) and runs the request with its log fields
 /// (and in a span where spans are read: see [`telemetry::request_spans`]); then gives layer
 /// errors a problem document, writes the request's log line, records its count and duration by
 /// method, route template and status, and echoes the `traceparent` of this hop.
-async fn observe(mut req: Request, next: Next) -> Response {
-    let start = Instant::now();
-    let method = req.method().clone();
-    let route = req.extensions().get::<MatchedPath>().cloned();
-    let parent = req
-        .headers()
-        .get(&TRACEPARENT)
-        .and_then(|v| v.to_str().ok())
-        .and_then(TraceContext::parse);
-    let ctx = parent
-        .as_ref()
-        .map(TraceContext::child)
-        .unwrap_or_else(TraceContext::root);
-    let request_id = req.headers().get(&REQUEST_ID).cloned();
-    let span = telemetry::request_spans().then(|| {
-        let span = tracing::info_span!(
-            "request",
-            method = %method,
-            path = %req.uri().path(),
-            trace_id = %ctx.trace_id,
-            request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
-            status = tracing::field::Empty,
-        );
-        if let Some(p) = &parent {
-            telemetry::set_remote_parent(&span, p);
-        }
-        span
-    });
-    let fields = telemetry::RequestFields {
-        method: method.clone(),
-        uri: req.uri().clone(),
-        trace_id: ctx.trace_id.clone(),
-        request_id,
-    };
-    let header_value = HeaderValue::try_from(ctx.header()).ok();
-    req.extensions_mut().insert(ctx);
-    telemetry::in_request(fields, async move {
-        let res = match &span {
-            Some(span) => tracing::Instrument::instrument(next.run(req), span.clone()).await,
-            None => next.run(req).await,
+///
+/// A service of its own rather than `axum::middleware::from_fn`, which clones and boxes the
+/// inner stack and boxes its future for every request: this one wraps the inner future in
+/// place.
+#[derive(Clone)]
+struct Observe<S> {
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Observe<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future =
+        tokio::task::futures::TaskLocalFuture<telemetry::RequestFields, Observed<S::Future>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request) -> Self::Future {
+        let start = Instant::now();
+        let method = req.method().clone();
+        let route = req.extensions().get::<MatchedPath>().cloned();
+        let parent = req
+            .headers()
+            .get(&TRACEPARENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(TraceContext::parse);
+        let ctx = parent
+            .as_ref()
+            .map(TraceContext::child)
+            .unwrap_or_else(TraceContext::root);
+        let request_id = req.headers().get(&REQUEST_ID).cloned();
+        let span = telemetry::request_spans().then(|| {
+            let span = tracing::info_span!(
+                "request",
+                method = %method,
+                path = %req.uri().path(),
+                trace_id = %ctx.trace_id,
+                request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+                status = tracing::field::Empty,
+            );
+            if let Some(p) = &parent {
+                telemetry::set_remote_parent(&span, p);
+            }
+            span
+        });
+        let fields = telemetry::RequestFields {
+            method: method.clone(),
+            uri: req.uri().clone(),
+            trace_id: ctx.trace_id.clone(),
+            request_id,
         };
+        let traceparent = HeaderValue::try_from(ctx.header()).ok();
+        req.extensions_mut().insert(ctx);
+        let future = {
+            let _enter = span.as_ref().map(tracing::Span::enter);
+            self.inner.call(req)
+        };
+        telemetry::in_request(
+            fields,
+            Observed {
+                future,
+                start,
+                method,
+                route,
+                span,
+                traceparent,
+            },
+        )
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A request's response future under [`Observe`]: polled in the request's span (if any),
+    /// and finished (log line, metrics, `traceparent`) when it completes.
+    struct Observed<F> {
+        #[pin]
+        future: F,
+        start: Instant,
+        method: Method,
+        route: Option<MatchedPath>,
+        span: Option<tracing::Span>,
+        traceparent: Option<HeaderValue>,
+    }
+}
+
+impl<F, E> std::future::Future for Observed<F>
+where
+    F: std::future::Future<Output = Result<Response, E>>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        let this = self.project();
+        let _enter = this.span.as_ref().map(tracing::Span::enter);
+        let res = std::task::ready!(this.future.poll(cx))?;
         let mut res = problem_for_bare_errors(res);
         let status = res.status().as_u16();
-        let elapsed = start.elapsed();
-        {
-            let _enter = span.as_ref().map(|span| {
-                span.record("status", status);
-                span.enter()
-            });
-            let ms = elapsed.as_micros() as f64 / 1000.0;
-            if res.status().is_server_error() {
-                tracing::error!(status, ms, "request finished");
-            } else {
-                tracing::info!(status, ms, "request finished");
-            }
+        let elapsed = this.start.elapsed();
+        if let Some(span) = this.span.as_ref() {
+            span.record("status", status);
         }
-        record_request(&method, route.as_ref(), res.status(), elapsed);
-        if let Some(v) = header_value {
+        let ms = elapsed.as_micros() as f64 / 1000.0;
+        if res.status().is_server_error() {
+            tracing::error!(status, ms, "request finished");
+        } else {
+            tracing::info!(status, ms, "request finished");
+        }
+        record_request(this.method, this.route.as_ref(), res.status(), elapsed);
+        if let Some(v) = this.traceparent.take() {
             res.headers_mut().insert(TRACEPARENT.clone(), v);
         }
-        res
-    })
-    .await
+        std::task::Poll::Ready(Ok(res))
+    }
 }
 
 /// The method as a metric label: the standard ones by name, any other as `OTHER` (a client
@@ -502,17 +573,87 @@ type StoredResponse = (
     Option<Vec<u8>>,
 );
 
+/// The layer of [`Idempotency`].
+#[derive(Clone)]
+struct IdempotencyLayer(Kit);
+
+impl<S> tower::Layer<S> for IdempotencyLayer {
+    type Service = Idempotency<S>;
+    fn layer(&self, inner: S) -> Idempotency<S> {
+        Idempotency {
+            kit: self.0.clone(),
+            inner,
+        }
+    }
+}
+
 /// `POST` with `Idempotency-Key`: the first response for a (caller, key) is stored and replayed
 /// for the same body; a different body with the same key is 409. Server errors are not stored,
 /// so a retry after one runs the request again.
-async fn idempotency(
-    State(kit): State<Kit>,
-    req: Request,
-    next: Next,
-) -> Result<Response, ApiError> {
-    if req.method() != Method::POST || !req.headers().contains_key(IDEMPOTENCY_KEY) {
-        return Ok(next.run(req).await);
+///
+/// Every other request goes straight to the inner service: no clone of it, no boxed future
+/// (which `axum::middleware::from_fn` would make for each).
+#[derive(Clone)]
+struct Idempotency<S> {
+    kit: Kit,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for Idempotency<S>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = futures_util::future::Either<
+        S::Future,
+        futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
     }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        if req.method() != Method::POST || !req.headers().contains_key(IDEMPOTENCY_KEY) {
+            return futures_util::future::Either::Left(self.inner.call(req));
+        }
+        // The ready service runs this request; a clone stays for the next.
+        let clone = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, clone);
+        let kit = self.kit.clone();
+        futures_util::future::Either::Right(Box::pin(async move {
+            Ok(idempotent(kit, req, ready)
+                .await
+                .unwrap_or_else(IntoResponse::into_response))
+        }))
+    }
+}
+
+/// Runs a ready service on a request.
+async fn run<S>(mut service: S, req: Request) -> Response
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
+    match service.call(req).await {
+        Ok(res) => res,
+        Err(never) => match never {},
+    }
+}
+
+/// A `POST` with an `Idempotency-Key` header, run by the ready service `next` (see
+/// [`Idempotency`]).
+async fn idempotent<S>(kit: Kit, req: Request, next: S) -> Result<Response, ApiError>
+where
+    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
+{
     let key = req
         .headers()
         .get(IDEMPOTENCY_KEY)
@@ -533,7 +674,7 @@ async fn idempotency(
         Err(_) => None,
     };
     let Some(caller) = caller else {
-        return Ok(next.run(Request::from_parts(parts, body)).await);
+        return Ok(run(next, Request::from_parts(parts, body)).await);
     };
     let bytes = axum::body::to_bytes(body, kit.config.http.body_limit_bytes)
         .await
@@ -617,9 +758,7 @@ async fn idempotency(
         return Ok(res);
     }
 
-    let res = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let res = run(next, Request::from_parts(parts, Body::from(bytes))).await;
     let (rparts, rbody) = res.into_parts();
     let rbytes = axum::body::to_bytes(rbody, usize::MAX)
         .await

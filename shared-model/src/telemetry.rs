@@ -639,8 +639,11 @@ tokio::task_local! {
 /// writes. A task-local value rather than a tracing span: a span per request, created, entered
 /// at every poll and closed, and its fields formatted, cost more than the rest of a cheap
 /// request's logging; it is made only when something reads it (see [`request_spans`]).
-pub async fn in_request<F: std::future::Future>(fields: RequestFields, f: F) -> F::Output {
-    REQUEST.scope(fields, f).await
+pub fn in_request<F: std::future::Future>(
+    fields: RequestFields,
+    f: F,
+) -> tokio::task::futures::TaskLocalFuture<RequestFields, F> {
+    REQUEST.scope(fields, f)
 }
 
 static REQUEST_SPANS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -20,7 +20,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "{} is not built: run `cargo build --workspace --bins` (cargo nextest run --workspace builds it)",
+        "{} is not built: run `cargo build --workspace --bins` before the tests (the README's test command does)",
         path.display()
     );
     path
