@@ -21,10 +21,11 @@
 //! `last_used_flush_ms`, never on the verification's path.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::body::Bytes;
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
@@ -34,13 +35,14 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::routes::Verification;
 use super::secret;
 
 /// The notification channel of the cache's change feed (see migration 1002).
 pub const FEED_CHANNEL: &str = "key_cache";
 
-/// What a valid key grants.
-#[derive(Clone, Debug, PartialEq)]
+/// What a valid key grants. Shared by the cache and every verification it answers.
+#[derive(Debug)]
 pub struct Grant {
     pub key_id: ApiKeyId,
     pub customer_id: CustomerId,
@@ -48,11 +50,47 @@ pub struct Grant {
     pub environment: String,
     pub scopes: Vec<String>,
     pub expires_at: Option<OffsetDateTime>,
+    /// The grant's answer to `POST /v1/keys/verify`, serialised once.
+    answer: OnceLock<Bytes>,
+    /// Whether a verification used this grant since `lastUsedAt` was last written (so the
+    /// grant is queued for the next write once, not locked into a set by every verification).
+    used: AtomicBool,
 }
 
-/// A looked-up key with what decides its validity.
-#[derive(Clone, Debug, sqlx::FromRow)]
+impl Grant {
+    /// The JSON of this grant's [`Verification`] (made on first use, then shared: a cached
+    /// key's answer is the same bytes for as long as the key works).
+    pub fn answer(&self) -> Bytes {
+        self.answer
+            .get_or_init(|| {
+                let v = Verification {
+                    valid: true,
+                    key_id: Some(self.key_id),
+                    customer_id: Some(self.customer_id),
+                    partition_id: Some(self.partition_id),
+                    environment: Some(self.environment.clone()),
+                    scopes: Some(self.scopes.clone()),
+                    expires_at: self.expires_at,
+                };
+                // Ids, strings and a timestamp of a valid year: nothing that can fail.
+                Bytes::from(serde_json::to_vec(&v).expect("a verification serialises"))
+            })
+            .clone()
+    }
+}
+
+/// A looked-up key with what decides its validity (cloned from the cache for a verification:
+/// a pointer and two flags).
+#[derive(Clone, Debug)]
 struct Record {
+    grant: Arc<Grant>,
+    revoked: bool,
+    usable: bool,
+}
+
+/// A key as the lookup reads it.
+#[derive(sqlx::FromRow)]
+struct Row {
     key_id: ApiKeyId,
     customer_id: CustomerId,
     partition_id: PartitionId,
@@ -61,6 +99,25 @@ struct Record {
     expires_at: Option<OffsetDateTime>,
     revoked: bool,
     usable: bool,
+}
+
+impl From<Row> for Record {
+    fn from(r: Row) -> Record {
+        Record {
+            grant: Arc::new(Grant {
+                key_id: r.key_id,
+                customer_id: r.customer_id,
+                partition_id: r.partition_id,
+                environment: r.environment,
+                scopes: r.scopes,
+                expires_at: r.expires_at,
+                answer: OnceLock::new(),
+                used: AtomicBool::new(false),
+            }),
+            revoked: r.revoked,
+            usable: r.usable,
+        }
+    }
 }
 
 const MAX_CACHED: usize = 200_000;
@@ -85,10 +142,10 @@ impl Cache {
             }
             Invalidation::Partition(p) => self
                 .entries
-                .retain(|_, (r, _)| r.as_ref().is_none_or(|r| r.partition_id != p)),
+                .retain(|_, (r, _)| r.as_ref().is_none_or(|r| r.grant.partition_id != p)),
             Invalidation::Customer(c) => self
                 .entries
-                .retain(|_, (r, _)| r.as_ref().is_none_or(|r| r.customer_id != c)),
+                .retain(|_, (r, _)| r.as_ref().is_none_or(|r| r.grant.customer_id != c)),
             Invalidation::All => self.entries.clear(),
         }
     }
@@ -121,8 +178,10 @@ pub struct KeyVerifier {
     feed_pool: PgPool,
     hasher: secret::KeyHasher,
     timing: FeedTiming,
-    cache: Mutex<Cache>,
-    used: Mutex<HashSet<(CustomerId, ApiKeyId), foldhash::fast::RandomState>>,
+    /// Read by every verification, written on a miss or an invalidation.
+    cache: RwLock<Cache>,
+    /// Grants used since `lastUsedAt` was last written (each once: see `Grant::used`).
+    used: Mutex<Vec<Arc<Grant>>>,
     /// This replica's name in heartbeats.
     replica: Uuid,
     /// Heartbeat times count from here.
@@ -143,7 +202,7 @@ impl KeyVerifier {
             feed_pool,
             hasher: secret::KeyHasher::new(&pepper),
             timing,
-            cache: Mutex::default(),
+            cache: RwLock::default(),
             used: Mutex::default(),
             replica: Uuid::new_v4(),
             origin: Instant::now(),
@@ -165,20 +224,24 @@ impl KeyVerifier {
         self.now_us() < self.trusted_until_us.load(Ordering::Acquire)
     }
 
-    fn lock_cache(&self) -> std::sync::MutexGuard<'_, Cache> {
-        shared_model::lock(&self.cache)
+    fn lock_cache(&self) -> std::sync::RwLockWriteGuard<'_, Cache> {
+        self.cache.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn read_cache(&self) -> std::sync::RwLockReadGuard<'_, Cache> {
+        self.cache.read().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// What `key` grants, or `None` for any key that is malformed, unknown, revoked, expired,
     /// of a disabled partition or of a deactivated customer — all alike.
-    pub async fn verify(&self, key: &str) -> Result<Option<Grant>, ApiError> {
+    pub async fn verify(&self, key: &str) -> Result<Option<Arc<Grant>>, ApiError> {
         if secret::public_prefix(key).is_none() {
             return Ok(None);
         }
         let hash: Hash = self.hasher.hash(key);
         let live = self.feed_is_live();
         let (cached, epoch) = {
-            let cache = self.lock_cache();
+            let cache = self.read_cache();
             let hit = live
                 .then(|| cache.entries.get(&hash))
                 .flatten()
@@ -202,18 +265,13 @@ impl KeyVerifier {
             return Ok(None);
         };
         let now = OffsetDateTime::now_utc();
-        if r.revoked || !r.usable || r.expires_at.is_some_and(|e| e <= now) {
+        if r.revoked || !r.usable || r.grant.expires_at.is_some_and(|e| e <= now) {
             return Ok(None);
         }
-        shared_model::lock(&self.used).insert((r.customer_id, r.key_id));
-        Ok(Some(Grant {
-            key_id: r.key_id,
-            customer_id: r.customer_id,
-            partition_id: r.partition_id,
-            environment: r.environment,
-            scopes: r.scopes,
-            expires_at: r.expires_at,
-        }))
+        if !r.grant.used.load(Ordering::Relaxed) && !r.grant.used.swap(true, Ordering::AcqRel) {
+            shared_model::lock(&self.used).push(r.grant.clone());
+        }
+        Ok(Some(r.grant))
     }
 
     /// Caches a lookup unless an invalidation arrived since it began (it may predate a change)
@@ -271,7 +329,7 @@ impl KeyVerifier {
     async fn lookup(&self, hash: &Hash) -> Result<Option<Record>, ApiError> {
         // The caller holds a key, not a tenant: the lookup is by the key's hash alone.
         let mut tx = db::begin(&self.pool, Scope::System).await?;
-        let r = sqlx::query_as::<_, Record>(
+        let r = sqlx::query_as::<_, Row>(
             "SELECT k.key_id, k.customer_id, k.partition_id, k.environment, k.scopes,
                     k.expires_at, k.revoked_at IS NOT NULL AS revoked,
                     coalesce(p.status = 'active' AND c.status = 'active', false) AS usable
@@ -285,15 +343,21 @@ impl KeyVerifier {
         .fetch_optional(&mut *tx)
         .await?;
         drop(tx);
-        Ok(r)
+        Ok(r.map(Record::from))
     }
 
     /// Writes the collected `lastUsedAt` times in one statement.
     pub async fn flush_usage(&self) -> Result<usize, ApiError> {
-        let used: Vec<(CustomerId, ApiKeyId)> = {
-            let mut set = shared_model::lock(&self.used);
-            set.drain().collect()
-        };
+        let grants = std::mem::take(&mut *shared_model::lock(&self.used));
+        // A verification from now on queues its grant again (one racing this may be written
+        // now or with the next batch: either way within a flush interval of its use).
+        let used: HashSet<(CustomerId, ApiKeyId), foldhash::fast::RandomState> = grants
+            .iter()
+            .map(|g| {
+                g.used.store(false, Ordering::Release);
+                (g.customer_id, g.key_id)
+            })
+            .collect();
         if used.is_empty() {
             return Ok(0);
         }
@@ -463,16 +527,35 @@ mod tests {
     }
 
     fn record(c: CustomerId, p: PartitionId) -> Option<Record> {
-        Some(Record {
+        Some(Record::from(Row {
             key_id: ApiKeyId::new(),
             customer_id: c,
             partition_id: p,
             environment: "prod".into(),
-            scopes: vec![],
+            scopes: vec!["partitions:read".into()],
             expires_at: None,
             revoked: false,
             usable: true,
-        })
+        }))
+    }
+
+    #[test]
+    fn a_grants_answer_is_its_verification() {
+        let r = record(CustomerId::new(), PartitionId::new()).unwrap();
+        let g = &r.grant;
+        let answer: serde_json::Value = serde_json::from_slice(&g.answer()).unwrap();
+        assert_eq!(
+            answer,
+            serde_json::json!({
+                "valid": true,
+                "keyId": g.key_id,
+                "customerId": g.customer_id,
+                "partitionId": g.partition_id,
+                "environment": "prod",
+                "scopes": ["partitions:read"],
+            })
+        );
+        assert_eq!(g.answer().as_ptr(), g.answer().as_ptr(), "made once");
     }
 
     #[test]
@@ -501,13 +584,13 @@ mod tests {
         assert_eq!(cache.epoch, 5);
     }
 
-    #[tokio::test]
-    async fn cache_is_trusted_only_after_an_own_heartbeat_and_a_lookup_racing_a_change_is_not_kept()
-    {
+    /// A verifier whose database is unreachable (so only its cache can answer).
+    fn offline_verifier() -> KeyVerifier {
         let pool = sqlx::postgres::PgPoolOptions::new()
+            .acquire_timeout(Duration::from_millis(100))
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")
             .unwrap();
-        let v = KeyVerifier::new(
+        KeyVerifier::new(
             pool,
             b"pepper".to_vec(),
             FeedTiming {
@@ -515,7 +598,34 @@ mod tests {
                 heartbeat: Duration::from_millis(10),
                 stale_after: Duration::from_millis(200),
             },
-        );
+        )
+    }
+
+    #[tokio::test]
+    async fn a_used_grant_is_queued_for_last_used_once_per_flush() {
+        let v = offline_verifier();
+        v.trusted_until_us.store(u64::MAX, Ordering::Release);
+        let (key, _) = secret::generate("prod");
+        let (c, p) = (CustomerId::new(), PartitionId::new());
+        let epoch = v.read_cache().epoch;
+        v.remember(v.hasher.hash(&key), &record(c, p), epoch);
+        for _ in 0..3 {
+            let g = v.verify(&key).await.unwrap().expect("cached grant");
+            assert_eq!((g.customer_id, g.partition_id), (c, p));
+        }
+        assert_eq!(shared_model::lock(&v.used).len(), 1, "queued once");
+        // The write fails here (no database), but the batch was taken: the next use queues the
+        // grant again.
+        assert!(v.flush_usage().await.is_err());
+        assert!(shared_model::lock(&v.used).is_empty());
+        v.verify(&key).await.unwrap().expect("cached grant");
+        assert_eq!(shared_model::lock(&v.used).len(), 1, "queued again");
+    }
+
+    #[tokio::test]
+    async fn cache_is_trusted_only_after_an_own_heartbeat_and_a_lookup_racing_a_change_is_not_kept()
+    {
+        let v = offline_verifier();
         assert!(!v.feed_is_live());
         v.on_notification(&format!("h:{}:{}", Uuid::new_v4().simple(), v.now_us()));
         assert!(
