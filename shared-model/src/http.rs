@@ -22,7 +22,6 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::{CompressionBody, CompressionLayer};
-use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
 };
@@ -153,16 +152,15 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         // The request span, the log line, the metrics and problem documents for layer errors.
         .layer(ObserveLayer)
-        .map_response(|res: Response<CompressionBody<Body>>| res.map(Body::new))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             Duration::from_millis(cfg.request_timeout_ms),
         ))
-        .layer(CompressionLayer::new())
-        // (The timeout needs a body type with a default, the limit's has none.)
-        .map_response(|res: Response<tower_http::limit::ResponseBody<Body>>| res.map(Body::new))
-        .layer(RequestBodyLimitLayer::new(cfg.body_limit_bytes))
-        .map_request(|req: Request<tower_http::body::Limited<Body>>| req.map(Body::new))
+        .layer(tower::layer::layer_fn(|inner| CompressionWhenAccepted {
+            compression: tower::Layer::layer(&CompressionLayer::new(), Clone::clone(&inner)),
+            inner,
+        }))
+        .layer(BodyLimitLayer(cfg.body_limit_bytes))
         .layer(IdempotencyLayer(kit.clone()));
     router
         .merge(ops)
@@ -205,6 +203,137 @@ fn problem_for_bare_errors(res: Response) -> Response {
         }
     }
     out
+}
+
+/// Compression of responses for requests that accept an encoding; any other request goes
+/// straight to the inner service (the compression layer would wrap its response body, to be
+/// boxed again, only to pass it through).
+#[derive(Clone)]
+struct CompressionWhenAccepted<S> {
+    compression: tower_http::compression::Compression<S>,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for CompressionWhenAccepted<S>
+where
+    S: tower::Service<Request, Response = Response>,
+    S::Future: Send + 'static,
+    S::Error: 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    /// (The compression's future is not nameable: boxed, on the path that compresses anyway.)
+    type Future = futures_util::future::Either<
+        futures_util::future::MapOk<S::Future, fn(Response) -> Response>,
+        futures_util::future::BoxFuture<'static, Result<Response, S::Error>>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        std::task::ready!(self.inner.poll_ready(cx))?;
+        self.compression.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        use futures_util::TryFutureExt;
+        if !req.headers().contains_key(header::ACCEPT_ENCODING) {
+            let vary: fn(Response) -> Response = vary_if_compressible;
+            return futures_util::future::Either::Left(self.inner.call(req).map_ok(vary));
+        }
+        let compressed = self
+            .compression
+            .call(req)
+            .map_ok(|res: Response<CompressionBody<Body>>| res.map(Body::new));
+        futures_util::future::Either::Right(Box::pin(compressed))
+    }
+}
+
+/// What the compression layer does to a response it does not compress for want of an accepted
+/// encoding: a response it would compress for another request says it varies by
+/// `Accept-Encoding`, so a cache does not serve this one to a client that asked for gzip.
+fn vary_if_compressible(mut res: Response) -> Response {
+    use tower_http::compression::Predicate;
+    let varies = || {
+        res.headers().get_all(header::VARY).iter().any(|v| {
+            v.as_bytes()
+                .windows(b"accept-encoding".len())
+                .any(|w| w.eq_ignore_ascii_case(b"accept-encoding"))
+        })
+    };
+    if !res.headers().contains_key(header::CONTENT_ENCODING)
+        && !res.headers().contains_key(header::CONTENT_RANGE)
+        && tower_http::compression::DefaultPredicate::new().should_compress(&res)
+        && !varies()
+    {
+        res.headers_mut()
+            .append(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    res
+}
+
+/// The layer of [`BodyLimit`].
+#[derive(Clone, Copy)]
+struct BodyLimitLayer(usize);
+
+impl<S> tower::Layer<S> for BodyLimitLayer {
+    type Service = BodyLimit<S>;
+    fn layer(&self, inner: S) -> BodyLimit<S> {
+        BodyLimit {
+            limit: self.0,
+            inner,
+        }
+    }
+}
+
+/// Request bodies over `limit` bytes are refused with 413: at once when their declared length
+/// says so, or when reading them passes the limit (a body of unknown length is read through a
+/// limit). A body whose length is known and within the limit is passed on as it is (the
+/// connection enforces a declared length).
+#[derive(Clone)]
+struct BodyLimit<S> {
+    limit: usize,
+    inner: S,
+}
+
+impl<S> tower::Service<Request> for BodyLimit<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future =
+        futures_util::future::Either<S::Future, std::future::Ready<Result<Response, S::Error>>>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        use axum::body::HttpBody;
+        let hint = req.body().size_hint();
+        let limit = self.limit as u64;
+        if hint.lower() > limit {
+            let refused = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "the request body is too large",
+            );
+            return futures_util::future::Either::Right(std::future::ready(Ok(
+                refused.into_response()
+            )));
+        }
+        let req = if hint.upper().is_some_and(|n| n <= limit) {
+            req
+        } else {
+            req.map(|body| Body::new(http_body_util::Limited::new(body, self.limit)))
+        };
+        futures_util::future::Either::Left(self.inner.call(req))
+    }
 }
 
 /// Request ids: random UUIDs without a system call each.

@@ -507,16 +507,12 @@ impl tracing::field::Visit for EventFields<'_> {
 /// A finite number as JSON (always with a fraction or exponent, so it reads back as a float);
 /// `null` otherwise.
 fn push_f64(out: &mut String, value: f64) {
-    use std::fmt::Write;
     if !value.is_finite() {
         out.push_str("null");
         return;
     }
-    let from = out.len();
-    let _ = write!(out, "{value}");
-    if !out[from..].contains(['.', 'e', 'E']) {
-        out.push_str(".0");
-    }
+    // Shortest round-trip digits, always with a `.` or an exponent (so a reader sees a float).
+    out.push_str(ryu::Buffer::new().format_finite(value));
 }
 
 struct DebugAsDisplay<'a>(&'a dyn std::fmt::Debug);
@@ -549,9 +545,43 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// Whether a byte must be escaped inside a JSON string literal.
+fn needs_escape(b: u8) -> bool {
+    b < 0x20 || b == b'"' || b == b'\\'
+}
+
+/// Whether any byte of `bytes` must be escaped, eight at a time: a byte below 0x20, a quote or
+/// a backslash sets its high bit in one of the three tests; a byte of 0x80 or more never does
+/// (`!x` clears its high bit), and a borrow into a neighbouring byte only follows a byte that
+/// is flagged, so a word's answer is exact.
+fn any_needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let x = u64::from_le_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        let control = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        if control
+            | zero_byte(x ^ (ONES * u64::from(b'"')))
+            | zero_byte(x ^ (ONES * u64::from(b'\\')))
+            != 0
+        {
+            return true;
+        }
+    }
+    words.remainder().iter().any(|&b| needs_escape(b))
+}
+
 /// Appends `s` escaped for the inside of a JSON string literal.
 fn json_escape(out: &mut String, s: &str) {
     use std::fmt::Write;
+    // Most text in a log line (paths, ids, messages) needs no escape: checked a word at a time,
+    // it is copied whole.
+    if !any_needs_escape(s.as_bytes()) {
+        out.push_str(s);
+        return;
+    }
     let mut plain = 0;
     for (i, b) in s.bytes().enumerate() {
         let escape = match b {
@@ -810,16 +840,13 @@ pub fn fast_random() -> u64 {
 
 fn random_hex(bytes: usize) -> String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes * 2);
-    let mut r = 0u64;
-    for i in 0..bytes * 2 {
-        if i % 16 == 0 {
-            r = fast_random();
-        }
-        out.push(char::from(DIGITS[(r & 0xf) as usize]));
-        r >>= 4;
+    let mut out = Vec::with_capacity(bytes * 2);
+    for _ in 0..bytes.div_ceil(8) {
+        let r = fast_random();
+        out.extend((0..16).map(|i| DIGITS[((r >> (4 * i)) & 0xf) as usize]));
     }
-    out
+    out.truncate(bytes * 2);
+    String::from_utf8(out).unwrap_or_default()
 }
 
 /// A random (version 4) UUID from [`fast_random`], for request ids.
@@ -909,6 +936,50 @@ mod tests {
             .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
             .collect();
         (text, lines)
+    }
+
+    #[test]
+    fn the_word_test_flags_exactly_the_bytes_to_escape() {
+        for filler in [b'a', 0x80, 0xff, b' ', b'!', b'#', b'[', b']'] {
+            for b in 0..=255u8 {
+                for at in 0..17 {
+                    let mut buf = [filler; 17];
+                    buf[at] = b;
+                    assert_eq!(
+                        any_needs_escape(&buf),
+                        needs_escape(b),
+                        "byte {b:#x} at {at} among {filler:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn json_escape_matches_serde_json_on_plain_and_special_text() {
+        let long_plain = "/v1/customers/0195f3a2-7c1e-7d44-9a0b-3f2e1d0c9b8a/partitions";
+        let samples = [
+            "",
+            "plain",
+            long_plain,
+            "quote \" after sixteen bytes \"",
+            "back\\slash",
+            "ctl \u{1} \u{1f} tab\t nl\n cr\r",
+            "émoji 🦀 and ünïcode, then a quote: \"",
+        ];
+        for s in samples {
+            let mut out = String::new();
+            json_string(&mut out, s);
+            assert_eq!(
+                serde_json::from_str::<String>(&out).unwrap(),
+                s,
+                "round trip of {s:?} via {out}"
+            );
+            assert!(!out[1..out.len() - 1].contains(|c: char| c < ' '), "{out}");
+        }
+        let mut out = String::new();
+        json_escape(&mut out, long_plain);
+        assert_eq!(out, long_plain);
     }
 
     #[test]

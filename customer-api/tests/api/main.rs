@@ -75,6 +75,17 @@ impl Ctx {
         }
     }
 
+    /// The JSON answer of a `GET` made with `token`.
+    pub async fn get_json(&self, path: &str, token: &str) -> Value {
+        self.req(reqwest::Method::GET, path, Some(token))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn create(&self, body: Value) -> Value {
         let res = self
             .req(reqwest::Method::POST, "/v1/customers", Some(&self.admin()))

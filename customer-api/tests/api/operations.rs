@@ -184,14 +184,7 @@ async fn the_shared_middleware_stack_serves_every_route() {
     assert!(res.headers().contains_key("x-request-id"));
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["status"], 413);
-    let list: Value = ctx
-        .req(Method::GET, "/v1/customers", Some(&admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = ctx.get_json("/v1/customers", &admin).await;
     assert_eq!(list["items"], serde_json::json!([]), "nothing written");
 
     // A method the route does not have: 405 with a problem document.
@@ -219,6 +212,48 @@ async fn the_shared_middleware_stack_serves_every_route() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.headers()["content-encoding"], "gzip");
+    assert_eq!(res.headers()["vary"], "accept-encoding");
+    // Not compressed when not asked for, but still said to vary by what was accepted.
+    let res = ctx
+        .req(Method::GET, "/v1/customers", Some(&admin))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(!res.headers().contains_key("content-encoding"));
+    assert_eq!(res.headers()["vary"], "accept-encoding");
+    let list: Value = res.json().await.unwrap();
+    assert_eq!(list["items"].as_array().unwrap().len(), 5);
+
+    // A body of undeclared length (chunked) is refused once reading it passes the limit.
+    let body = serde_json::json!({"name": "y".repeat(4_096), "type": "consumer"}).to_string();
+    let raw = format!(
+        "POST /v1/customers HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {admin}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n\
+         {:x}\r\n{body}\r\n0\r\n\r\n",
+        body.len()
+    );
+    let mut conn = tokio::net::TcpStream::connect(ctx.app.addr).await.unwrap();
+    tokio::io::AsyncWriteExt::write_all(&mut conn, raw.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut conn, &mut answer)
+        .await
+        .unwrap();
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{answer}"
+    );
+    let list = ctx.get_json("/v1/customers", &admin).await;
+    assert_eq!(
+        list["items"].as_array().unwrap().len(),
+        5,
+        "nothing written"
+    );
 
     // A method of the client's own choosing does not become a series of its own.
     let res = ctx
