@@ -1,9 +1,11 @@
 //! Caller identity: JWT verification, claims, permissions and the axum extractor.
 //!
 //! Tokens are verified with pinned algorithms (HS256 with a shared secret for local/dev;
-//! RS256/ES256 from a JWKS URL in production), and `iss`, `aud` and `exp` are checked with a
-//! small leeway. Authorization is by permission, never by role name. This module never logs a
-//! token.
+//! RS256/ES256 from a JWKS URL in production); `iss`, `aud` (a string, or an array holding our
+//! audience), `exp` and `nbf` are checked with a small leeway, and a token issued (`iat`) in the
+//! future beyond the leeway is refused (RFC 8725). A token bound to a customer or client cannot
+//! carry a service permission ([`Permission::is_service`]). Authorization is by permission,
+//! never by role name. This module never logs a token.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -37,6 +39,7 @@ pub enum Permission {
     ManageOrgStructure,
     ManageGdpr,
     VerifyApiKeys,
+    ReadClientSnapshots,
 }
 
 impl Permission {
@@ -54,7 +57,18 @@ impl Permission {
         Permission::ManageOrgStructure,
         Permission::ManageGdpr,
         Permission::VerifyApiKeys,
+        Permission::ReadClientSnapshots,
     ];
+
+    /// Permissions of the platform's own services (key verification by gateways, the internal
+    /// client snapshots): only a token bound to no customer and no client may carry them, so no
+    /// tenant user's token can, whatever roles a tenant defines.
+    pub fn is_service(&self) -> bool {
+        matches!(
+            self,
+            Permission::VerifyApiKeys | Permission::ReadClientSnapshots
+        )
+    }
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -71,6 +85,7 @@ impl Permission {
             Permission::ManageOrgStructure => "ManageOrgStructure",
             Permission::ManageGdpr => "ManageGdpr",
             Permission::VerifyApiKeys => "VerifyApiKeys",
+            Permission::ReadClientSnapshots => "ReadClientSnapshots",
         }
     }
 
@@ -84,8 +99,10 @@ impl Permission {
 pub struct Claims {
     pub sub: String,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -96,6 +113,26 @@ pub struct Claims {
     pub permissions: Vec<String>,
     #[serde(default)]
     pub platform_admin: bool,
+}
+
+/// The `aud` claim: one audience or several (RFC 7519 §4.1.3).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl From<String> for Audience {
+    fn from(aud: String) -> Self {
+        Audience::One(aud)
+    }
+}
+
+impl From<&str> for Audience {
+    fn from(aud: &str) -> Self {
+        Audience::One(aud.to_string())
+    }
 }
 
 /// Where a JWKS came from and when, with its keys by `kid`.
@@ -190,7 +227,35 @@ impl Verifier {
         v.set_issuer(&[&self.inner.issuer]);
         v.set_audience(&[&self.inner.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        v.validate_nbf = true;
         v
+    }
+
+    /// The checks beyond the signature and the registered claims' validation: `iat` not in
+    /// the future, service permissions only on tokens bound to no customer or client.
+    fn check_claims(&self, claims: &Claims) -> Result<(), ApiError> {
+        let now = unix_now();
+        if claims
+            .iat
+            .is_some_and(|iat| iat > now.saturating_add(self.inner.leeway))
+        {
+            return Err(ApiError::not_authorized(
+                "the token is issued in the future",
+            ));
+        }
+        let bound = claims.customer_id.is_some() || claims.client_id.is_some();
+        if bound
+            && claims
+                .permissions
+                .iter()
+                .filter_map(|p| Permission::parse(p))
+                .any(|p| p.is_service())
+        {
+            return Err(ApiError::not_authorized(
+                "a token bound to a customer or client cannot carry a service permission",
+            ));
+        }
+        Ok(())
     }
 
     /// The caller a bearer token speaks for. A token whose signature and claims verified in the
@@ -198,9 +263,7 @@ impl Verifier {
     /// only its expiry is checked anew (with the configured leeway). Failures are not
     /// remembered.
     pub async fn caller(&self, token: &str) -> Result<Caller, ApiError> {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
+        let now = unix_now();
         {
             let verified = self.lock_verified();
             if let Some((caller, at)) = verified.get(token)
@@ -242,12 +305,13 @@ impl Verifier {
                 "the token's algorithm is not accepted",
             ));
         }
-        jsonwebtoken::decode::<Claims>(token, &key, &self.validation(alg))
+        let claims = jsonwebtoken::decode::<Claims>(token, &key, &self.validation(alg))
             .map(|d| d.claims)
             .map_err(|e| {
                 use jsonwebtoken::errors::ErrorKind as K;
                 let why = match e.kind() {
                     K::ExpiredSignature => "the token has expired",
+                    K::ImmatureSignature => "the token is not valid yet (nbf)",
                     K::InvalidAudience => "the token is not for this audience",
                     K::InvalidIssuer => "the token's issuer is not trusted",
                     K::InvalidSignature => "the token's signature is invalid",
@@ -256,7 +320,9 @@ impl Verifier {
                     _ => "the token is invalid",
                 };
                 ApiError::not_authorized(why)
-            })
+            })?;
+        self.check_claims(&claims)?;
+        Ok(claims)
     }
 
     async fn jwks_key(
@@ -292,7 +358,7 @@ impl Verifier {
                     c.fetched_at = Some(Instant::now());
                 }
                 Err(e) => {
-                    tracing::warn!(error = ?e, "fetching the JWKS failed");
+                    tracing::warn!(error = format!("{e:#}"), "fetching the JWKS failed");
                     if c.keys.is_empty() {
                         return Err(ApiError::unavailable("the token keys cannot be fetched"));
                     }
@@ -304,6 +370,12 @@ impl Verifier {
             .cloned()
             .ok_or_else(|| ApiError::not_authorized("the token's key id is unknown"))
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 async fn fetch_jwks(
@@ -384,10 +456,51 @@ impl Caller {
         }
     }
 
-    /// Authorizes access to one customer's data: a platform admin holding `admin` may reach any
-    /// customer; anyone else must name their own customer (else 400 KEY_MISMATCH) and hold
-    /// `tenant` (else 403).
+    /// Authorizes access to one customer's tenant-level data (the customer, its collections,
+    /// settings, partitions and keys): a platform admin holding `admin` may reach any customer;
+    /// anyone else must name their own customer (else 400 KEY_MISMATCH), hold `tenant` and not
+    /// be bound to a client (else 403). A token bound to no customer is authenticated but not
+    /// authorized for any tenant: 403, in every service.
     pub fn for_customer(
+        &self,
+        customer: CustomerId,
+        tenant: Permission,
+        admin: Permission,
+    ) -> Result<crate::db::Scope, ApiError> {
+        let scope = self.customer_scope(customer, tenant, admin)?;
+        if scope != crate::db::Scope::PlatformAdmin && self.claims.client_id.is_some() {
+            return Err(ApiError::forbidden(
+                "a token bound to a client reaches only its own client",
+            ));
+        }
+        Ok(scope)
+    }
+
+    /// Authorizes access to one client and what belongs to it: as [`Caller::for_customer`], but
+    /// a token bound to this client is let in too (one bound to another client: 400
+    /// KEY_MISMATCH).
+    pub fn for_client(
+        &self,
+        customer: CustomerId,
+        client: ClientId,
+        tenant: Permission,
+        admin: Permission,
+    ) -> Result<crate::db::Scope, ApiError> {
+        let scope = self.customer_scope(customer, tenant, admin)?;
+        match self.claims.client_id {
+            Some(own) if scope != crate::db::Scope::PlatformAdmin && own != client => Err(
+                ApiError::key_mismatch("the path names another client than the token"),
+            ),
+            _ => Ok(scope),
+        }
+    }
+
+    /// Whether the token is bound to a client.
+    pub fn is_client_bound(&self) -> bool {
+        self.claims.client_id.is_some()
+    }
+
+    fn customer_scope(
         &self,
         customer: CustomerId,
         tenant: Permission,
@@ -405,16 +518,6 @@ impl Caller {
                 "the path names another customer than the token",
             )),
             None => Err(ApiError::forbidden("the token is not bound to a customer")),
-        }
-    }
-
-    /// The KEY_MISMATCH rule for client-bound tokens.
-    pub fn for_client(&self, client: ClientId) -> Result<(), ApiError> {
-        match self.claims.client_id {
-            Some(own) if own != client => Err(ApiError::key_mismatch(
-                "the path names another client than the token",
-            )),
-            _ => Ok(()),
         }
     }
 }
@@ -478,8 +581,9 @@ pub fn claims_for(
     Claims {
         sub: sub.to_string(),
         iss: cfg.issuer.clone(),
-        aud: cfg.audience.clone(),
+        aud: Audience::One(cfg.audience.clone()),
         exp: now + ttl.as_secs(),
+        nbf: None,
         iat: Some(now),
         customer_id,
         client_id: None,
@@ -504,8 +608,16 @@ mod tests {
         }
     }
 
+    /// Why `v` refuses `claims` signed with `secret` (None: accepted).
+    async fn refusal(v: &Verifier, claims: &Claims, secret: &Secret<String>) -> Option<String> {
+        match v.verify(&sign_hs256(claims, secret).unwrap()).await {
+            Ok(_) => None,
+            Err(e) => Some(e.detail.unwrap_or_default()),
+        }
+    }
+
     #[tokio::test]
-    async fn verifies_hs256_and_checks_iss_aud_exp() {
+    async fn verifies_hs256_and_checks_the_registered_claims() {
         let cfg = cfg();
         let v = Verifier::from_config(&cfg).unwrap();
         let secret = cfg.hs256_secret.clone().unwrap();
@@ -516,36 +628,63 @@ mod tests {
             &[Permission::ViewCustomer],
             Duration::from_secs(60),
         );
-        let token = sign_hs256(&ok, &secret).unwrap();
-        let claims = v.verify(&token).await.unwrap();
+        let claims = v.verify(&sign_hs256(&ok, &secret).unwrap()).await.unwrap();
         assert_eq!(claims.sub, "u1");
         assert!(Caller::new(claims).has(Permission::ViewCustomer));
-
-        let mut expired = ok.clone();
-        expired.exp -= 3600;
-        let e = v
-            .verify(&sign_hs256(&expired, &secret).unwrap())
-            .await
-            .unwrap_err();
-        assert_eq!(e.detail.as_deref(), Some("the token has expired"));
-
-        let mut aud = ok.clone();
-        aud.aud = "other".into();
-        let e = v
-            .verify(&sign_hs256(&aud, &secret).unwrap())
-            .await
-            .unwrap_err();
+        let now = ok.iat.unwrap();
+        let with = |change: &dyn Fn(&mut Claims)| {
+            let mut c = ok.clone();
+            change(&mut c);
+            c
+        };
+        let refused = [
+            (with(&|c| c.exp -= 3600), "the token has expired"),
+            (
+                with(&|c| c.aud = "other".into()),
+                "the token is not for this audience",
+            ),
+            (
+                with(&|c| c.aud = Audience::Many(vec!["other".into()])),
+                "the token is not for this audience",
+            ),
+            (
+                with(&|c| c.iss = "https://evil".into()),
+                "the token's issuer is not trusted",
+            ),
+            (
+                with(&|c| c.nbf = Some(now + 3600)),
+                "the token is not valid yet (nbf)",
+            ),
+            (
+                with(&|c| c.iat = Some(now + 3600)),
+                "the token is issued in the future",
+            ),
+            (
+                with(&|c| c.permissions.push("VerifyApiKeys".into())),
+                "a token bound to a customer or client cannot carry a service permission",
+            ),
+        ];
+        for (claims, why) in refused {
+            assert_eq!(refusal(&v, &claims, &secret).await.as_deref(), Some(why));
+        }
+        let accepted = [
+            with(&|c| c.aud = Audience::Many(vec!["other".into(), cfg.audience.clone()])),
+            // Within the leeway (30 s).
+            with(&|c| c.nbf = Some(now + 10)),
+            with(&|c| c.iat = Some(now + 10)),
+            with(&|c| {
+                c.customer_id = None;
+                c.permissions.push("VerifyApiKeys".into());
+            }),
+        ];
+        for claims in accepted {
+            assert_eq!(refusal(&v, &claims, &secret).await, None, "{claims:?}");
+        }
+        let forged = Secret::new("another-secret-another-secret".into());
         assert_eq!(
-            e.detail.as_deref(),
-            Some("the token is not for this audience")
+            refusal(&v, &ok, &forged).await.as_deref(),
+            Some("the token's signature is invalid")
         );
-
-        let mut iss = ok.clone();
-        iss.iss = "https://evil".into();
-        assert!(v.verify(&sign_hs256(&iss, &secret).unwrap()).await.is_err());
-
-        let forged = sign_hs256(&ok, &Secret::new("another-secret-another-secret".into())).unwrap();
-        assert!(v.verify(&forged).await.is_err());
         assert!(v.verify("a.b.c").await.is_err());
     }
 
@@ -635,5 +774,39 @@ mod tests {
             ),
             Ok(crate::db::Scope::PlatformAdmin)
         ));
+    }
+
+    #[test]
+    fn a_client_bound_token_reaches_its_own_client_only() {
+        let cfg = cfg();
+        let own = CustomerId::new();
+        let client = ClientId::new();
+        let mut claims = claims_for(
+            &cfg,
+            "shopper",
+            Some(own),
+            &[Permission::ViewClient, Permission::ViewCustomer],
+            Duration::from_secs(60),
+        );
+        claims.client_id = Some(client);
+        let c = Caller::new(claims);
+        let (view, admin) = (
+            Permission::ViewClient,
+            Permission::PlatformAdminViewAllCustomers,
+        );
+        let e = c
+            .for_customer(own, Permission::ViewCustomer, admin)
+            .unwrap_err();
+        assert_eq!(e.code, "FORBIDDEN");
+        assert!(matches!(
+            c.for_client(own, client, view, admin),
+            Ok(crate::db::Scope::Tenant(id)) if id == own
+        ));
+        let e = c.for_client(own, ClientId::new(), view, admin).unwrap_err();
+        assert_eq!(e.code, "KEY_MISMATCH");
+        let e = c
+            .for_client(CustomerId::new(), client, view, admin)
+            .unwrap_err();
+        assert_eq!(e.code, "KEY_MISMATCH");
     }
 }

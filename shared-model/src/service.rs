@@ -68,7 +68,11 @@ enum Command {
         /// Bind the token to this customer (tenant token); omit for a platform-admin token.
         #[arg(long)]
         customer_id: Option<crate::ids::CustomerId>,
-        /// Comma-separated permissions; default: every permission.
+        /// Bind the token to this client of the customer (a client-bound token).
+        #[arg(long, requires = "customer_id")]
+        client_id: Option<crate::ids::ClientId>,
+        /// Comma-separated permissions; default: every permission (for a token bound to a
+        /// customer, every permission but the services' own).
         #[arg(long, value_delimiter = ',')]
         permissions: Vec<String>,
         /// Lifetime in seconds.
@@ -84,11 +88,12 @@ pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
     if let Some(Command::DevToken {
         sub,
         customer_id,
+        client_id,
         permissions,
         ttl,
     }) = &cli.command
     {
-        return print_dev_token(&cfg, sub, *customer_id, permissions, *ttl);
+        return print_dev_token(&cfg, sub, (*customer_id, *client_id), permissions, *ttl);
     }
     let _guard = telemetry::init(spec.name, &cfg.log)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -117,7 +122,7 @@ pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
 fn print_dev_token(
     cfg: &KitConfig,
     sub: &str,
-    customer_id: Option<crate::ids::CustomerId>,
+    (customer_id, client_id): (Option<crate::ids::CustomerId>, Option<crate::ids::ClientId>),
     permissions: &[String],
     ttl: u64,
 ) -> anyhow::Result<()> {
@@ -127,7 +132,11 @@ fn print_dev_token(
             anyhow::anyhow!("dev-token needs auth.hs256_secret (local development)")
         })?;
     let perms: Vec<Permission> = if permissions.is_empty() {
-        Permission::ALL.to_vec()
+        Permission::ALL
+            .iter()
+            .copied()
+            .filter(|p| customer_id.is_none() || !p.is_service())
+            .collect()
     } else {
         permissions
             .iter()
@@ -136,13 +145,14 @@ fn print_dev_token(
             })
             .collect::<anyhow::Result<_>>()?
     };
-    let claims = crate::auth::claims_for(
+    let mut claims = crate::auth::claims_for(
         &cfg.auth,
         sub,
         customer_id,
         &perms,
         Duration::from_secs(ttl),
     );
+    claims.client_id = client_id;
     println!("{}", crate::auth::sign_hs256(&claims, secret)?);
     Ok(())
 }

@@ -262,9 +262,21 @@ pub fn client_scope(
     client: ClientId,
     edit: bool,
 ) -> Result<Scope, ApiError> {
-    let s = scope(caller, customer, edit)?;
-    caller.for_client(client)?;
-    Ok(s)
+    if edit {
+        caller.for_client(
+            customer,
+            client,
+            Permission::EditClient,
+            Permission::PlatformAdminEditAllCustomers,
+        )
+    } else {
+        caller.for_client(
+            customer,
+            client,
+            Permission::ViewClient,
+            Permission::PlatformAdminViewAllCustomers,
+        )
+    }
 }
 
 fn not_client_bound(caller: &Caller) -> Result<(), ApiError> {
@@ -865,7 +877,11 @@ pub async fn list_clients(
     ApiPath(customer_id): ApiPath<CustomerId>,
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
-    let scope = scope(&caller, customer_id, false)?;
+    // A token bound to a client lists that client alone.
+    let scope = match caller.client_id() {
+        Some(own) => client_scope(&caller, customer_id, own, false)?,
+        None => scope(&caller, customer_id, false)?,
+    };
     let limit = page_limit(q.limit)?;
     let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let mut v = Validator::new();

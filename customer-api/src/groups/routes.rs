@@ -27,7 +27,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::store;
 use crate::AppState;
-use crate::clients::routes::{client_scope, scope};
+use crate::clients::routes::scope;
 use crate::clients::store as clients;
 use crate::common::{created, emit, ensure_visible, ensure_writable, optional_text};
 
@@ -433,11 +433,6 @@ pub async fn add_member(
     ApiPath((customer_id, group_id, client_id)): ApiPath<(CustomerId, GroupId, ClientId)>,
 ) -> Result<Response, ApiError> {
     let scope = scope(&caller, customer_id, true)?;
-    if caller.client_id().is_some() {
-        return Err(ApiError::forbidden(
-            "a token bound to a client cannot manage groups",
-        ));
-    }
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     store::find(&mut tx, customer_id, group_id, true)
@@ -498,11 +493,6 @@ pub async fn remove_member(
     ApiPath((customer_id, group_id, client_id)): ApiPath<(CustomerId, GroupId, ClientId)>,
 ) -> Result<Response, ApiError> {
     let scope = scope(&caller, customer_id, true)?;
-    if caller.client_id().is_some() {
-        return Err(ApiError::forbidden(
-            "a token bound to a client cannot manage groups",
-        ));
-    }
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     let m = store::remove_member(&mut tx, customer_id, group_id, client_id)
@@ -522,18 +512,21 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn internal_scope(
-    caller: &Caller,
-    customer: CustomerId,
-    client: ClientId,
-) -> Result<db::Scope, ApiError> {
-    if caller.has(Permission::PlatformAdminViewAllCustomers) {
-        return Ok(db::Scope::PlatformAdmin);
+/// Internal endpoints answer the platform's services only: a service token (bound to no
+/// customer, so no tenant user's token) holding ReadClientSnapshots. It reads any tenant's
+/// client, so its transaction runs with the platform-admin scope.
+fn internal_scope(caller: &Caller) -> Result<db::Scope, ApiError> {
+    caller.require(Permission::ReadClientSnapshots)?;
+    if caller.customer_id().is_some() || caller.is_client_bound() {
+        return Err(ApiError::forbidden(
+            "internal endpoints take a service token, not a tenant's",
+        ));
     }
-    client_scope(caller, customer, client, false)
+    Ok(db::Scope::PlatformAdmin)
 }
 
-/// A client's groups and effective price list (for pricing and checkout services).
+/// A client's groups and effective price list (for pricing and checkout services; a service
+/// token with ReadClientSnapshots).
 #[utoipa::path(
     get, path = "/internal/v1/customers/{customerId}/clients/{clientId}/groups", tag = "internal",
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
@@ -548,7 +541,7 @@ pub async fn client_pricing(
     caller: Caller,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
 ) -> Result<Response, ApiError> {
-    let scope = internal_scope(&caller, customer_id, client_id)?;
+    let scope = internal_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     clients::find(&mut tx, customer_id, client_id, false)
         .await?
@@ -574,7 +567,8 @@ pub async fn client_pricing(
     .into_response())
 }
 
-/// A client's name, e-mail, locale and default addresses (for order and shipping services).
+/// A client's name, e-mail, locale and default addresses (for order and shipping services; a
+/// service token with ReadClientSnapshots).
 #[utoipa::path(
     get, path = "/internal/v1/customers/{customerId}/clients/{clientId}/snapshot", tag = "internal",
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
@@ -589,7 +583,7 @@ pub async fn client_snapshot(
     caller: Caller,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
 ) -> Result<Response, ApiError> {
-    let scope = internal_scope(&caller, customer_id, client_id)?;
+    let scope = internal_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     let c = clients::find(&mut tx, customer_id, client_id, false)
         .await?

@@ -359,6 +359,11 @@ async fn set_applied(
     on: bool,
 ) -> Result<Response, ApiError> {
     let scope = client_scope(&caller, customer_id, client_id, true)?;
+    if caller.is_client_bound() {
+        return Err(ApiError::forbidden(
+            "a token bound to a client may not tag its client (tags are the tenant's)",
+        ));
+    }
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     let before = lock_client(&mut tx, customer_id, client_id).await?;
     store::find(&mut tx, customer_id, tag_id, false)

@@ -124,8 +124,15 @@ async fn groups_memberships_and_effective_price_list() {
     // Highest priority wins; on a tie the oldest membership (silver before gold); groups without
     // a price list do not count.
     let pricing_path = format!("/internal/v1/customers/{cid}/clients/{client_id}/groups");
-    let pricing = ok(
+    // Internal endpoints answer a service token, not the tenant's own.
+    problem(
         send(&ctx, Method::GET, &pricing_path, &t, None).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
+    )
+    .await;
+    let pricing = ok(
+        send(&ctx, Method::GET, &pricing_path, &service_token(), None).await,
         StatusCode::OK,
     )
     .await;
@@ -137,15 +144,16 @@ async fn groups_memberships_and_effective_price_list() {
         .map(|g| g["name"].as_str().unwrap())
         .collect();
     assert_eq!(order, ["Newsletter", "Silver", "Gold", "Retail"]);
-    // A platform service token reads it too.
-    let service = testkit::token(
-        "pricing-svc",
+    // A platform admin's token is no service token.
+    let admin = testkit::token(
+        "operator",
         None,
         &[Permission::PlatformAdminViewAllCustomers],
     );
-    ok(
-        send(&ctx, Method::GET, &pricing_path, &service, None).await,
-        StatusCode::OK,
+    problem(
+        send(&ctx, Method::GET, &pricing_path, &admin, None).await,
+        StatusCode::FORBIDDEN,
+        "FORBIDDEN",
     )
     .await;
 
@@ -199,7 +207,7 @@ async fn groups_memberships_and_effective_price_list() {
     )
     .await;
     let pricing = ok(
-        send(&ctx, Method::GET, &pricing_path, &t, None).await,
+        send(&ctx, Method::GET, &pricing_path, &service_token(), None).await,
         StatusCode::OK,
     )
     .await;
@@ -214,7 +222,7 @@ async fn groups_memberships_and_effective_price_list() {
     .await;
     assert_eq!(res.status(), StatusCode::NO_CONTENT);
     let pricing = ok(
-        send(&ctx, Method::GET, &pricing_path, &t, None).await,
+        send(&ctx, Method::GET, &pricing_path, &service_token(), None).await,
         StatusCode::OK,
     )
     .await;
@@ -381,7 +389,7 @@ async fn groups_authorization_and_snapshot() {
         c["id"].as_str().unwrap()
     );
     let snap = ok(
-        send(&ctx, Method::GET, &snap_path, &t, None).await,
+        send(&ctx, Method::GET, &snap_path, &service_token(), None).await,
         StatusCode::OK,
     )
     .await;
@@ -389,12 +397,19 @@ async fn groups_authorization_and_snapshot() {
     assert_eq!(snap["email"], "buyer@globex.example");
     assert_eq!(snap["defaultShippingAddress"]["id"], ship["id"]);
     assert_eq!(snap["defaultBillingAddress"], Value::Null);
-    problem(
-        send(&ctx, Method::GET, &snap_path, &other, None).await,
-        StatusCode::BAD_REQUEST,
-        "KEY_MISMATCH",
-    )
-    .await;
+    for tenant in [&t, &other] {
+        problem(
+            send(&ctx, Method::GET, &snap_path, tenant, None).await,
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+        )
+        .await;
+    }
+}
+
+/// The token of a platform service reading client snapshots.
+fn service_token() -> String {
+    testkit::token("order-service", None, &[Permission::ReadClientSnapshots])
 }
 
 #[tokio::test]
