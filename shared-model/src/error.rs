@@ -45,7 +45,11 @@ pub struct ApiError {
     pub code: &'static str,
     pub detail: Option<String>,
     pub errors: Vec<FieldError>,
-    source: Option<anyhow::Error>,
+    /// The internal cause (logged, never sent). A boxed error, not an `anyhow::Error`: that
+    /// captures a backtrace when `RUST_BACKTRACE` is set, for every error answered.
+    source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// An answer decided before the handler's work (an idempotent replay), sent as it is.
+    answered: Option<Box<Response>>,
 }
 
 impl ApiError {
@@ -56,6 +60,20 @@ impl ApiError {
             detail: Some(detail.into()),
             errors: Vec::new(),
             source: None,
+            answered: None,
+        }
+    }
+
+    /// An answer that ends the request before its handler's work: the stored response of an
+    /// idempotent request, replayed (see [`crate::idempotency`]). Not an error for the client.
+    pub fn answered(res: Response) -> Self {
+        Self {
+            status: res.status(),
+            code: "ANSWERED",
+            detail: None,
+            errors: Vec::new(),
+            source: None,
+            answered: Some(Box::new(res)),
         }
     }
 
@@ -106,6 +124,7 @@ impl ApiError {
             detail: Some("the request has invalid fields".into()),
             errors,
             source: None,
+            answered: None,
         }
     }
 
@@ -123,6 +142,7 @@ impl ApiError {
             detail: None,
             errors: Vec::new(),
             source: Some(source.into()),
+            answered: None,
         }
     }
 
@@ -180,10 +200,28 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+/// An error and its causes on one line (`a: b: c`), without a backtrace.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(c) = cause {
+            write!(f, ": {c}")?;
+            cause = c.source();
+        }
+        Ok(())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let Some(res) = self.answered {
+            return *res;
+        }
         if let Some(source) = &self.source {
-            tracing::error!(error = ?source, "request failed");
+            tracing::error!(error = %Chain(source.as_ref()), "request failed");
         } else if self.status.is_server_error() {
             tracing::error!(
                 code = self.code,
@@ -324,15 +362,60 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "the body must be application/json",
             ));
         }
-        let bytes = axum::body::Bytes::from_request(req, state)
+        // The body limit is the HTTP stack's (a body over it fails the read with 413).
+        let bytes = axum::body::to_bytes(req.into_body(), usize::MAX)
             .await
-            .map_err(|e| ApiError::new(e.status(), "PAYLOAD_REJECTED", e.body_text()))?;
+            .map_err(body_error)?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
-/// Deserializes JSON, naming the offending field on failure.
+/// The answer to a request body that could not be read: 413 over the body limit, 408 when the
+/// client stopped sending it (the body read timeout), 400 otherwise.
+pub fn body_error(e: axum::Error) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "PAYLOAD_TOO_LARGE",
+                "the request body is too large",
+            );
+        }
+        if c.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "REQUEST_TIMEOUT",
+                "the request body did not arrive in time",
+            );
+        }
+        cause = c.source();
+    }
+    ApiError::bad_request("BODY_UNREADABLE", "the request body could not be read")
+}
+
+/// Deserializes a JSON object body, naming the offending field on failure.
+///
+/// Every body passes here, so the rules for all of them are kept here: the body is one JSON
+/// object (an array is not mapped onto fields by position), and no text in it (keys, values,
+/// free-form JSON included) holds U+0000, which PostgreSQL cannot store.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | None => {}
+        Some(_) => {
+            return Err(ApiError::field("body", "must be a JSON object"));
+        }
+    }
+    // U+0000 can only be written as an escape; look closer only where one may be.
+    if contains_nul_escape(bytes)
+        && let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(field) = text_with_nul(&value, String::new())
+    {
+        return Err(ApiError::field(
+            field,
+            "must not contain the NUL character (U+0000)",
+        ));
+    }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();

@@ -238,10 +238,10 @@ pub async fn run(
     let stop = shutdown.clone();
     tasks.spawn(async move {
         loop {
-            match http::expire_idempotency_keys(&pool).await {
-                Ok(n) if n > 0 => tracing::info!(n, "expired idempotency keys"),
+            match crate::idempotency::expire(&pool).await {
+                Ok(n) if n > 0 => tracing::info!(n, "expired idempotency records"),
                 Ok(_) => {}
-                Err(e) => tracing::warn!(error = ?e, "expiring idempotency keys failed"),
+                Err(e) => tracing::warn!(error = %e, "expiring idempotency records failed"),
             }
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(600)) => {}

@@ -15,6 +15,7 @@ use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::EventType;
 use shared_model::events::client::{self as ev, ClientAddress};
 use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{AddressId, ClientId, CustomerId};
 use shared_model::model::CountryCode;
 use sqlx::PgConnection;
@@ -145,7 +146,7 @@ async fn store_address(
 /// Add an address to a client's address book.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/addresses", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateAddress,
     responses(
         (status = 201, body = ClientAddress, headers(("ETag" = String), ("Location" = String))),
@@ -158,6 +159,7 @@ async fn store_address(
 pub async fn create_address(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
     ApiJson(body): ApiJson<CreateAddress>,
@@ -183,7 +185,7 @@ pub async fn create_address(
     let mut v = Validator::new();
     validate(&mut v, &mut a);
     v.finish().map_err(rename_fields)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     lock_client(&mut tx, customer_id, client_id).await?;
     if store::address_count(&mut tx, customer_id, client_id).await? >= MAX_ADDRESSES {
         return Err(ApiError::conflict(
@@ -192,15 +194,18 @@ pub async fn create_address(
         ));
     }
     store_address(&mut tx, &a, ev::ADDRESS_CREATED, &caller, &trace).await?;
-    tx.commit().await?;
-    Ok(created(
-        format!(
-            "/v1/customers/{customer_id}/clients/{client_id}/addresses/{}",
-            a.id
+    idem.commit(
+        tx,
+        created(
+            format!(
+                "/v1/customers/{customer_id}/clients/{client_id}/addresses/{}",
+                a.id
+            ),
+            a.version,
+            &a,
         ),
-        a.version,
-        &a,
-    ))
+    )
+    .await
 }
 
 /// A client's addresses, oldest first.

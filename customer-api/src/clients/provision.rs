@@ -16,6 +16,7 @@ use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::client as client_ev;
 use shared_model::events::customer::{self as customer_ev, Customer};
 use shared_model::http::{ApiPath, Trace};
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{ClientType, CustomerStatus, CustomerType};
 use utoipa::ToSchema;
@@ -64,6 +65,7 @@ pub struct Provision {
 pub async fn provision_client(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
     ApiJson(body): ApiJson<Provision>,
@@ -80,7 +82,7 @@ pub async fn provision_client(
     customer_routes::validate_session(&mut v, body.session_expiration_seconds);
     v.finish()?;
 
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     let before = lock_client(&mut tx, customer_id, client_id).await?;
     if let Some(existing) = before.provisioned_customer_id {
         return Err(ApiError::conflict(
@@ -152,11 +154,16 @@ pub async fn provision_client(
         None,
     )
     .await?;
-    tx.commit().await?;
+    let res = idem
+        .commit(
+            tx,
+            created(
+                format!("/v1/customers/{}", account.id),
+                account.version,
+                &account,
+            ),
+        )
+        .await?;
     tracing::info!(customer_id = %customer_id, client_id = %client_id, provisioned = %account.id, "client provisioned");
-    Ok(created(
-        format!("/v1/customers/{}", account.id),
-        account.version,
-        &account,
-    ))
+    Ok(res)
 }

@@ -24,6 +24,7 @@ use shared_model::events::customer::BusinessProfile;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{ClientId, CustomerId, GroupId};
 use shared_model::model::{
     ClientSource, ClientStatus, ClientType, CurrencyCode, Email, Locale, Phone,
@@ -391,6 +392,7 @@ async fn resolve_tags(
 pub async fn create_client(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(customer_id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<CreateClient>,
@@ -438,7 +440,7 @@ pub async fn create_client(
     validate_tags(&mut v, &body.tags);
     v.finish()?;
 
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     let tag_ids = resolve_tags(&mut tx, customer_id, &body.tags).await?;
     store::insert(&mut tx, &c).await?;
@@ -449,13 +451,18 @@ pub async fn create_client(
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("client vanished")))?;
     }
     write_event(&mut tx, ev::CREATED, &c, None, caller.sub(), &trace).await?;
-    tx.commit().await?;
+    let res = idem
+        .commit(
+            tx,
+            created(
+                format!("/v1/customers/{customer_id}/clients/{}", c.id),
+                c.version,
+                &c,
+            ),
+        )
+        .await?;
     tracing::info!(customer_id = %customer_id, client_id = %c.id, "client created");
-    Ok(created(
-        format!("/v1/customers/{customer_id}/clients/{}", c.id),
-        c.version,
-        &c,
-    ))
+    Ok(res)
 }
 
 /// Get a client.
@@ -673,6 +680,7 @@ pub async fn delete_client(
 pub async fn add_purchase(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
     ApiJson(body): ApiJson<Purchase>,
@@ -687,9 +695,11 @@ pub async fn add_purchase(
     let at = body.purchased_at.unwrap_or(now);
     if at > now + time::Duration::minutes(5) {
         v.add("purchasedAt", "must not be in the future");
+    } else if at < EARLIEST_PURCHASE {
+        v.add("purchasedAt", "must be in the year 2000 or later");
     }
     v.finish()?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     let before = lock_client(&mut tx, customer_id, client_id).await?;
     let mut c = before.clone();
     c.revenue = Some(match before.revenue.clone() {
@@ -730,14 +740,14 @@ pub async fn add_purchase(
         }
     });
     let c = save(&mut tx, &before, c, ev::UPDATED, &caller, &trace, None).await?;
-    tx.commit().await?;
-    Ok(with_etag(StatusCode::OK, c.version, &c))
+    idem.commit(tx, with_etag(StatusCode::OK, c.version, &c))
+        .await
 }
 
 /// Convert a lead: status becomes `active`; given business details make it a business client.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/convert", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = ConvertLead,
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
@@ -750,13 +760,14 @@ pub async fn add_purchase(
 pub async fn convert_client(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
     ApiJson(body): ApiJson<ConvertLead>,
 ) -> Result<Response, ApiError> {
     let scope = client_scope(&caller, customer_id, client_id, true)?;
     not_client_bound(&caller)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     let before = lock_client(&mut tx, customer_id, client_id).await?;
     if before.status != ClientStatus::Lead {
         return Err(ApiError::conflict(
@@ -794,14 +805,17 @@ pub async fn convert_client(
     validate_client(&mut v, &mut c);
     v.finish()?;
     let c = save(&mut tx, &before, c, ev::UPDATED, &caller, &trace, None).await?;
-    tx.commit().await?;
+    let res = idem
+        .commit(tx, with_etag(StatusCode::OK, c.version, &c))
+        .await?;
     tracing::info!(customer_id = %customer_id, client_id = %client_id, "lead converted");
-    Ok(with_etag(StatusCode::OK, c.version, &c))
+    Ok(res)
 }
 
 async fn set_disabled(
     state: AppState,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     customer_id: CustomerId,
     client_id: ClientId,
@@ -809,21 +823,21 @@ async fn set_disabled(
 ) -> Result<Response, ApiError> {
     let scope = client_scope(&caller, customer_id, client_id, true)?;
     not_client_bound(&caller)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     let before = lock_client(&mut tx, customer_id, client_id).await?;
     let mut c = before.clone();
     c.disabled = disabled;
     let kind = if disabled { ev::DISABLED } else { ev::ENABLED };
     let c = save(&mut tx, &before, c, kind, &caller, &trace, None).await?;
-    tx.commit().await?;
-    Ok(with_etag(StatusCode::OK, c.version, &c))
+    idem.commit(tx, with_etag(StatusCode::OK, c.version, &c))
+        .await
 }
 
 /// Disable a client (its provisioned customer is deactivated by the reaction to
 /// `client.disabled`). Disabling a disabled client changes nothing.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/disable", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -834,16 +848,17 @@ async fn set_disabled(
 pub async fn disable_client(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
 ) -> Result<Response, ApiError> {
-    set_disabled(state, caller, trace, customer_id, client_id, true).await
+    set_disabled(state, caller, idem, trace, customer_id, client_id, true).await
 }
 
 /// Enable a disabled client.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/enable", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -854,10 +869,11 @@ pub async fn disable_client(
 pub async fn enable_client(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
 ) -> Result<Response, ApiError> {
-    set_disabled(state, caller, trace, customer_id, client_id, false).await
+    set_disabled(state, caller, idem, trace, customer_id, client_id, false).await
 }
 
 /// List clients, most recently updated first.

@@ -19,6 +19,7 @@ use shared_model::events::{CloudEvent, EventType};
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
 use shared_model::outbox;
@@ -258,6 +259,7 @@ fn created(customer: &Customer) -> Response {
 pub async fn create_customer(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiJson(mut body): ApiJson<CreateCustomer>,
 ) -> Result<Response, ApiError> {
@@ -310,9 +312,17 @@ pub async fn create_customer(
         trace.for_event(),
     )?;
     let deliver_claims = state.settings.claims_webhook_url.is_some();
-    store::insert(&state.kit.reads, &customer, &created_event, deliver_claims).await?;
+    let res = if idem.is_requested() {
+        // The answer is stored in the transaction that creates the customer.
+        let mut tx = idem.begin(&state.kit.pool, Scope::PlatformAdmin).await?;
+        store::insert_in(&mut tx, &customer, &created_event, deliver_claims).await?;
+        idem.commit(tx, created(&customer)).await?
+    } else {
+        store::insert(&state.kit.reads, &customer, &created_event, deliver_claims).await?;
+        created(&customer)
+    };
     tracing::info!(customer_id = %customer.id, "customer created");
-    Ok(created(&customer))
+    Ok(res)
 }
 
 /// Get a customer.

@@ -20,6 +20,7 @@ use shared_model::events::tenant::{self as ev, Group};
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{ClientId, CustomerId, GroupId};
 use shared_model::model::{Email, Locale};
 use time::OffsetDateTime;
@@ -155,7 +156,7 @@ fn validate(v: &mut Validator, name: Option<&str>, priority: Option<i32>) -> Opt
 /// Create a group.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/groups", tag = "groups",
-    params(("customerId" = CustomerId, Path)),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateGroup,
     responses(
         (status = 201, body = Group, headers(("ETag" = String), ("Location" = String))),
@@ -168,6 +169,7 @@ fn validate(v: &mut Validator, name: Option<&str>, priority: Option<i32>) -> Opt
 pub async fn create_group(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(customer_id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<CreateGroup>,
@@ -189,7 +191,7 @@ pub async fn create_group(
         updated_at: now,
     };
     v.finish()?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     store::upsert(&mut tx, &g).await?;
     emit(
@@ -202,12 +204,15 @@ pub async fn create_group(
         &g,
     )
     .await?;
-    tx.commit().await?;
-    Ok(created(
-        format!("/v1/customers/{customer_id}/groups/{}", g.id),
-        g.version,
-        &g,
-    ))
+    idem.commit(
+        tx,
+        created(
+            format!("/v1/customers/{customer_id}/groups/{}", g.id),
+            g.version,
+            &g,
+        ),
+    )
+    .await
 }
 
 /// Get a group.

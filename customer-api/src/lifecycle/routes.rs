@@ -22,6 +22,7 @@ use shared_model::events::customer::Customer;
 use shared_model::http::{
     ApiPath, ApiQuery, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
 use time::OffsetDateTime;
@@ -168,7 +169,7 @@ fn scope(caller: &Caller, id: CustomerId) -> Result<db::Scope, ApiError> {
 /// Deactivate a customer.
 #[utoipa::path(
     post, path = "/v1/customers/{id}/deactivate", tag = "lifecycle",
-    params(("id" = CustomerId, Path)),
+    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = Deactivate,
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
@@ -181,6 +182,7 @@ fn scope(caller: &Caller, id: CustomerId) -> Result<db::Scope, ApiError> {
 pub async fn deactivate_customer(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<Deactivate>,
@@ -196,7 +198,7 @@ pub async fn deactivate_customer(
     }
     let feedback = feedback(&mut v, body.feedback);
     v.finish()?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     let c = customers::find(&mut tx, id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
@@ -219,14 +221,14 @@ pub async fn deactivate_customer(
         &actor,
     )
     .await?;
-    tx.commit().await?;
-    Ok(with_etag(StatusCode::OK, c.version, &c))
+    idem.commit(tx, with_etag(StatusCode::OK, c.version, &c))
+        .await
 }
 
 /// Reactivate a deactivated customer within its window.
 #[utoipa::path(
     post, path = "/v1/customers/{id}/reactivate", tag = "lifecycle",
-    params(("id" = CustomerId, Path)),
+    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -237,11 +239,12 @@ pub async fn deactivate_customer(
 pub async fn reactivate_customer(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(id): ApiPath<CustomerId>,
 ) -> Result<Response, ApiError> {
     let scope = scope(&caller, id)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     let c = customers::find(&mut tx, id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
@@ -265,8 +268,8 @@ pub async fn reactivate_customer(
         traceparent: trace.for_event(),
     };
     let c = store::reactivate(&mut tx, c, &actor).await?;
-    tx.commit().await?;
-    Ok(with_etag(StatusCode::OK, c.version, &c))
+    idem.commit(tx, with_etag(StatusCode::OK, c.version, &c))
+        .await
 }
 
 /// Deactivation feedback over a time range (platform admins).

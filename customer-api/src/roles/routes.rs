@@ -16,6 +16,7 @@ use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::tenant::{self as ev, Role, RolesChanged};
 use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{CustomerId, RoleId};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
@@ -206,7 +207,7 @@ pub async fn roles_changed(
 /// Create a role.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/roles", tag = "roles",
-    params(("customerId" = CustomerId, Path)),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateRole,
     responses(
         (status = 201, body = Role, headers(("ETag" = String), ("Location" = String))),
@@ -219,6 +220,7 @@ pub async fn roles_changed(
 pub async fn create_role(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(customer_id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<CreateRole>,
@@ -238,16 +240,19 @@ pub async fn create_role(
         updated_at: now,
     };
     v.finish()?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     store::upsert(&mut tx, &role).await?;
     roles_changed(&mut tx, customer_id, caller.sub(), &trace).await?;
-    tx.commit().await?;
-    Ok(created(
-        format!("/v1/customers/{customer_id}/roles/{}", role.id),
-        role.version,
-        &role,
-    ))
+    idem.commit(
+        tx,
+        created(
+            format!("/v1/customers/{customer_id}/roles/{}", role.id),
+            role.version,
+            &role,
+        ),
+    )
+    .await
 }
 
 /// Every role of the customer, by name.

@@ -19,6 +19,7 @@ use shared_model::events::tenant::{self as ev, Tag};
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{ClientId, CustomerId, TagId};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
@@ -131,7 +132,7 @@ async fn lock_carriers(
 /// Create a tag.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/tags", tag = "tags",
-    params(("customerId" = CustomerId, Path)),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateTag,
     responses(
         (status = 201, body = Tag, headers(("ETag" = String), ("Location" = String))),
@@ -144,6 +145,7 @@ async fn lock_carriers(
 pub async fn create_tag(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(customer_id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<CreateTag>,
@@ -166,7 +168,7 @@ pub async fn create_tag(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     store::upsert(&mut tx, &tag).await?;
     emit(
@@ -179,12 +181,15 @@ pub async fn create_tag(
         &tag,
     )
     .await?;
-    tx.commit().await?;
-    Ok(created(
-        format!("/v1/customers/{customer_id}/tags/{}", tag.id),
-        tag.version,
-        &tag,
-    ))
+    idem.commit(
+        tx,
+        created(
+            format!("/v1/customers/{customer_id}/tags/{}", tag.id),
+            tag.version,
+            &tag,
+        ),
+    )
+    .await
 }
 
 /// Get a tag.

@@ -16,6 +16,7 @@ use shared_model::events::partition::{self as ev, PartitionGroup};
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
 use shared_model::outbox;
 use sqlx::PgConnection;
@@ -222,7 +223,7 @@ async fn write(
 /// Create a partition group.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partition-groups", tag = "partitions",
-    params(("customerId" = CustomerId, Path)),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateGroup,
     responses(
         (status = 201, body = PartitionGroup, headers(("ETag" = String))),
@@ -235,6 +236,7 @@ async fn write(
 pub async fn create_group(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(customer_id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<CreateGroup>,
@@ -254,15 +256,15 @@ pub async fn create_group(
         updated_at: now,
     };
     v.finish()?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_active(&mut tx, customer_id).await?;
     if let Some(parent) = g.parent_group_id {
         check_parent(&mut tx, customer_id, g.id, parent).await?;
     }
     upsert(&mut tx, &g).await?;
     write(&mut tx, ev::GROUP_CREATED, &g, &caller, &trace).await?;
-    tx.commit().await?;
-    Ok(with_etag(StatusCode::CREATED, g.version, &g))
+    idem.commit(tx, with_etag(StatusCode::CREATED, g.version, &g))
+        .await
 }
 
 /// Get a partition group.

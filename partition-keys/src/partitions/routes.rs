@@ -17,6 +17,7 @@ use shared_model::events::partition::{self as ev, Partition};
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
+use shared_model::idempotency::Idempotency;
 use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
 use shared_model::outbox;
 use sqlx::PgConnection;
@@ -174,7 +175,7 @@ pub async fn write(
 /// Create a partition.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partitions", tag = "partitions",
-    params(("customerId" = CustomerId, Path)),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreatePartition,
     responses(
         (status = 201, body = Partition, headers(("ETag" = String), ("Location" = String))),
@@ -187,6 +188,7 @@ pub async fn write(
 pub async fn create_partition(
     axum::extract::State(state): axum::extract::State<AppState>,
     caller: Caller,
+    idem: Idempotency,
     trace: Trace,
     ApiPath(customer_id): ApiPath<CustomerId>,
     ApiJson(body): ApiJson<CreatePartition>,
@@ -216,7 +218,7 @@ pub async fn create_partition(
         created_at: now,
         updated_at: now,
     };
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_active(&mut tx, customer_id).await?;
     if let Some(g) = p.group_id {
         ensure_group(&mut tx, customer_id, g).await?;
@@ -228,7 +230,7 @@ pub async fn create_partition(
     if let Ok(loc) = format!("/v1/customers/{customer_id}/partitions/{}", p.id).parse() {
         res.headers_mut().insert(axum::http::header::LOCATION, loc);
     }
-    Ok(res)
+    idem.commit(tx, res).await
 }
 
 /// Get a partition.

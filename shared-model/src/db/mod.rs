@@ -120,8 +120,14 @@ pub async fn set_session_scope(conn: &mut PgConnection, scope: Scope) -> Result<
 
 /// The kit's own tables (outbox, inbox, idempotency keys) and the RLS helper functions.
 /// Versions 1..=99 are the kit's; a service numbers its migrations from 1000.
-const KIT_MIGRATIONS: &[(i64, &str, &str)] =
-    &[(1, "kit", include_str!("../../migrations/0001_kit.sql"))];
+const KIT_MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "kit", include_str!("../../migrations/0001_kit.sql")),
+    (
+        2,
+        "idempotency records",
+        include_str!("../../migrations/0002_idempotency_records.sql"),
+    ),
+];
 
 /// The service's migrations merged with the kit's.
 pub fn migrator(service: &Migrator) -> Migrator {
