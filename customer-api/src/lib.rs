@@ -344,18 +344,34 @@ mod tests {
         let op = &doc["paths"]["/v1/customers/{customerId}/clients"]["post"]["responses"];
         let mut codes: Vec<&str> = op.as_object().unwrap().keys().map(String::as_str).collect();
         codes.sort();
-        assert_eq!(codes, ["201", "400", "401", "403", "404", "409", "422"]);
+        assert_eq!(
+            codes,
+            [
+                "201", "400", "401", "403", "404", "408", "409", "413", "414", "415", "422", "431",
+                "503"
+            ]
+        );
         assert_eq!(
             op["404"]["content"]["application/problem+json"]["schema"]["$ref"],
             "#/components/schemas/Problem"
         );
-        // Every operation documents its errors.
+        // Every operation documents its errors, those of the HTTP stack included.
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {
                 if path.starts_with("/v1/") && path != "/v1/logos/{sha256}" {
                     assert!(
                         op["responses"].get("401").is_some(),
                         "{method} {path} does not document 401"
+                    );
+                }
+                let mut stack = vec!["414", "431", "503"];
+                if op.get("requestBody").is_some() {
+                    stack.extend(["400", "408", "413", "415", "422"]);
+                }
+                for status in stack {
+                    assert!(
+                        op["responses"].get(status).is_some(),
+                        "{method} {path} does not document {status}"
                     );
                 }
             }

@@ -172,7 +172,11 @@ pub async fn run_consumer(
         match consume(&cfg, &pool, &sub, &queue, &mut ready, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(queue, error = ?e, "consumer failed; reconnecting");
+                tracing::warn!(
+                    queue,
+                    error = format!("{e:#}"),
+                    "consumer failed; reconnecting"
+                );
                 metrics::counter!("consumer_errors_total", "queue" => queue.clone()).increment(1);
             }
         }
@@ -180,7 +184,8 @@ pub async fn run_consumer(
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.cancelled() => return,
         }
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        // Capped at a second: consuming resumes within about a second of the broker's return.
+        backoff = (backoff * 2).min(Duration::from_secs(1));
     }
 }
 
@@ -253,7 +258,7 @@ async fn consume(
                 metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => outcome).increment(1);
             }
             Err(e) => {
-                tracing::warn!(queue, event_id = %event.id, error = ?e, "handler failed; returning the message");
+                tracing::warn!(queue, event_id = %event.id, error = format!("{e:#}"), "handler failed; returning the message");
                 metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => "failed").increment(1);
                 delivery
                     .nack(BasicNackOptions {
@@ -428,8 +433,10 @@ impl BrokerHealth {
                     tracing::warn!(error = %e, "broker unreachable");
                 }
             }
+            // Tried again at once twice a second: readiness follows the broker's return
+            // within a second.
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
                 _ = shutdown.cancelled() => return,
             }
         }

@@ -70,6 +70,12 @@ pub struct HttpConfig {
     pub request_timeout_ms: u64,
     pub body_limit_bytes: usize,
     pub shutdown_grace_ms: u64,
+    /// How long a client may take to send a request head (slow clients are disconnected).
+    pub header_read_timeout_ms: u64,
+    /// How long a request body may pause between two pieces before the request is 408.
+    pub body_read_timeout_ms: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -135,6 +141,9 @@ pub const KIT_DEFAULTS: &str = r#"
 request_timeout_ms = 15000
 body_limit_bytes = 1048576
 shutdown_grace_ms = 20000
+header_read_timeout_ms = 5000
+body_read_timeout_ms = 10000
+max_connections = 4096
 
 [database]
 max_connections = 16
@@ -175,6 +184,18 @@ impl Validate for KitConfig {
             .bind
             .parse::<SocketAddr>()
             .map_err(|_| format!("http.bind: {:?} is not a socket address", self.http.bind))?;
+        let http = &self.http;
+        if http.header_read_timeout_ms == 0 || http.body_read_timeout_ms == 0 {
+            return Err(
+                "http.header_read_timeout_ms, http.body_read_timeout_ms: must be > 0".into(),
+            );
+        }
+        if http.body_read_timeout_ms >= http.request_timeout_ms {
+            return Err("http.body_read_timeout_ms: must be less than request_timeout_ms".into());
+        }
+        if http.max_connections == 0 {
+            return Err("http.max_connections: must be > 0".into());
+        }
         let db = self.database.url.expose();
         if !(db.starts_with("postgres://") || db.starts_with("postgresql://")) {
             return Err("database.url: must be a postgres:// URL".into());

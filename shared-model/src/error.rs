@@ -135,7 +135,7 @@ impl ApiError {
         }])
     }
 
-    pub fn internal(source: impl Into<anyhow::Error>) -> Self {
+    pub fn internal(source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             code: "INTERNAL",
@@ -150,7 +150,7 @@ impl ApiError {
     pub fn into_anyhow(self) -> anyhow::Error {
         let what = format!("{} {}", self.code, self.detail.clone().unwrap_or_default());
         match self.source {
-            Some(source) => source.context(what),
+            Some(source) => anyhow::Error::from_boxed(source).context(what),
             None => anyhow::anyhow!(what),
         }
     }
@@ -190,7 +190,30 @@ impl From<sqlx::Error> for ApiError {
             tracing::warn!("database pool timed out");
             return Self::unavailable("the database is busy; retry shortly");
         }
+        if is_connection_failure(&e) {
+            tracing::warn!(error = %e, "the database connection failed");
+            return Self::unavailable("the database is unreachable; retry shortly");
+        }
         Self::internal(e)
+    }
+}
+
+/// Whether `e` says the database could not be reached or went away (a retry may succeed), as
+/// opposed to a statement it refused.
+pub fn is_connection_failure(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed
+        | sqlx::Error::Protocol(_) => true,
+        // Class 08 (connection exception), 57P01-57P03 (shutdown, crash, cannot connect now),
+        // 53300 (too many connections).
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| {
+            c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03" | "53300")
+        }),
+        _ => false,
     }
 }
 
@@ -233,6 +256,10 @@ impl IntoResponse for ApiError {
         let mut res = (self.status, body).into_response();
         res.headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         res
     }
 }
@@ -340,7 +367,7 @@ pub struct ApiJson<T>(pub T);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         let is_json = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -441,6 +468,39 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })
 }
 
+/// Whether `bytes` hold `\u0000` (in any case of hex digits).
+fn contains_nul_escape(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w == br"\u0000")
+}
+
+/// The path (`a.b[2]`, or `body` for the document itself) of the first text in `value`, key or
+/// string, that holds U+0000.
+pub fn text_with_nul(value: &serde_json::Value, path: String) -> Option<String> {
+    let here = || {
+        if path.is_empty() {
+            "body".to_string()
+        } else {
+            path.clone()
+        }
+    };
+    match value {
+        serde_json::Value::String(s) if s.contains('\0') => Some(here()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| text_with_nul(v, format!("{}[{i}]", here()))),
+        serde_json::Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let field = join_path(&path, k);
+            if k.contains('\0') {
+                Some(field)
+            } else {
+                text_with_nul(v, field)
+            }
+        }),
+        _ => None,
+    }
+}
+
 fn unknown_field(rule: &str) -> Option<String> {
     rule.strip_prefix("unknown field `")
         .and_then(|r| r.split('`').next())
@@ -499,6 +559,38 @@ mod tests {
 
         let e = parse_json::<Body>(b"{nope").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn a_body_is_an_object() {
+        let e = parse_json::<Body>(br#" ["a", null]"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.errors[0].field, "body");
+        assert_eq!(e.errors[0].rule, "must be a JSON object");
+        assert!(parse_json::<Body>(b"\"a\"").is_err());
+        assert!(parse_json::<Body>(br#" {"name":"a"}"#).is_ok());
+    }
+
+    #[test]
+    fn nul_in_any_text_is_refused_naming_the_field() {
+        let e = parse_json::<Body>(br#"{"name":"a\u0000b"}"#).unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(e.errors[0].field, "name");
+        let e = parse_json::<Body>(br#"{"name":"a","address":{"city":"\u0000"}}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "address.city");
+        let free: serde_json::Value =
+            serde_json::from_str(r#"{"feedback":{"notes":["ok","x\u0000"]}}"#).unwrap();
+        assert_eq!(
+            text_with_nul(&free, String::new()).as_deref(),
+            Some("feedback.notes[1]")
+        );
+        let key: serde_json::Value = serde_json::from_str(r#"{"a\u0000":1}"#).unwrap();
+        assert_eq!(
+            text_with_nul(&key, String::new()).as_deref(),
+            Some("a\u{0}")
+        );
+        // An escaped backslash before "u0000" is no NUL.
+        assert!(parse_json::<Body>(br#"{"name":"a\\u0000"}"#).is_ok());
     }
 
     #[test]

@@ -234,6 +234,7 @@ impl Relay {
             return;
         }
         const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+        const MAX_BACKOFF: Duration = Duration::from_secs(1);
         let mut backoff = FIRST_BACKOFF;
         loop {
             let started = Instant::now();
@@ -245,14 +246,16 @@ impl Relay {
                         backoff = FIRST_BACKOFF;
                     }
                     metrics::counter!("outbox_relay_errors_total").increment(1);
-                    tracing::warn!(error = ?e, "outbox relay failed; retrying");
+                    tracing::warn!(error = format!("{e:#}"), "outbox relay failed; retrying");
                 }
             }
             tokio::select! {
                 _ = tokio::time::sleep(backoff) => {}
                 _ = shutdown.cancelled() => return,
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
+            // Capped at a second: publishing resumes within about a second of the broker's or
+            // the database's return.
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
 

@@ -112,7 +112,7 @@ pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
                     .await
                     .map_err(|e| anyhow::anyhow!("binding http.bind {}: {e}", cfg.http.bind))?;
                 let shutdown = CancellationToken::new();
-                http::cancel_on_signal(shutdown.clone());
+                http::serve::cancel_on_signal(shutdown.clone());
                 run(spec, cfg, listener, shutdown).await
             }
         }
@@ -249,7 +249,13 @@ pub async fn run(
             }
         }
     });
-    let served = http::serve(listener, app(spec, &kit), shutdown.clone(), grace).await;
+    let served = http::serve::serve(
+        listener,
+        app(spec, &kit),
+        shutdown.clone(),
+        &kit.config.http,
+    )
+    .await;
     shutdown.cancel();
     let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
     kit.pool.close().await;

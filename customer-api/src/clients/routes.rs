@@ -376,6 +376,9 @@ async fn resolve_tags(
     Ok(ids)
 }
 
+/// The earliest purchase date recorded (an earlier one is a mistake, not history).
+const EARLIEST_PURCHASE: OffsetDateTime = time::macros::datetime!(2000-01-01 0:00 UTC);
+
 /// Create a client.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients", tag = "clients",

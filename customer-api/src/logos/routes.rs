@@ -282,7 +282,8 @@ pub async fn delete_client_logo(
     set_client_logo(state, caller, trace, ids, None).await
 }
 
-/// A logo image (public; immutable, so cacheable for a year).
+/// A logo image. Public by design (no token: a CDN may serve it); its address is the image's
+/// SHA-256, learnt only from a customer or client record. Immutable, so cacheable for a year.
 #[utoipa::path(
     get, path = "/v1/logos/{sha256}", tag = "logos",
     params(("sha256" = String, Path, description = "64 lower-case hex digits")),

@@ -281,10 +281,13 @@ pub async fn create_key(
             Some(at)
         }
         (None, Some(ttl)) => {
-            if !(60..=MAX_TTL_SECONDS).contains(&ttl) {
+            // Only a bounded ttl is added to a time (a huge one would overflow it).
+            if (60..=MAX_TTL_SECONDS).contains(&ttl) {
+                Some(now + time::Duration::seconds(ttl))
+            } else {
                 v.add("ttlSeconds", format!("must be 60 to {MAX_TTL_SECONDS}"));
+                None
             }
-            Some(now + time::Duration::seconds(ttl))
         }
         (None, None) => None,
     };

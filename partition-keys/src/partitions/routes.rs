@@ -225,7 +225,6 @@ pub async fn create_partition(
     }
     store::upsert(&mut tx, &p).await?;
     write(&mut tx, ev::CREATED, &p, &caller, &trace).await?;
-    tx.commit().await?;
     let mut res = with_etag(StatusCode::CREATED, p.version, &p);
     if let Ok(loc) = format!("/v1/customers/{customer_id}/partitions/{}", p.id).parse() {
         res.headers_mut().insert(axum::http::header::LOCATION, loc);

@@ -1,8 +1,13 @@
-//! HTTP plumbing every service shares: the middleware stack, health/metrics/docs routes,
-//! cursor pagination, `Idempotency-Key`, `ETag`/`If-Match`, and the server loop with graceful
-//! shutdown. Nothing here knows about any resource.
+//! HTTP plumbing every service shares: the middleware stack (request ids, observation,
+//! timeouts, compression, head and body limits, `Idempotency-Key`), health/metrics/docs routes,
+//! cursor pagination, `ETag`/`If-Match`; the server loop is in [`serve`]. Nothing here knows
+//! about any resource.
 
-use std::net::SocketAddr;
+pub mod openapi;
+pub mod serve;
+
+pub use openapi::{KitDoc, problems};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,10 +21,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use sqlx::PgPool;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::{CompressionBody, CompressionLayer};
 use tower_http::request_id::{
@@ -30,7 +32,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{Caller, Verifier};
 use crate::bus::BrokerHealth;
-use crate::config::KitConfig;
+use crate::config::{HttpConfig, KitConfig};
 use crate::error::{ApiError, FieldError};
 use crate::telemetry::{self, TraceContext};
 
@@ -124,6 +126,7 @@ static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 /// `openapi` is served at `/openapi.json` and rendered offline at `/docs`.
 pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> Router {
     let cfg = &kit.config.http;
+    let http = Arc::new(cfg.clone());
     let ops = Router::new()
         .route(
             "/health/live",
@@ -160,8 +163,9 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
             compression: tower::Layer::layer(&CompressionLayer::new(), Clone::clone(&inner)),
             inner,
         }))
-        .layer(BodyLimitLayer(cfg.body_limit_bytes))
-        .layer(IdempotencyLayer(kit.clone()));
+        .layer(gate(http.clone(), head_limits))
+        .layer(gate(http, body_limits))
+        .layer(crate::idempotency::IdempotencyLayer(kit.clone()));
     router
         .merge(ops)
         .merge(docs)
@@ -273,31 +277,16 @@ fn vary_if_compressible(mut res: Response) -> Response {
     res
 }
 
-/// The layer of [`BodyLimit`].
-#[derive(Clone, Copy)]
-struct BodyLimitLayer(usize);
-
-impl<S> tower::Layer<S> for BodyLimitLayer {
-    type Service = BodyLimit<S>;
-    fn layer(&self, inner: S) -> BodyLimit<S> {
-        BodyLimit {
-            limit: self.0,
-            inner,
-        }
-    }
-}
-
-/// Request bodies over `limit` bytes are refused with 413: at once when their declared length
-/// says so, or when reading them passes the limit (a body of unknown length is read through a
-/// limit). A body whose length is known and within the limit is passed on as it is (the
-/// connection enforces a declared length).
+/// A service that lets a request through `check` before `inner`: `check` may answer it at
+/// once (a refusal) or pass it on, changed or not.
 #[derive(Clone)]
-struct BodyLimit<S> {
-    limit: usize,
+struct Gate<S> {
+    check: fn(&HttpConfig, Request) -> Result<Request, ApiError>,
+    cfg: Arc<HttpConfig>,
     inner: S,
 }
 
-impl<S> tower::Service<Request> for BodyLimit<S>
+impl<S> tower::Service<Request> for Gate<S>
 where
     S: tower::Service<Request, Response = Response>,
 {
@@ -314,26 +303,92 @@ where
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        use axum::body::HttpBody;
-        let hint = req.body().size_hint();
-        let limit = self.limit as u64;
-        if hint.lower() > limit {
-            let refused = ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "the request body is too large",
-            );
-            return futures_util::future::Either::Right(std::future::ready(Ok(
-                refused.into_response()
-            )));
+        match (self.check)(&self.cfg, req) {
+            Ok(req) => futures_util::future::Either::Left(self.inner.call(req)),
+            Err(refused) => {
+                futures_util::future::Either::Right(std::future::ready(Ok(refused.into_response())))
+            }
         }
-        let req = if hint.upper().is_some_and(|n| n <= limit) {
-            req
-        } else {
-            req.map(|body| Body::new(http_body_util::Limited::new(body, self.limit)))
-        };
-        futures_util::future::Either::Left(self.inner.call(req))
     }
+}
+
+/// The layer of a [`Gate`].
+fn gate<S>(
+    cfg: Arc<HttpConfig>,
+    check: fn(&HttpConfig, Request) -> Result<Request, ApiError>,
+) -> impl tower::Layer<S, Service = Gate<S>> + Clone {
+    tower::layer::layer_fn(move |inner| Gate {
+        check,
+        cfg: cfg.clone(),
+        inner,
+    })
+}
+
+/// The longest request target served (a longer one is 414).
+const MAX_URI_BYTES: usize = 8 * 1024;
+/// The most request header fields, and their total size, served (more is 431).
+const MAX_HEADERS: usize = 100;
+const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// 414 for a request target over [`MAX_URI_BYTES`], 431 for headers over [`MAX_HEADERS`] or
+/// [`MAX_HEADER_BYTES`], with a problem document. (The connection's own limits, which answer
+/// without one, are set well above these: see [`serve`].)
+fn head_limits(_: &HttpConfig, req: Request) -> Result<Request, ApiError> {
+    let uri = req.uri();
+    let uri_len = uri.path_and_query().map_or(0, |p| p.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "URI_TOO_LONG",
+            format!("the request target is longer than {MAX_URI_BYTES} bytes"),
+        ));
+    }
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HEADERS_TOO_LARGE",
+            format!(
+                "the request has more than {MAX_HEADERS} header fields or {MAX_HEADER_BYTES} \
+                 bytes of them"
+            ),
+        ));
+    }
+    Ok(req)
+}
+
+/// Request bodies over `http.body_limit_bytes` are refused with 413: at once when their
+/// declared length says so, or when reading them passes the limit (a body of unknown length is
+/// read through a limit; one of known length is held to it by the connection). A body that
+/// pauses for `http.body_read_timeout_ms` fails its read, which the JSON extractor answers with
+/// 408 (see [`crate::error::body_error`]). A request without a body is passed on as it is.
+fn body_limits(cfg: &HttpConfig, req: Request) -> Result<Request, ApiError> {
+    use axum::body::HttpBody;
+    let hint = req.body().size_hint();
+    let limit = cfg.body_limit_bytes as u64;
+    if hint.lower() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            "the request body is too large",
+        ));
+    }
+    if hint.upper() == Some(0) {
+        return Ok(req);
+    }
+    let timeout = Duration::from_millis(cfg.body_read_timeout_ms);
+    Ok(if hint.upper().is_some_and(|n| n <= limit) {
+        req.map(|body| Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)))
+    } else {
+        req.map(|body| {
+            let limited = http_body_util::Limited::new(body, cfg.body_limit_bytes);
+            Body::new(tower_http::timeout::TimeoutBody::new(timeout, limited))
+        })
+    })
 }
 
 /// Request ids: random UUIDs without a system call each.
@@ -348,8 +403,13 @@ impl MakeRequestId for FastRequestId {
     }
 }
 
+/// How long readiness waits for the database (an outage must not hold the probe).
+const READY_DB_TIMEOUT: Duration = Duration::from_millis(1000);
+
 async fn ready(State(kit): State<Kit>) -> Response {
-    let db = sqlx::query("SELECT 1").execute(&kit.pool).await.is_ok();
+    let db = tokio::time::timeout(READY_DB_TIMEOUT, sqlx::query("SELECT 1").execute(&kit.pool))
+        .await
+        .is_ok_and(|r| r.is_ok());
     let broker = kit.broker.is_up();
     let consumers = kit
         .consumers_started
@@ -405,7 +465,7 @@ async fn list_dead_letters(
     let items = crate::bus::list_dead_letters(&kit.config.amqp, &q.consumer, limit)
         .await
         .map_err(|e| {
-            tracing::warn!(error = ?e, "listing dead letters failed");
+            tracing::warn!(error = format!("{e:#}"), "listing dead letters failed");
             ApiError::unavailable("the broker is unreachable")
         })?;
     Ok(Json(serde_json::json!({ "items": items })).into_response())
@@ -422,7 +482,7 @@ async fn replay_dead_letters(
     let replayed = crate::bus::replay_dead_letters(&kit.config.amqp, &body.consumer, limit)
         .await
         .map_err(|e| {
-            tracing::warn!(error = ?e, "replaying dead letters failed");
+            tracing::warn!(error = format!("{e:#}"), "replaying dead letters failed");
             ApiError::unavailable("the broker is unreachable")
         })?;
     tracing::info!(
@@ -686,255 +746,6 @@ impl Trace {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Idempotency-Key
-
-const IDEMPOTENCY_KEY: &str = "idempotency-key";
-/// A claimed key whose request never finished (crash) may be retried after this long.
-const IN_PROGRESS_EXPIRY_SECS: i64 = 60;
-/// Response headers replayed with a stored response.
-const REPLAYED_HEADERS: &[&str] = &["content-type", "etag", "location"];
-
-/// (request hash, status, headers, body) of a stored response.
-type StoredResponse = (
-    Vec<u8>,
-    Option<i32>,
-    Option<serde_json::Value>,
-    Option<Vec<u8>>,
-);
-
-/// The layer of [`Idempotency`].
-#[derive(Clone)]
-struct IdempotencyLayer(Kit);
-
-impl<S> tower::Layer<S> for IdempotencyLayer {
-    type Service = Idempotency<S>;
-    fn layer(&self, inner: S) -> Idempotency<S> {
-        Idempotency {
-            kit: self.0.clone(),
-            inner,
-        }
-    }
-}
-
-/// `POST` with `Idempotency-Key`: the first response for a (caller, key) is stored and replayed
-/// for the same body; a different body with the same key is 409. Server errors are not stored,
-/// so a retry after one runs the request again.
-///
-/// Every other request goes straight to the inner service: no clone of it, no boxed future
-/// (which `axum::middleware::from_fn` would make for each).
-#[derive(Clone)]
-struct Idempotency<S> {
-    kit: Kit,
-    inner: S,
-}
-
-impl<S> tower::Service<Request> for Idempotency<S>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>
-        + Clone
-        + Send
-        + 'static,
-    S::Future: Send,
-{
-    type Response = Response;
-    type Error = std::convert::Infallible;
-    type Future = futures_util::future::Either<
-        S::Future,
-        futures_util::future::BoxFuture<'static, Result<Response, std::convert::Infallible>>,
-    >;
-
-    fn poll_ready(
-        &mut self,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, req: Request) -> Self::Future {
-        if req.method() != Method::POST || !req.headers().contains_key(IDEMPOTENCY_KEY) {
-            return futures_util::future::Either::Left(self.inner.call(req));
-        }
-        // The ready service runs this request; a clone stays for the next.
-        let clone = self.inner.clone();
-        let ready = std::mem::replace(&mut self.inner, clone);
-        let kit = self.kit.clone();
-        futures_util::future::Either::Right(Box::pin(async move {
-            Ok(idempotent(kit, req, ready)
-                .await
-                .unwrap_or_else(IntoResponse::into_response))
-        }))
-    }
-}
-
-/// Runs a ready service on a request.
-async fn run<S>(mut service: S, req: Request) -> Response
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
-{
-    match service.call(req).await {
-        Ok(res) => res,
-        Err(never) => match never {},
-    }
-}
-
-/// A `POST` with an `Idempotency-Key` header, run by the ready service `next` (see
-/// [`Idempotency`]).
-async fn idempotent<S>(kit: Kit, req: Request, next: S) -> Result<Response, ApiError>
-where
-    S: tower::Service<Request, Response = Response, Error = std::convert::Infallible>,
-{
-    let key = req
-        .headers()
-        .get(IDEMPOTENCY_KEY)
-        .and_then(|v| v.to_str().ok())
-        .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255)
-        .map(str::to_string)
-        .ok_or_else(|| {
-            ApiError::field(
-                "Idempotency-Key",
-                "must be 1 to 255 visible ASCII characters",
-            )
-        })?;
-    let (parts, body) = req.into_parts();
-    // The scope is the verified caller; an unauthenticated request is left to the handler (401).
-    let caller = match crate::auth::bearer(&parts) {
-        Ok(token) => kit.verifier.caller(token).await.ok(),
-        Err(_) => None,
-    };
-    let Some(caller) = caller else {
-        return Ok(run(next, Request::from_parts(parts, body)).await);
-    };
-    let bytes = axum::body::to_bytes(body, kit.config.http.body_limit_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "PAYLOAD_TOO_LARGE",
-                "the body is too large",
-            )
-        })?;
-    let scope = format!(
-        "{}|{}|{} {}",
-        caller
-            .claims
-            .customer_id
-            .map(|c| c.to_string())
-            .unwrap_or_default(),
-        caller.sub(),
-        parts.method,
-        parts.uri.path()
-    );
-    let hash = Sha256::digest(&bytes).to_vec();
-
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (scope, key, request_hash) VALUES ($1, $2, $3)
-         ON CONFLICT (scope, key) DO UPDATE
-            SET request_hash = EXCLUDED.request_hash, created_at = now()
-          WHERE idempotency_keys.status_code IS NULL
-            AND idempotency_keys.created_at < now() - make_interval(secs => $4)
-         RETURNING 1",
-    )
-    .bind(&scope)
-    .bind(&key)
-    .bind(&hash)
-    .bind(IN_PROGRESS_EXPIRY_SECS as f64)
-    .fetch_optional(&kit.pool)
-    .await?
-    .is_some();
-
-    if !claimed {
-        let row: Option<StoredResponse> = sqlx::query_as(
-            "SELECT request_hash, status_code, response_headers, response_body
-               FROM idempotency_keys WHERE scope = $1 AND key = $2",
-        )
-        .bind(&scope)
-        .bind(&key)
-        .fetch_optional(&kit.pool)
-        .await?;
-        let Some((stored_hash, status, headers, body)) = row else {
-            return Err(ApiError::conflict(
-                "CONFLICT",
-                "the Idempotency-Key is being processed; retry",
-            ));
-        };
-        if stored_hash != hash {
-            return Err(ApiError::conflict(
-                "IDEMPOTENCY_KEY_REUSED",
-                "this Idempotency-Key was used with a different request body",
-            ));
-        }
-        let Some(status) = status else {
-            return Err(ApiError::conflict(
-                "CONFLICT",
-                "a request with this Idempotency-Key is still in progress",
-            ));
-        };
-        let mut res = Response::new(Body::from(body.unwrap_or_default()));
-        *res.status_mut() = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-        if let Some(serde_json::Value::Object(h)) = headers {
-            for (k, v) in h {
-                if let (Ok(name), Some(Ok(value))) = (
-                    HeaderName::try_from(k),
-                    v.as_str().map(HeaderValue::from_str),
-                ) {
-                    res.headers_mut().insert(name, value);
-                }
-            }
-        }
-        res.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-        return Ok(res);
-    }
-
-    let res = run(next, Request::from_parts(parts, Body::from(bytes))).await;
-    let (rparts, rbody) = res.into_parts();
-    let rbytes = axum::body::to_bytes(rbody, usize::MAX)
-        .await
-        .map_err(ApiError::internal)?;
-    if rparts.status.is_server_error() {
-        sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2")
-            .bind(&scope)
-            .bind(&key)
-            .execute(&kit.pool)
-            .await?;
-    } else {
-        let headers: serde_json::Map<String, serde_json::Value> = REPLAYED_HEADERS
-            .iter()
-            .filter_map(|h| {
-                rparts
-                    .headers
-                    .get(*h)
-                    .and_then(|v| v.to_str().ok())
-                    .map(|v| (h.to_string(), v.into()))
-            })
-            .collect();
-        sqlx::query(
-            "UPDATE idempotency_keys SET status_code = $3, response_headers = $4, response_body = $5
-              WHERE scope = $1 AND key = $2",
-        )
-        .bind(&scope)
-        .bind(&key)
-        .bind(rparts.status.as_u16() as i32)
-        .bind(serde_json::Value::Object(headers))
-        .bind(rbytes.to_vec())
-        .execute(&kit.pool)
-        .await?;
-    }
-    Ok(Response::from_parts(rparts, Body::from(rbytes)))
-}
-
-/// Deletes idempotency records older than 24 hours.
-pub async fn expire_idempotency_keys(pool: &PgPool) -> Result<u64, sqlx::Error> {
-    Ok(
-        sqlx::query("DELETE FROM idempotency_keys WHERE created_at < now() - interval '24 hours'")
-            .execute(pool)
-            .await?
-            .rows_affected(),
-    )
-}
-
-// ---------------------------------------------------------------------------------------------
 // Pagination
 
 pub const DEFAULT_PAGE_SIZE: i64 = 50;
@@ -967,11 +778,15 @@ pub fn encode_cursor<T: Serialize>(position: &T) -> String {
         .encode(serde_json::to_vec(position).unwrap_or_default())
 }
 
+/// The position a cursor holds. A cursor is the client's text: one that does not decode, or
+/// whose position holds U+0000 (never in a cursor this service made), is a 422 on `cursor`.
 pub fn decode_cursor<T: DeserializeOwned>(cursor: &str) -> Result<T, ApiError> {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(cursor)
         .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .filter(|v| crate::error::text_with_nul(v, String::new()).is_none())
+        .and_then(|v| serde_json::from_value(v).ok())
         .ok_or_else(|| ApiError::field("cursor", "is not a cursor returned by this endpoint"))
 }
 
@@ -1000,6 +815,16 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let q = parts.uri.query().unwrap_or("");
+        // Every query parameter passes here: none may hold U+0000 (`%00`), which PostgreSQL
+        // cannot store or compare.
+        if let Some((name, _)) =
+            form_urlencoded::parse(q.as_bytes()).find(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(ApiError::field(
+                name.into_owned(),
+                "must not contain the NUL character (U+0000)",
+            ));
+        }
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(q.as_bytes()));
         serde_path_to_error::deserialize(de)
             .map(ApiQuery)
@@ -1107,186 +932,6 @@ pub fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Re
     res
 }
 
-// ---------------------------------------------------------------------------------------------
-// OpenAPI
-
-/// Adds the bearer-token security scheme and the operational routes to a service's document.
-pub struct KitDoc;
-
-impl utoipa::Modify for KitDoc {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        use utoipa::openapi::{ContentBuilder, ResponseBuilder};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("JWT")
-                    .build(),
-            ),
-        );
-        let json = || ContentBuilder::new().build();
-        for (path, summary, ok) in [
-            (
-                "/health/live",
-                "Liveness: the process serves requests",
-                "alive",
-            ),
-            (
-                "/health/ready",
-                "Readiness: database and broker reachable (503 otherwise)",
-                "ready",
-            ),
-            (
-                "/metrics",
-                "Prometheus metrics (text exposition format)",
-                "metrics",
-            ),
-        ] {
-            let op = OperationBuilder::new()
-                .summary(Some(summary))
-                .tag("operations")
-                .response(
-                    "200",
-                    ResponseBuilder::new()
-                        .description(ok)
-                        .content("application/json", json())
-                        .build(),
-                )
-                .build();
-            openapi
-                .paths
-                .paths
-                .insert(path.to_string(), PathItem::new(HttpMethod::Get, op));
-        }
-    }
-}
-
-/// Reusable OpenAPI error responses (RFC 9457 problem details referencing the `Problem`
-/// schema) for `#[utoipa::path(responses(...))]`, beside an operation's own responses.
-pub mod problems {
-    use std::collections::BTreeMap;
-
-    use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
-
-    fn problem(description: &str) -> RefOr<Response> {
-        ResponseBuilder::new()
-            .description(description)
-            .content(
-                "application/problem+json",
-                ContentBuilder::new()
-                    .schema(Some(Ref::from_schema_name("Problem")))
-                    .build(),
-            )
-            .build()
-            .into()
-    }
-
-    macro_rules! response_set {
-        ($(#[$meta:meta])* $name:ident { $($status:literal => $description:literal),+ $(,)? }) => {
-            $(#[$meta])*
-            pub struct $name;
-
-            impl utoipa::IntoResponses for $name {
-                fn responses() -> BTreeMap<String, RefOr<Response>> {
-                    BTreeMap::from([$(($status.to_string(), problem($description))),+])
-                }
-            }
-        };
-    }
-
-    response_set!(
-        /// 401 and 403.
-        AuthErrors {
-            "401" => "NOT_AUTHORIZED: no valid bearer token",
-            "403" => "FORBIDDEN: the token lacks the permission",
-        }
-    );
-    response_set!(
-        /// What any tenant-scoped operation can answer: 400 KEY_MISMATCH, 401, 403, 404.
-        TenantErrors {
-            "400" => "KEY_MISMATCH: the path names another customer or client than the token",
-            "401" => "NOT_AUTHORIZED: no valid bearer token",
-            "403" => "FORBIDDEN: the token lacks the permission",
-            "404" => "NOT_FOUND: no such entity visible to the caller",
-        }
-    );
-    response_set!(
-        /// 422 VALIDATION_FAILED, naming each field and the rule it broke.
-        Invalid {
-            "422" => "VALIDATION_FAILED: the fields and the rules they broke",
-        }
-    );
-    response_set!(
-        /// 412 PRECONDITION_FAILED: `If-Match` names another version.
-        Stale {
-            "412" => "PRECONDITION_FAILED: If-Match names another version",
-        }
-    );
-}
-
-// ---------------------------------------------------------------------------------------------
-// Server
-
-/// Serves `app` on `listener` until `shutdown`, then drains in-flight requests for at most the
-/// configured grace period.
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    shutdown: CancellationToken,
-    grace: Duration,
-) -> anyhow::Result<()> {
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, "listening");
-    let drained = shutdown.clone();
-    // Without TCP_NODELAY a response written in pieces (a streamed body) waits for the
-    // client's delayed acknowledgement of the previous piece.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "could not set TCP_NODELAY on a connection");
-        }
-    });
-    let server = axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { drained.cancelled().await });
-    tokio::select! {
-        r = server => r?,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("shutdown grace period over; dropping remaining connections");
-        }
-    }
-    Ok(())
-}
-
-/// Cancels `token` on SIGTERM or Ctrl-C.
-pub fn cancel_on_signal(token: CancellationToken) {
-    tokio::spawn(async move {
-        let ctrl_c = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        let term = async {
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        };
-        #[cfg(not(unix))]
-        let term = std::future::pending::<()>();
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term => {}
-        }
-        tracing::info!("shutdown requested; draining");
-        token.cancel();
-    });
-}
-
 /// Deserialize helper for optional-nullable PATCH fields: absent, `null`, or a value.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Patch<T> {
@@ -1363,6 +1008,11 @@ mod tests {
         let p = page(vec![1, 2], 2, |x| *x);
         assert!(p.next_cursor.is_none());
         assert!(page_limit(Some(201)).is_err());
+        let nul = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"["a\u0000",1]"#);
+        assert_eq!(
+            decode_cursor::<(String, i32)>(&nul).unwrap_err().errors[0].field,
+            "cursor"
+        );
         assert_eq!(page_limit(None).unwrap(), 50);
     }
 
