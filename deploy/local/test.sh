@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the full test suite: formatting, lints, every unit and integration test against the real
-# PostgreSQL and RabbitMQ (started here if they are not running), then the broker-restart test,
-# which restarts RabbitMQ and so runs alone, and a smoke run of the benchmark harness.
+# PostgreSQL and RabbitMQ (started here if they are not running), then the broker- and
+# database-restart tests, which restart RabbitMQ and PostgreSQL and so run alone, and a smoke run
+# of the benchmark harness.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -32,7 +33,8 @@ else
 fi
 say "tests"
 cargo nextest run --workspace --profile "$profile"
-say "broker restart test (runs alone)"
-cargo nextest run --workspace --profile "$profile" --run-ignored only -E 'test(broker_restart)'
+say "broker and database restart tests (each runs alone)"
+cargo nextest run --workspace --profile "$profile" --run-ignored only --test-threads 1 \
+  -E 'test(broker_restart) | test(database_restart)'
 say "benchmark harness smoke run (a few seconds; figures from a debug build mean nothing)"
 "${CARGO_TARGET_DIR:-$ROOT/target}/debug/bench" smoke --out "${CARGO_TARGET_DIR:-$ROOT/target}/bench"

@@ -2,6 +2,7 @@
 //! publishing CloudEvents, and the kit's outbox relay and consumer under concurrency, failure
 //! and a broker restart.
 
+mod audit;
 mod consumer;
 mod customer_events;
 mod keys;
