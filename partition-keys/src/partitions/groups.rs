@@ -23,7 +23,7 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::routes::{edit_scope, ensure_active, read_scope};
+use super::routes::{edit_scope, ensure_active, ensure_known, read_scope};
 use super::store as partitions;
 use crate::AppState;
 
@@ -313,6 +313,7 @@ pub async fn list_groups(
     let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
     let (name, id) = after.map(|p| (p.0, p.1)).unzip();
     let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_known(&mut tx, customer_id).await?;
     let sql = format!(
         "SELECT {COLUMNS} FROM partition_groups g WHERE g.customer_id = $1
             AND ($2::text IS NULL OR (lower(g.name), g.group_id) > ($2, $3))

@@ -133,6 +133,19 @@ pub async fn ensure_active(conn: &mut PgConnection, customer: CustomerId) -> Res
     }
 }
 
+/// The customer is known to this service, active or not (404 otherwise): a collection of an
+/// unknown customer is 404, as in customer-api, not an empty page.
+pub async fn ensure_known(conn: &mut PgConnection, customer: CustomerId) -> Result<(), ApiError> {
+    let known: Option<i32> =
+        sqlx::query_scalar("SELECT 1 FROM known_customers WHERE customer_id = $1")
+            .bind(customer)
+            .fetch_optional(&mut *conn)
+            .await?;
+    known
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found("customer"))
+}
+
 /// The group exists for this customer (422 on `groupId` otherwise).
 async fn ensure_group(
     conn: &mut PgConnection,
@@ -285,6 +298,7 @@ pub async fn list_partitions(
         ));
     }
     let mut tx = db::begin(&state.kit.pool, scope).await?;
+    ensure_known(&mut tx, customer_id).await?;
     let rows = store::list(
         &mut tx,
         customer_id,

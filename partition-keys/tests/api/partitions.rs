@@ -493,3 +493,35 @@ async fn a_retried_create_with_the_same_idempotency_key_is_applied_once() {
         .count();
     assert_eq!(created, 1);
 }
+
+#[tokio::test]
+async fn collections_of_an_unknown_customer_are_404_not_empty() {
+    let ctx = Ctx::new().await;
+    let unknown = shared_model::ids::CustomerId::new();
+    let t = testkit::token("owner", Some(unknown), &[Permission::ManagePartitions]);
+    for path in [
+        format!("/v1/customers/{unknown}/partitions"),
+        format!("/v1/customers/{unknown}/partition-groups"),
+    ] {
+        problem(
+            ctx.send(Method::GET, &path, &t, None).await,
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+        )
+        .await;
+    }
+    // A known customer without partitions has an empty page.
+    let (cid, t) = ctx.customer("active").await;
+    let page = ok(
+        ctx.send(
+            Method::GET,
+            &format!("/v1/customers/{cid}/partitions"),
+            &t,
+            None,
+        )
+        .await,
+        StatusCode::OK,
+    )
+    .await;
+    assert_eq!(page["items"], json!([]));
+}
