@@ -164,6 +164,11 @@ pub fn validate_products(v: &mut Validator, products: &[String]) {
     }
 }
 
+/// Whether two lists hold the same items, in any order (duplicates are refused elsewhere).
+fn same_set(a: &[String], b: &[String]) -> bool {
+    a.len() == b.len() && a.iter().all(|x| b.contains(x))
+}
+
 pub fn validate_session(v: &mut Validator, s: Option<i32>) {
     if let Some(s) = s
         && !(SESSION_EXPIRATION_MIN..=SESSION_EXPIRATION_MAX).contains(&s)
@@ -419,7 +424,11 @@ pub async fn update_customer(
         &mut c.session_expiration_seconds,
         body.session_expiration_seconds,
     );
-    if let Some(products) = body.products {
+    // Products are a set: the same products in another order change nothing (and fire no
+    // customer.updated, nor a claims push).
+    if let Some(products) = body.products
+        && !same_set(&products, &c.products)
+    {
         c.products = products;
     }
     if let Some(a) = &c.address {

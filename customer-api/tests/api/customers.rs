@@ -568,3 +568,32 @@ async fn idempotency_key_replays_the_first_response_and_rejects_another_body() {
         invalid(res, "name").await;
     }
 }
+
+#[tokio::test]
+async fn the_same_products_in_another_order_are_no_change() {
+    let ctx = Ctx::new().await;
+    let mut body = business("products-order");
+    body["products"] = json!(["crm", "erp"]);
+    let c = ctx.create(body).await;
+    let id = c["id"].as_str().unwrap();
+    let path = format!("/v1/customers/{id}");
+    let tenant = ctx.tenant(id);
+    let patch = |products: Value| {
+        ctx.req(Method::PATCH, &path, Some(&tenant))
+            .json(&json!({ "products": products }))
+            .send()
+    };
+    let same = crate::ok(patch(json!(["erp", "crm"])).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(same["version"], 1);
+    assert_eq!(same["products"], json!(["crm", "erp"]));
+    let fewer = crate::ok(patch(json!(["erp"])).await.unwrap(), StatusCode::OK).await;
+    assert_eq!(fewer["version"], 2);
+    let updates: Vec<_> = ctx
+        .events()
+        .await
+        .into_iter()
+        .filter(|(key, _)| key == "customer.updated")
+        .collect();
+    assert_eq!(updates.len(), 1, "{updates:?}");
+    assert_eq!(updates[0].1["data"]["changedFields"], json!(["products"]));
+}
