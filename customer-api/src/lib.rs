@@ -355,6 +355,15 @@ mod tests {
             op["404"]["content"]["application/problem+json"]["schema"]["$ref"],
             "#/components/schemas/Problem"
         );
+        // The kit's operational endpoints are in the document too.
+        assert!(doc["paths"]["/internal/v1/dead-letters"]["get"].is_object());
+        assert!(doc["paths"]["/internal/v1/dead-letters/replay"]["post"].is_object());
+        assert_eq!(
+            doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]
+                .as_object()
+                .map(|c| c.keys().cloned().collect::<Vec<_>>()),
+            Some(vec!["text/plain".to_string()])
+        );
         // Every operation documents its errors, those of the HTTP stack included.
         for (path, item) in doc["paths"].as_object().unwrap() {
             for (method, op) in item.as_object().unwrap() {

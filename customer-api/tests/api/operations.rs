@@ -99,6 +99,17 @@ async fn health_metrics_openapi_and_docs() {
         "the docs page is served from the binary"
     );
     assert!(!html.contains("cdn"), "no assets from a CDN");
+    // The page finds the document relative to itself (behind a path prefix too).
+    let init = ctx
+        .req(Method::GET, "/docs/swagger-initializer.js", None)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(init.contains("\"../openapi.json\""), "{init}");
+    assert!(!init.contains("\"/openapi.json\""), "{init}");
     let res = ctx
         .req(Method::GET, "/no/such/route", None)
         .send()

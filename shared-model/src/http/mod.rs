@@ -140,8 +140,11 @@ pub fn finish(router: Router, kit: &Kit, openapi: utoipa::openapi::OpenApi) -> R
             axum::routing::post(replay_dead_letters),
         )
         .with_state(kit.clone());
+    // The page loads the document relative to itself (`/docs/` → `../openapi.json`), so it
+    // works behind an ingress that serves the service under a path prefix.
     let docs: Router = utoipa_swagger_ui::SwaggerUi::new("/docs")
         .url("/openapi.json", openapi)
+        .config(utoipa_swagger_ui::Config::new(["../openapi.json"]))
         .into();
     // One tower stack, applied with one `layer` call: axum boxes each layered service into a
     // route and clones it, with everything inside it, for every request, so a `layer` call per
@@ -430,20 +433,35 @@ async fn ready(State(kit): State<Kit>) -> Response {
 }
 
 /// Query of `GET /internal/v1/dead-letters`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct DeadLetterQuery {
+    /// A consumer of this service (its queue name without the prefix).
     consumer: String,
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
 
 /// Body of `POST /internal/v1/dead-letters/replay`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ReplayBody {
+    /// A consumer of this service.
     consumer: String,
+    /// 1 to 200 (default 50).
+    #[schema(minimum = 1, maximum = 200)]
     limit: Option<i64>,
 }
+
+/// The document of the dead-letter endpoints, merged into every service's (see [`KitDoc`]).
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(list_dead_letters, replay_dead_letters),
+    components(schemas(ReplayBody, crate::bus::DeadLetter))
+)]
+pub(crate) struct DeadLetterDoc;
 
 fn dead_letter_access(kit: &Kit, caller: &Caller, consumer: &str) -> Result<(), ApiError> {
     caller.require(crate::auth::Permission::PlatformAdminEditAllCustomers)?;
@@ -455,6 +473,16 @@ fn dead_letter_access(kit: &Kit, caller: &Caller, consumer: &str) -> Result<(), 
 }
 
 /// Lists a consumer's dead letters without removing them (platform admins).
+#[utoipa::path(
+    get, path = "/internal/v1/dead-letters", tag = "operations",
+    params(DeadLetterQuery),
+    responses(
+        (status = 200, description = "`{\"items\": [DeadLetter]}`, oldest first", content_type = "application/json"),
+        problems::AuthErrors,
+        (status = 404, description = "NOT_FOUND: no such consumer", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn list_dead_letters(
     State(kit): State<Kit>,
     caller: Caller,
@@ -472,6 +500,16 @@ async fn list_dead_letters(
 }
 
 /// Moves dead letters back onto the consumer's queue (platform admins).
+#[utoipa::path(
+    post, path = "/internal/v1/dead-letters/replay", tag = "operations",
+    request_body = ReplayBody,
+    responses(
+        (status = 200, description = "`{\"replayed\": n}`", content_type = "application/json"),
+        problems::AuthErrors,
+        (status = 404, description = "NOT_FOUND: no such consumer", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
 async fn replay_dead_letters(
     State(kit): State<Kit>,
     caller: Caller,

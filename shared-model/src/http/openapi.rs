@@ -91,6 +91,7 @@ impl utoipa::Modify for KitDoc {
         use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
         use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+        openapi.merge(<super::DeadLetterDoc as utoipa::OpenApi>::openapi());
         for item in openapi.paths.paths.values_mut() {
             for op in [
                 &mut item.get,
