@@ -72,7 +72,7 @@ pub struct HttpConfig {
     pub shutdown_grace_ms: u64,
     /// How long a client may take to send a request head (slow clients are disconnected).
     pub header_read_timeout_ms: u64,
-    /// How long a request body may pause between two pieces before the request is 408.
+    /// How long a request body may take to arrive before the request is 408.
     pub body_read_timeout_ms: u64,
     /// Connections served at once; more wait in the listen backlog.
     pub max_connections: usize,

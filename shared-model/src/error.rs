@@ -389,17 +389,55 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "the body must be application/json",
             ));
         }
-        // The body limit is the HTTP stack's (a body over it fails the read with 413).
-        let bytes = axum::body::to_bytes(req.into_body(), usize::MAX)
-            .await
-            .map_err(body_error)?;
+        let bytes = read_body(req).await?;
         parse_json(&bytes).map(ApiJson)
     }
 }
 
-/// The answer to a request body that could not be read: 413 over the body limit, 408 when the
-/// client stopped sending it (the body read timeout), 400 otherwise.
-pub fn body_error(e: axum::Error) -> ApiError {
+/// Raw body extractor (e.g. an uploaded image), read as [`read_body`] reads it.
+pub struct ApiBytes(pub axum::body::Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for ApiBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        read_body(req).await.map(ApiBytes)
+    }
+}
+
+/// How long a request's body may take to arrive, set by the HTTP stack from
+/// `http.body_read_timeout_ms` on every request with a body.
+#[derive(Clone, Copy, Debug)]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
+/// Reads a request's whole body: 408 if it has not arrived within its [`BodyReadTimeout`]
+/// (10 s if none is set), 413 over the body limit, 400 if the connection fails. The timer is
+/// armed only if the body is not there yet, as a request's usually is.
+pub async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
+    let timeout = req.extensions().get::<BodyReadTimeout>().copied();
+    read_body_within(req.into_body(), timeout).await
+}
+
+/// [`read_body`] of a body taken from its request.
+pub async fn read_body_within(
+    body: axum::body::Body,
+    timeout: Option<BodyReadTimeout>,
+) -> Result<axum::body::Bytes, ApiError> {
+    let limit = timeout.map_or(std::time::Duration::from_secs(10), |t| t.0);
+    // The body limit is the HTTP stack's (a body over it fails the read with 413).
+    match tokio::time::timeout(limit, axum::body::to_bytes(body, usize::MAX)).await {
+        Ok(read) => read.map_err(body_error),
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "REQUEST_TIMEOUT",
+            "the request body did not arrive in time",
+        )),
+    }
+}
+
+/// The answer to a request body that could not be read: 413 over the body limit, 400
+/// otherwise.
+fn body_error(e: axum::Error) -> ApiError {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&e);
     while let Some(c) = cause {
         if c.is::<http_body_util::LengthLimitError>() {
@@ -407,13 +445,6 @@ pub fn body_error(e: axum::Error) -> ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "PAYLOAD_TOO_LARGE",
                 "the request body is too large",
-            );
-        }
-        if c.is::<tower_http::timeout::TimeoutError>() {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "REQUEST_TIMEOUT",
-                "the request body did not arrive in time",
             );
         }
         cause = c.source();

@@ -129,9 +129,8 @@ async fn prepare(kit: &Kit, req: Request) -> Result<Request, ApiError> {
             )
         })?
         .to_string();
-    let bytes = axum::body::to_bytes(body, kit.config.http.body_limit_bytes)
-        .await
-        .map_err(crate::error::body_error)?;
+    let timeout = parts.extensions.get().copied();
+    let bytes = crate::error::read_body_within(body, timeout).await?;
     let claim = Claim::new(&caller, &parts.method, parts.uri.path(), &key, &bytes);
     parts.extensions.insert(Idempotency(Some(Arc::new(claim))));
     Ok(Request::from_parts(parts, Body::from(bytes)))

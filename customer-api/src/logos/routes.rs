@@ -16,7 +16,7 @@ use axum::routing::{get, put};
 use sha2::{Digest, Sha256};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
-use shared_model::error::{ApiError, Problem};
+use shared_model::error::{ApiBytes, ApiError, Problem};
 use shared_model::events::client as client_ev;
 use shared_model::events::customer::{self as customer_ev, LogoReceipt};
 use shared_model::http::{ApiPath, Trace, with_etag};
@@ -213,7 +213,7 @@ pub async fn put_customer_logo(
     caller: Caller,
     trace: Trace,
     ApiPath(id): ApiPath<CustomerId>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     set_customer_logo(state, caller, trace, id, Some(body)).await
 }
@@ -257,7 +257,7 @@ pub async fn put_client_logo(
     caller: Caller,
     trace: Trace,
     ApiPath(ids): ApiPath<(CustomerId, ClientId)>,
-    body: Bytes,
+    ApiBytes(body): ApiBytes,
 ) -> Result<Response, ApiError> {
     set_client_logo(state, caller, trace, ids, Some(body)).await
 }

@@ -366,9 +366,9 @@ fn head_limits(_: &HttpConfig, req: Request) -> Result<Request, ApiError> {
 
 /// Request bodies over `http.body_limit_bytes` are refused with 413: at once when their
 /// declared length says so, or when reading them passes the limit (a body of unknown length is
-/// read through a limit; one of known length is held to it by the connection). A body that
-/// pauses for `http.body_read_timeout_ms` fails its read, which the JSON extractor answers with
-/// 408 (see [`crate::error::body_error`]). A request without a body is passed on as it is.
+/// read through a limit; one of known length is held to it by the connection). A request with a
+/// body carries its [`BodyReadTimeout`](crate::error::BodyReadTimeout), which the extractors
+/// apply (see [`crate::error::read_body`]); one without is passed on as it is.
 fn body_limits(cfg: &HttpConfig, req: Request) -> Result<Request, ApiError> {
     use axum::body::HttpBody;
     let hint = req.body().size_hint();
@@ -383,15 +383,16 @@ fn body_limits(cfg: &HttpConfig, req: Request) -> Result<Request, ApiError> {
     if hint.upper() == Some(0) {
         return Ok(req);
     }
-    let timeout = Duration::from_millis(cfg.body_read_timeout_ms);
-    Ok(if hint.upper().is_some_and(|n| n <= limit) {
-        req.map(|body| Body::new(tower_http::timeout::TimeoutBody::new(timeout, body)))
+    let mut req = if hint.upper().is_some_and(|n| n <= limit) {
+        req
     } else {
-        req.map(|body| {
-            let limited = http_body_util::Limited::new(body, cfg.body_limit_bytes);
-            Body::new(tower_http::timeout::TimeoutBody::new(timeout, limited))
-        })
-    })
+        req.map(|body| Body::new(http_body_util::Limited::new(body, cfg.body_limit_bytes)))
+    };
+    req.extensions_mut()
+        .insert(crate::error::BodyReadTimeout(Duration::from_millis(
+            cfg.body_read_timeout_ms,
+        )));
+    Ok(req)
 }
 
 /// Request ids: random UUIDs without a system call each.

@@ -29,7 +29,7 @@ const STACK_PROBLEMS: &[(&str, &str, Applies)] = &[
     ),
     (
         "408",
-        "REQUEST_TIMEOUT: the body paused longer than http.body_read_timeout_ms",
+        "REQUEST_TIMEOUT: the body did not arrive within http.body_read_timeout_ms",
         Applies::Body,
     ),
     (
