@@ -105,6 +105,17 @@ pub mod customer {
         name: "customer.reactivated",
         schema: SCHEMA,
     };
+    /// A customer's self-registration settings changed (payload: the settings, in customer-api).
+    pub const REGISTRATION_CHANGED: EventType = EventType {
+        name: "customer.registration_changed",
+        schema: "urn:customer-platform:schema:registration-settings:v1",
+    };
+    /// The claims a customer's users get changed (payload: the claims document, in
+    /// customer-api), for the auth service.
+    pub const CLAIMS_CHANGED: EventType = EventType {
+        name: "customer.claims_changed",
+        schema: "urn:customer-platform:schema:customer-claims:v1",
+    };
 
     /// A postal address.
     #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]

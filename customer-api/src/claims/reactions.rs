@@ -13,18 +13,13 @@ use sha2::{Digest, Sha256};
 use shared_model::bus::{Handler, Subscription};
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
-use shared_model::events::{CloudEvent, EventType};
+use shared_model::events::CloudEvent;
 use shared_model::ids::CustomerId;
 use shared_model::outbox;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
 use crate::roles::store as roles;
-
-pub const CLAIMS_CHANGED: EventType = EventType {
-    name: "customer.claims_changed",
-    schema: "urn:customer-platform:schema:customer-claims:v1",
-};
 
 /// A role as the auth service needs it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -76,7 +71,7 @@ pub fn changed_event(
 ) -> Result<CloudEvent, ApiError> {
     CloudEvent::new(
         crate::SOURCE,
-        CLAIMS_CHANGED,
+        shared_model::events::customer::CLAIMS_CHANGED,
         doc.customer_id,
         Some(doc.customer_id),
         actor,

@@ -25,7 +25,6 @@ use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
 use shared_model::error::{ApiError, ApiJson, Problem, ResultExt, Validator};
-use shared_model::events::EventType;
 use shared_model::http::{ApiPath, IfMatch, with_etag};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, Email};
@@ -46,10 +45,6 @@ pub fn router() -> Router<AppState> {
         .route("/v1/registrations/resolve", post(resolve))
 }
 
-pub const UPDATED: EventType = EventType {
-    name: "customer.registration_changed",
-    schema: "urn:customer-platform:schema:registration-settings:v1",
-};
 const MAX_DOMAINS: usize = 50;
 /// The session lifetime granted when the customer has none configured.
 pub const DEFAULT_SESSION_SECONDS: i32 = 86_400;
@@ -384,7 +379,16 @@ pub async fn put_registration(
             format!("{taken} is a registration domain of another customer"),
         ));
     }
-    emit(&mut tx, UPDATED, id, id, caller.sub(), &trace, &r).await?;
+    emit(
+        &mut tx,
+        shared_model::events::customer::REGISTRATION_CHANGED,
+        id,
+        id,
+        caller.sub(),
+        &trace,
+        &r,
+    )
+    .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, r.version, &r))
 }
