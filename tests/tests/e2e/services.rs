@@ -51,10 +51,17 @@ async fn check(name: &str, prefix: &str) {
     assert_eq!(doc["info"]["title"], name);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     assert_eq!(get("/docs/").await.unwrap().status(), 200);
+    // The client keeps its keep-alive connection open: SIGTERM closes it and exits at once.
+    let asked = std::time::Instant::now();
     let status = svc.terminate().await.unwrap();
     assert!(
         status.success(),
         "{name} did not stop cleanly on SIGTERM: {status:?}"
+    );
+    assert!(
+        asked.elapsed() < std::time::Duration::from_secs(2),
+        "{name} took {:?} to exit after SIGTERM",
+        asked.elapsed()
     );
     tests::delete_services_broker_names(&[name], &db, &amqp, &[]).await;
 }
