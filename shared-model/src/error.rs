@@ -218,8 +218,13 @@ pub fn is_connection_failure(e: &sqlx::Error) -> bool {
 }
 
 impl From<anyhow::Error> for ApiError {
+    /// A database error inside keeps its meaning (a lost connection is 503, a named constraint
+    /// still maps through `on_constraint`).
     fn from(e: anyhow::Error) -> Self {
-        Self::internal(e)
+        match e.downcast::<sqlx::Error>() {
+            Ok(db) => Self::from(db),
+            Err(e) => Self::internal(e),
+        }
     }
 }
 
@@ -590,6 +595,16 @@ mod tests {
 
         let e = parse_json::<Body>(b"{nope").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn database_errors_keep_their_meaning_through_anyhow() {
+        let lost = anyhow::Error::from(sqlx::Error::Io(std::io::Error::other("reset")));
+        let e = ApiError::from(lost.context("loading the customer"));
+        assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
+        let other = ApiError::from(anyhow::anyhow!("something else"));
+        assert_eq!(other.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(other.into_anyhow().to_string().starts_with("INTERNAL"));
     }
 
     #[test]

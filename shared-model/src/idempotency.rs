@@ -133,6 +133,8 @@ async fn prepare(kit: &Kit, req: Request) -> Result<Request, ApiError> {
     let bytes = crate::error::read_body_within(body, timeout).await?;
     let claim = Claim::new(&caller, &parts.method, parts.uri.path(), &key, &bytes);
     parts.extensions.insert(Idempotency(Some(Arc::new(claim))));
+    // The handler's `Caller` extractor takes it from here rather than verifying again.
+    parts.extensions.insert(caller);
     Ok(Request::from_parts(parts, Body::from(bytes)))
 }
 
