@@ -17,6 +17,7 @@ use shared_model::error::ApiError;
 use shared_model::events::CloudEvent;
 use shared_model::events::customer::CustomerEventData;
 use shared_model::ids::CustomerId;
+use shared_model::telemetry::TraceContext;
 use sqlx::PgConnection;
 
 use crate::partitions::store as partitions;
@@ -43,10 +44,11 @@ async fn react(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), ApiErr
         serde_json::from_value(event.data.clone()).map_err(ApiError::internal)?;
     let c = data.customer;
     db::set_scope(conn, Scope::Tenant(c.id)).await?;
+    let traceparent = TraceContext::reacting_to(event.traceparent.as_deref());
     match event.event_type.as_str() {
         "customer.deleted" => {
             for p in partitions::all_of(conn, c.id).await? {
-                partitions::delete_with_keys(conn, &p, "system", event.traceparent.clone()).await?;
+                partitions::delete_with_keys(conn, &p, "system", Some(traceparent.clone())).await?;
             }
             sqlx::query("DELETE FROM known_customers WHERE customer_id = $1")
                 .bind(c.id)

@@ -889,6 +889,15 @@ impl TraceContext {
         })
     }
 
+    /// The `traceparent` of events written in reaction to an event that carried `parent`: a
+    /// child span in its trace, or a new trace if it carried none (or a malformed one).
+    pub fn reacting_to(parent: Option<&str>) -> String {
+        parent
+            .and_then(Self::parse)
+            .map_or_else(Self::root, |p| p.child())
+            .header()
+    }
+
     /// A child span in the same trace.
     pub fn child(&self) -> Self {
         Self {

@@ -16,6 +16,7 @@ use shared_model::error::ApiError;
 use shared_model::events::CloudEvent;
 use shared_model::ids::CustomerId;
 use shared_model::outbox;
+use shared_model::telemetry::TraceContext;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
@@ -169,7 +170,8 @@ async fn refresh(
         .execute(&mut *conn)
         .await?;
     }
-    let event = changed_event(&doc, "system", event.traceparent.clone())?;
+    let traceparent = TraceContext::reacting_to(event.traceparent.as_deref());
+    let event = changed_event(&doc, "system", Some(traceparent))?;
     outbox::enqueue(conn, &event).await?;
     tracing::info!(customer_id = %customer, version = doc.version, "claims document changed");
     Ok(())

@@ -25,6 +25,7 @@ use shared_model::events::client::ClientEventData;
 use shared_model::events::customer::{self as customer_ev, CustomerEventData};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
+use shared_model::telemetry::TraceContext;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -81,7 +82,7 @@ async fn cascade(
 ) -> Result<(), ApiError> {
     let actor = Actor {
         sub: "system",
-        traceparent: event.traceparent.clone(),
+        traceparent: Some(TraceContext::reacting_to(event.traceparent.as_deref())),
     };
     match event.event_type.as_str() {
         "customer.deactivated" => {

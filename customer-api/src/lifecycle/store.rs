@@ -7,6 +7,7 @@ use shared_model::events::EventType;
 use shared_model::events::customer::{self as ev, Customer};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
+use shared_model::telemetry::TraceContext;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -157,9 +158,10 @@ pub async fn purge_due(pool: &sqlx::PgPool, batch: i64) -> Result<usize, ApiErro
     .bind(batch)
     .fetch_all(&mut *tx)
     .await?;
+    // A run of the purge is a trace of its own.
     let actor = Actor {
         sub: "system",
-        traceparent: None,
+        traceparent: Some(TraceContext::root().header()),
     };
     let mut n = 0;
     for id in due {

@@ -337,6 +337,13 @@ async fn purge_after_the_window_happens_once_with_two_instances() {
     assert_eq!(deleted.len(), 1);
     assert_eq!(deleted[0]["subject"], cid);
     assert_eq!(deleted[0]["actor"], "system");
+    // The purge's run is a trace of its own.
+    let tp = deleted[0]["traceparent"].as_str().unwrap_or_default();
+    assert!(
+        shared_model::telemetry::TraceContext::parse(tp).is_some(),
+        "{}",
+        deleted[0]
+    );
     // Its clients went with it; the other customer stays; the audit row is marked purged.
     let mut su = ctx.db.superuser().await;
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM clients WHERE customer_id = $1::uuid")

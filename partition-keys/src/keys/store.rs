@@ -7,6 +7,7 @@ use shared_model::error::ApiError;
 use shared_model::events::partition::{self as ev, ApiKey};
 use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
 use shared_model::outbox;
+use shared_model::telemetry::TraceContext;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
@@ -207,8 +208,17 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, ApiError> {
         .into_iter()
         .map(Row::into_key)
         .collect();
+    // A run of the job is a trace of its own.
+    let traceparent = TraceContext::root().header();
     for k in &due {
-        write_event(&mut tx, ev::KEY_EXPIRED, k, "system", None).await?;
+        write_event(
+            &mut tx,
+            ev::KEY_EXPIRED,
+            k,
+            "system",
+            Some(traceparent.clone()),
+        )
+        .await?;
     }
     tx.commit().await?;
     if !due.is_empty() {

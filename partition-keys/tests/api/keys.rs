@@ -202,6 +202,13 @@ async fn custom_scopes_ttl_and_validation() {
         .collect();
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0]["subject"], short["key"]["id"]);
+    // The expiry job's run is a trace of its own.
+    let tp = expired[0]["traceparent"].as_str().unwrap_or_default();
+    assert!(
+        shared_model::telemetry::TraceContext::parse(tp).is_some(),
+        "{}",
+        expired[0]
+    );
 }
 
 #[tokio::test]

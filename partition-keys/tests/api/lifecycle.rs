@@ -166,7 +166,11 @@ async fn customer_lifecycle_cascades_onto_partitions_and_keys() {
         StatusCode::CREATED,
     )
     .await;
-    testkit::publish(&ctx.amqp, &[customer_event(ev::DELETED, id, "active", 4)]).await;
+    // The deletion arrives in a trace; what reacts to it continues that trace.
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let mut deleted = customer_event(ev::DELETED, id, "active", 4);
+    deleted.traceparent = Some(format!("00-{trace}-00f067aa0ba902b7-01"));
+    testkit::publish(&ctx.amqp, &[deleted]).await;
     wait_for("partitions deleted", async || {
         ctx.events()
             .await
@@ -176,6 +180,16 @@ async fn customer_lifecycle_cascades_onto_partitions_and_keys() {
             == 2
     })
     .await;
+    for (_, e) in ctx
+        .events()
+        .await
+        .iter()
+        .filter(|(k, _)| k == "partition.deleted")
+    {
+        let tp = e["traceparent"].as_str().unwrap_or_default();
+        assert!(tp.starts_with(&format!("00-{trace}-")), "{e}");
+        assert!(!tp.contains("00f067aa0ba902b7"), "a span of its own: {tp}");
+    }
     let mut su = ctx.db.superuser().await;
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM partitions")
         .fetch_one(&mut su)
