@@ -88,8 +88,6 @@ pub struct DatabaseConfig {
     pub migrate_url: Option<Secret<String>>,
     pub max_connections: u32,
     pub min_connections: u32,
-    /// Connections of the pipelined read pool (`db::Reads`), opened on demand.
-    pub read_connections: u32,
     pub acquire_timeout_ms: u64,
 }
 
@@ -148,7 +146,6 @@ max_connections = 4096
 [database]
 max_connections = 16
 min_connections = 1
-read_connections = 8
 acquire_timeout_ms = 3000
 
 [amqp]
@@ -204,9 +201,6 @@ impl Validate for KitConfig {
             || self.database.min_connections > self.database.max_connections
         {
             return Err("database.max_connections: must be > 0 and >= min_connections".into());
-        }
-        if self.database.read_connections == 0 {
-            return Err("database.read_connections: must be > 0".into());
         }
         let amqp = self.amqp.url.expose();
         if !(amqp.starts_with("amqp://") || amqp.starts_with("amqps://")) {

@@ -300,11 +300,8 @@ impl AsConstraint for sqlx::Error {
 impl AsConstraint for ApiError {
     fn constraint(&self) -> Option<&str> {
         let source = self.source.as_ref()?;
-        if let Some(e) = source.downcast_ref::<sqlx::Error>() {
-            return e.constraint();
-        }
         source
-            .downcast_ref::<crate::db::ReadError>()
+            .downcast_ref::<sqlx::Error>()
             .and_then(|e| e.constraint())
     }
 }

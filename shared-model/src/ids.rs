@@ -15,11 +15,10 @@ macro_rules! id_type {
         $(#[$meta])*
         #[derive(
             Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-            sqlx::Type, postgres_types::ToSql, postgres_types::FromSql,
+            sqlx::Type,
         )]
         #[serde(transparent)]
         #[sqlx(transparent)]
-        #[postgres(transparent)]
         pub struct $name(pub Uuid);
 
         impl $name {

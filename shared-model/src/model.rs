@@ -53,33 +53,6 @@ macro_rules! string_enum {
             }
         }
 
-        impl<'a> postgres_types::FromSql<'a> for $name {
-            fn from_sql(
-                ty: &postgres_types::Type,
-                raw: &'a [u8],
-            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-                let s = <&str as postgres_types::FromSql>::from_sql(ty, raw)?;
-                $name::parse(s).ok_or_else(|| format!("unknown {} value {s:?}", stringify!($name)).into())
-            }
-            fn accepts(ty: &postgres_types::Type) -> bool {
-                <&str as postgres_types::FromSql>::accepts(ty)
-            }
-        }
-
-        impl postgres_types::ToSql for $name {
-            fn to_sql(
-                &self,
-                ty: &postgres_types::Type,
-                out: &mut bytes::BytesMut,
-            ) -> Result<postgres_types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-                self.as_str().to_sql(ty, out)
-            }
-            fn accepts(ty: &postgres_types::Type) -> bool {
-                <&str as postgres_types::ToSql>::accepts(ty)
-            }
-            postgres_types::to_sql_checked!();
-        }
-
         impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $name {
             fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
                 let s = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;

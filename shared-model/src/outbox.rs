@@ -99,8 +99,8 @@ pub async fn emit(
 /// An event ready to be written as part of the statement that makes the change, saving the
 /// round trip a separate `enqueue` costs: the statement gets an
 /// `outbox_row AS (INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
-/// VALUES ...)` clause whose values are [`Staged::params`] (or [`Staged::bind`] for sqlx), and
-/// wakes the relay when [`wake_relay`] says so.
+/// VALUES ...)` clause whose values [`Staged::bind`] binds, and wakes the relay when
+/// [`wake_relay`] says so.
 pub struct Staged {
     event_id: crate::ids::EventId,
     customer_id: Option<crate::ids::CustomerId>,
@@ -110,20 +110,8 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// The row's five values in the column order of
-    /// `INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)`, for a
-    /// statement written out in full and run by [`crate::db::Reads::write`].
-    pub fn params(&self) -> [&(dyn postgres_types::ToSql + Sync); 5] {
-        [
-            &self.event_id,
-            &self.customer_id,
-            &self.routing_key,
-            &self.payload,
-            &self.traceparent,
-        ]
-    }
-
-    /// [`Staged::params`] bound to a sqlx query, same order.
+    /// The row's five values bound to a query, in the column order of
+    /// `INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)`.
     pub fn bind<'q>(
         &'q self,
         q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,

@@ -164,7 +164,6 @@ pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
     let kit = Kit::new(
         spec.name,
         db::connect(&cfg.database)?,
-        db::Reads::new(&cfg.database)?,
         Verifier::from_config(&cfg.auth)?,
         BrokerHealth::default(),
         Arc::new(cfg),

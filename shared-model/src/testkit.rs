@@ -155,7 +155,6 @@ fn database_config(app_url: &str, owner_url: &str) -> DatabaseConfig {
         url: Secret::new(app_url.into()),
         migrate_url: Some(Secret::new(owner_url.into())),
         max_connections: 8,
-        read_connections: 4,
         min_connections: 0,
         acquire_timeout_ms: 5000,
     }

@@ -141,7 +141,7 @@ pub async fn provision_client(
         trace.for_event(),
     )?;
     let deliver_claims = state.settings.claims_webhook_url.is_some();
-    customers::insert_in(&mut tx, &account, &event, deliver_claims).await?;
+    customers::insert(&mut tx, &account, &event, deliver_claims).await?;
     let mut after = before.clone();
     after.provisioned_customer_id = Some(account.id);
     save(

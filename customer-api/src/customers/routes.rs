@@ -317,15 +317,9 @@ pub async fn create_customer(
         trace.for_event(),
     )?;
     let deliver_claims = state.settings.claims_webhook_url.is_some();
-    let res = if idem.is_requested() {
-        // The answer is stored in the transaction that creates the customer.
-        let mut tx = idem.begin(&state.kit.pool, Scope::PlatformAdmin).await?;
-        store::insert_in(&mut tx, &customer, &created_event, deliver_claims).await?;
-        idem.commit(tx, created(&customer)).await?
-    } else {
-        store::insert(&state.kit.reads, &customer, &created_event, deliver_claims).await?;
-        created(&customer)
-    };
+    let mut tx = idem.begin(&state.kit.pool, Scope::PlatformAdmin).await?;
+    store::insert(&mut tx, &customer, &created_event, deliver_claims).await?;
+    let res = idem.commit(tx, created(&customer)).await?;
     tracing::info!(customer_id = %customer.id, "customer created");
     Ok(res)
 }
@@ -350,9 +344,11 @@ pub async fn get_customer(
         Permission::ViewCustomer,
         Permission::PlatformAdminViewAllCustomers,
     )?;
-    let customer = store::get(&state.kit.reads, scope, id)
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let customer = store::find(&mut tx, id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
+    tx.commit().await?;
     Ok(with_etag(StatusCode::OK, customer.version, &customer))
 }
 

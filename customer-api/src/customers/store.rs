@@ -1,8 +1,6 @@
-//! SQL for customers. Functions take either the caller's transaction, whose row-level security
-//! scope was set by `db::begin`, or the one-round-trip pool (`Reads`) and the scope to run in;
-//! tenant callers additionally filter explicitly.
+//! SQL for customers. Functions take the caller's transaction, whose row-level security scope
+//! was set by `db::begin`; tenant callers additionally filter explicitly.
 
-use shared_model::db::{ReadError, ReadRow, Reads, Scope};
 use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::CloudEvent;
 use shared_model::events::customer::{Address, BusinessProfile, Customer, LogoReceipt};
@@ -44,39 +42,6 @@ struct Row {
 }
 
 impl Row {
-    /// The same row read through the pipelined read pool.
-    fn from_read(r: &ReadRow) -> Result<Row, ReadError> {
-        use postgres_types::Json as PgJson;
-        fn json<T>(v: Option<PgJson<T>>) -> Option<Json<T>> {
-            v.map(|j| Json(j.0))
-        }
-        Ok(Row {
-            customer_id: r.try_get("customer_id")?,
-            name: r.try_get("name")?,
-            customer_type: r.try_get("customer_type")?,
-            email: r.try_get("email")?,
-            phone: r.try_get("phone")?,
-            website: r.try_get("website")?,
-            address: json(r.try_get("address")?),
-            locale: r.try_get("locale")?,
-            business_profile: json(r.try_get("business_profile")?),
-            session_expiration_seconds: r.try_get("session_expiration_seconds")?,
-            bootstrap_tenant_key: r.try_get("bootstrap_tenant_key")?,
-            products: r.try_get("products")?,
-            status: r.try_get("status")?,
-            parent_customer_id: r.try_get("parent_customer_id")?,
-            parent_client_id: r.try_get("parent_client_id")?,
-            deactivated_at: r.try_get("deactivated_at")?,
-            window_ends_at: r.try_get("window_ends_at")?,
-            logo: json(r.try_get("logo")?),
-            version: r.try_get("version")?,
-            created_at: r.try_get("created_at")?,
-            created_by: r.try_get("created_by")?,
-            updated_at: r.try_get("updated_at")?,
-            updated_by: r.try_get("updated_by")?,
-        })
-    }
-
     fn into_customer(self) -> Customer {
         Customer {
             id: self.customer_id,
@@ -117,11 +82,8 @@ macro_rules! columns {
 
 const COLUMNS: &str = columns!();
 
-/// Maps the customers' unique constraints to 409, for either database path.
-fn conflicts<T, E>(r: Result<T, E>) -> Result<(), ApiError>
-where
-    E: Into<ApiError> + shared_model::error::AsConstraint,
-{
+/// Maps the customers' unique constraints to 409.
+fn conflicts<T>(r: Result<T, sqlx::Error>) -> Result<(), ApiError> {
     r.on_constraint("customers_bootstrap_tenant_key_key", || {
         ApiError::conflict(
             "CONFLICT",
@@ -139,7 +101,7 @@ where
 
 /// The customer, its default roles, version 1 of its claims document (and a webhook delivery
 /// of it when `$25`), and two outbox rows (`customer.created`, `customer.claims_changed`),
-/// waking the relay when `$37`: one statement, so one round trip that also commits.
+/// waking the relay when `$37`: one statement.
 const INSERT_SQL: &str = "WITH customer_row AS (
         INSERT INTO customers (customer_id, name, customer_type, email, phone, website, address,
             locale, business_profile, external_id, session_expiration_seconds,
@@ -231,72 +193,17 @@ impl<'a> NewCustomer<'a> {
 }
 
 /// Inserts `c`, its default roles, version 1 of its claims document (with a webhook delivery
-/// when `deliver_claims`), and its `customer.created` and `customer.claims_changed` events, and
-/// commits them: one statement in one round trip (`Reads::write`, platform-admin scope).
+/// when `deliver_claims`), and its `customer.created` and `customer.claims_changed` events in
+/// the caller's transaction: one statement, so one round trip.
 #[tracing::instrument(skip_all, err(Display))]
 pub async fn insert(
-    db: &Reads,
-    c: &Customer,
-    created: &CloudEvent,
-    deliver_claims: bool,
-) -> Result<(), ApiError> {
-    use postgres_types::{Json as PgJson, ToSql};
-    let n = NewCustomer::new(c, created, deliver_claims)?;
-    let email = c.email.as_ref().map(|v| v.as_str());
-    let phone = c.phone.as_ref().map(|v| v.as_str());
-    let website = c.website.as_ref().map(|v| v.as_str());
-    let locale = c.locale.as_ref().map(|v| v.as_str());
-    let address = c.address.as_ref().map(PgJson);
-    let profile = c.business_profile.as_ref().map(PgJson);
-    let external_id = n.external_id();
-    let (roles, doc) = (PgJson(&n.roles), PgJson(&n.doc));
-    // In the order of INSERT_SQL's parameters, as in `insert_in`.
-    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
-        &c.id,
-        &c.name,
-        &c.customer_type,
-        &email,
-        &phone,
-        &website,
-        &address,
-        &locale,
-        &profile,
-        &external_id,
-        &c.session_expiration_seconds,
-        &c.bootstrap_tenant_key,
-        &c.products,
-        &c.status,
-        &c.parent_customer_id,
-        &c.parent_client_id,
-        &c.version,
-        &c.created_at,
-        &c.created_by,
-        &c.updated_at,
-        &c.updated_by,
-        &roles,
-        &doc,
-        &n.digest,
-        &n.deliver_claims,
-        &n.webhook_id,
-    ];
-    for e in &n.events {
-        params.extend(e.params());
-    }
-    params.push(&n.wake);
-    conflicts(db.write(Scope::PlatformAdmin, INSERT_SQL, &params).await)
-}
-
-/// [`insert`] in the caller's transaction, for a customer created together with other changes
-/// (a client's provisioned account).
-#[tracing::instrument(skip_all, err(Display))]
-pub async fn insert_in(
     conn: &mut PgConnection,
     c: &Customer,
     created: &CloudEvent,
     deliver_claims: bool,
 ) -> Result<(), ApiError> {
     let n = NewCustomer::new(c, created, deliver_claims)?;
-    // In the order of INSERT_SQL's parameters, as in `insert`.
+    // In the order of INSERT_SQL's parameters.
     let mut q = sqlx::query(INSERT_SQL)
         .bind(c.id)
         .bind(&c.name)
@@ -368,25 +275,6 @@ pub async fn update(conn: &mut PgConnection, c: &Customer) -> Result<(), ApiErro
     .execute(conn)
     .await;
     conflicts(r)
-}
-
-/// One customer, read in a single round trip within `scope` (a request that only reads it).
-#[tracing::instrument(skip_all, err(Display))]
-pub async fn get(
-    reads: &Reads,
-    scope: Scope,
-    id: CustomerId,
-) -> Result<Option<Customer>, ApiError> {
-    const SQL: &str = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM customers WHERE customer_id = $1"
-    );
-    reads
-        .one(scope, SQL, &[&id])
-        .await?
-        .map(|r| Ok(Row::from_read(&r)?.into_customer()))
-        .transpose()
 }
 
 /// One customer, optionally locked for update.

@@ -15,13 +15,6 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use crate::config::DatabaseConfig;
 use crate::ids::CustomerId;
 
-mod reads;
-mod settings;
-mod wire;
-
-pub use reads::{ReadError, Reads};
-pub use wire::{DbError, ReadRow};
-
 /// Whose data a transaction may touch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scope {

@@ -48,8 +48,6 @@ pub struct KitParts {
     /// [`Kit::consumers`].
     consumers: std::sync::OnceLock<Box<[String]>>,
     pub pool: PgPool,
-    /// Single-query reads in one round trip (see [`crate::db::Reads`]).
-    pub reads: crate::db::Reads,
     pub verifier: Verifier,
     pub broker: BrokerHealth,
     /// How many of the consumers have declared their queue and started consuming once: until
@@ -72,7 +70,6 @@ impl Kit {
     pub fn new(
         service: &'static str,
         pool: PgPool,
-        reads: crate::db::Reads,
         verifier: Verifier,
         broker: BrokerHealth,
         config: Arc<KitConfig>,
@@ -81,7 +78,6 @@ impl Kit {
             service,
             consumers: std::sync::OnceLock::new(),
             pool,
-            reads,
             verifier,
             broker,
             consumers_started: Arc::default(),

@@ -7,7 +7,6 @@ mod consumer;
 mod customer_events;
 mod keys;
 mod otlp;
-mod reads;
 mod relay;
 mod services;
 
