@@ -22,11 +22,7 @@ async fn records(db: &shared_model::testkit::TestDb) -> i64 {
 async fn a_revoked_key_is_not_valid_through_a_replayed_verification() {
     let p = Platform::start("audit-idem-verify").await;
     let (cid, owner) = p.customer("verifier", TENANT_ALL).await;
-    let partition = p.partition(cid, &owner).await;
-    let keys = format!(
-        "/v1/customers/{cid}/partitions/{}/keys",
-        partition["id"].as_str().unwrap()
-    );
+    let keys = p.keys_path(cid, &owner).await;
     let (s, _, key) = p
         .call(
             &p.keys,
@@ -237,11 +233,7 @@ async fn an_answer_is_stored_only_with_its_change_and_concurrent_retries_apply_o
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 
     // Key creation refuses the header (its answer holds the secret), and stores nothing.
-    let partition = p.partition(cid, &owner).await;
-    let keys = format!(
-        "/v1/customers/{cid}/partitions/{}/keys",
-        partition["id"].as_str().unwrap()
-    );
+    let keys = p.keys_path(cid, &owner).await;
     for _ in 0..2 {
         let answer = p
             .call(

@@ -163,11 +163,7 @@ async fn a_body_declared_as_an_object_must_be_one() {
 async fn durations_out_of_range_are_refused_not_overflowed() {
     let p = Platform::start("audit-numbers").await;
     let (cid, owner) = p.customer("numbers", TENANT_ALL).await;
-    let partition = p.partition(cid, &owner).await;
-    let keys = format!(
-        "/v1/customers/{cid}/partitions/{}/keys",
-        partition["id"].as_str().unwrap()
-    );
+    let keys = p.keys_path(cid, &owner).await;
     for ttl in [
         json!(9_223_372_036_854_775_807i64),
         json!(1_000_000_000_000_000i64),

@@ -137,6 +137,15 @@ impl Platform {
         }
     }
 
+    /// The keys collection of a new partition of `customer`.
+    pub async fn keys_path(&self, customer: CustomerId, token: &str) -> String {
+        let partition = self.partition(customer, token).await;
+        format!(
+            "/v1/customers/{customer}/partitions/{}/keys",
+            partition["id"].as_str().unwrap()
+        )
+    }
+
     /// Creates a client of `customer`.
     pub async fn client(&self, customer: CustomerId, token: &str, name: &str) -> Value {
         let (s, _, c) = self
