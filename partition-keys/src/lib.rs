@@ -5,8 +5,9 @@
 //! 0 with `shared_model::service::run`.
 #![forbid(unsafe_code)]
 
-pub mod customers;
 pub mod keys;
+pub mod known_customers;
+pub mod partition_groups;
 pub mod partitions;
 
 use std::sync::Arc;
@@ -47,7 +48,7 @@ pub static SERVICE: ServiceSpec = ServiceSpec {
     migrations: || sqlx::migrate!("./migrations"),
     routes,
     openapi: || ApiDoc::openapi(),
-    subscriptions: |_| vec![customers::subscription()],
+    subscriptions: |_| vec![known_customers::reactions::subscription()],
     background,
     check_config: |cfg| cfg.service_settings::<Settings>()?.validate(),
 };
@@ -170,7 +171,7 @@ fn key_verifier(kit: &Kit) -> Arc<keys::verify::KeyVerifier> {
 
 fn routes(kit: &Kit) -> Router {
     partitions::routes::router()
-        .merge(partitions::groups::router())
+        .merge(partition_groups::routes::router())
         .merge(keys::routes::router())
         .with_state(AppState(Arc::new(AppParts {
             kit: kit.clone(),
@@ -219,11 +220,11 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
         partitions::routes::list_partitions,
         partitions::routes::update_partition,
         partitions::routes::delete_partition,
-        partitions::groups::create_group,
-        partitions::groups::get_group,
-        partitions::groups::list_groups,
-        partitions::groups::update_group,
-        partitions::groups::delete_group,
+        partition_groups::routes::create_group,
+        partition_groups::routes::get_group,
+        partition_groups::routes::list_groups,
+        partition_groups::routes::update_group,
+        partition_groups::routes::delete_group,
         keys::routes::create_key,
         keys::routes::list_keys,
         keys::routes::get_key,
@@ -233,7 +234,7 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
     ),
     components(schemas(
         Partition, PartitionGroup, ApiKey, Problem, FieldError,
-        partitions::groups::CreateGroup, partitions::groups::UpdateGroup,
+        partition_groups::routes::CreateGroup, partition_groups::routes::UpdateGroup,
         partitions::routes::CreatePartition, partitions::routes::UpdatePartition,
         keys::routes::CreateKey, keys::routes::Rotate, keys::routes::IssuedKey,
         keys::routes::Verify, keys::routes::Verification,

@@ -26,7 +26,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{secret, store};
 use crate::AppState;
-use crate::partitions::routes::{edit_scope, ensure_active, read_scope};
+use crate::known_customers::store::ensure_active;
+use crate::partitions::routes::{edit_scope, read_scope};
 use crate::partitions::store as partitions;
 
 pub fn router() -> Router<AppState> {

@@ -25,6 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::store;
 use crate::AppState;
+use crate::known_customers::store::{ensure_active, ensure_known};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -114,36 +115,6 @@ fn valid_environment(e: &str) -> bool {
     (1..=16).contains(&e.len())
         && e.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-}
-
-/// The customer is known here and active (404 / 409 otherwise); holds a share lock on it.
-pub async fn ensure_active(conn: &mut PgConnection, customer: CustomerId) -> Result<(), ApiError> {
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM known_customers WHERE customer_id = $1 FOR SHARE")
-            .bind(customer)
-            .fetch_optional(&mut *conn)
-            .await?;
-    match status.as_deref() {
-        None => Err(ApiError::not_found("customer")),
-        Some("active") => Ok(()),
-        Some(_) => Err(ApiError::conflict(
-            "CUSTOMER_DEACTIVATED",
-            "the customer is deactivated: its partitions and keys cannot change",
-        )),
-    }
-}
-
-/// The customer is known to this service, active or not (404 otherwise): a collection of an
-/// unknown customer is 404, as in customer-api, not an empty page.
-pub async fn ensure_known(conn: &mut PgConnection, customer: CustomerId) -> Result<(), ApiError> {
-    let known: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM known_customers WHERE customer_id = $1")
-            .bind(customer)
-            .fetch_optional(&mut *conn)
-            .await?;
-    known
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found("customer"))
 }
 
 /// The group exists for this customer (422 on `groupId` otherwise).

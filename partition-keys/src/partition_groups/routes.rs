@@ -23,9 +23,10 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 
-use super::routes::{edit_scope, ensure_active, ensure_known, read_scope};
-use super::store as partitions;
 use crate::AppState;
+use crate::known_customers::store::{ensure_active, ensure_known};
+use crate::partitions::routes::{edit_scope, read_scope};
+use crate::partitions::store as partitions;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -453,7 +454,7 @@ pub async fn delete_group(
             p.version += 1;
             p.updated_at = db::now();
             partitions::upsert(&mut tx, &p).await?;
-            super::routes::write(&mut tx, ev::UPDATED, &p, &caller, &trace).await?;
+            crate::partitions::routes::write(&mut tx, ev::UPDATED, &p, &caller, &trace).await?;
         }
     }
     g.version += 1;

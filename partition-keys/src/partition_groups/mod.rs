@@ -1,0 +1,3 @@
+//! Partition groups: a tree of groups a customer's partitions join.
+
+pub mod routes;
