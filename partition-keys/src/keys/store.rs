@@ -239,3 +239,17 @@ pub async fn expiry_loop(pool: PgPool, interval: Duration, stop: CancellationTok
         }
     }
 }
+
+/// Makes every unexpired, unrevoked key of the customer expire now; the expiry job publishes
+/// `apikey.expired` for each.
+pub async fn expire_all_keys(conn: &mut PgConnection, id: CustomerId) -> Result<u64, ApiError> {
+    Ok(sqlx::query(
+        "UPDATE api_keys SET expires_at = now(), version = version + 1
+          WHERE customer_id = $1 AND revoked_at IS NULL
+            AND (expires_at IS NULL OR expires_at > now())",
+    )
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected())
+}

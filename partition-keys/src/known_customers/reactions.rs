@@ -12,6 +12,7 @@ use shared_model::telemetry::TraceContext;
 use sqlx::PgConnection;
 
 use super::store;
+use crate::keys::store as keys;
 use crate::partitions::store as partitions;
 
 pub fn subscription() -> Subscription {
@@ -51,7 +52,7 @@ async fn react(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), ApiErr
         kind => {
             let applied = store::record(conn, c.id, c.status.as_str(), c.version).await?;
             if applied && kind == "customer.deactivated" {
-                let n = store::expire_all_keys(conn, c.id).await?;
+                let n = keys::expire_all_keys(conn, c.id).await?;
                 tracing::info!(customer_id = %c.id, keys = n, "customer deactivated: keys expired");
             }
         }
