@@ -4,12 +4,6 @@
 //! [`config`], [`telemetry`], [`db`], [`outbox`], [`bus`], [`http`], and [`testkit`] for tests.
 #![forbid(unsafe_code)]
 
-/// Every service (and its tests) allocates through mimalloc: request handling allocates many
-/// small short-lived buffers, where glibc malloc costs several times more (see the benchmark
-/// notes in the README).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// Locks `m`, carrying on past a panic of an earlier holder: every mutex in the kit guards data
 /// a panicking writer cannot leave half-updated (caches, buffers, pools).
 pub fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
