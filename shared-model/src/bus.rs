@@ -236,19 +236,19 @@ async fn consume(
                 continue;
             }
         };
+        let parent = event
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::TraceContext::parse);
         let span = tracing::info_span!(
             "consume",
             queue,
             event_type = %event.event_type,
             event_id = %event.id,
-            trace_id = event.traceparent.as_deref().and_then(|t| t.split('-').nth(1)).unwrap_or(""),
+            trace_id = parent.as_ref().map(|p| p.trace_id()),
         );
-        if let Some(parent) = event
-            .traceparent
-            .as_deref()
-            .and_then(crate::telemetry::TraceContext::parse)
-        {
-            crate::telemetry::set_remote_parent(&span, &parent);
+        if let Some(parent) = &parent {
+            crate::telemetry::set_remote_parent(&span, parent);
         }
         let outcome = tracing::Instrument::instrument(apply(pool, queue, sub, &event), span).await;
         match outcome {

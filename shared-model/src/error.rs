@@ -65,7 +65,7 @@ impl ApiError {
     }
 
     /// An answer that ends the request before its handler's work: the stored response of an
-    /// idempotent request, replayed (see [`crate::idempotency`]). Not an error for the client.
+    /// idempotent request, replayed (see [`crate::http::idempotency`]). Not an error for the client.
     pub fn answered(res: Response) -> Self {
         Self {
             status: res.status(),

@@ -17,7 +17,6 @@ pub mod db;
 pub mod error;
 pub mod events;
 pub mod http;
-pub mod idempotency;
 pub mod ids;
 pub mod model;
 pub mod outbox;

@@ -237,7 +237,7 @@ pub async fn run(
     let stop = shutdown.clone();
     tasks.spawn(async move {
         loop {
-            match crate::idempotency::expire(&pool).await {
+            match crate::http::idempotency::expire(&pool).await {
                 Ok(n) if n > 0 => tracing::info!(n, "expired idempotency records"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "expiring idempotency records failed"),

@@ -21,10 +21,10 @@ use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::EventType;
 use shared_model::events::client::{self as ev, Client, ClientEventData, Revenue};
 use shared_model::events::customer::BusinessProfile;
+use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::idempotency::Idempotency;
 use shared_model::ids::{ClientId, CustomerId, GroupId};
 use shared_model::model::{
     ClientSource, ClientStatus, ClientType, CurrencyCode, Email, Locale, Phone,

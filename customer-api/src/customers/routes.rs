@@ -16,10 +16,10 @@ use shared_model::events::customer::{
     self as ev, Address, BusinessProfile, Customer, CustomerEventData,
 };
 use shared_model::events::{CloudEvent, EventType};
+use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::idempotency::Idempotency;
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
 use shared_model::outbox;

@@ -17,10 +17,10 @@ use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::client::{self as client_ev, ClientAddress, Membership};
 use shared_model::events::tenant::{self as ev, Group};
+use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::idempotency::Idempotency;
 use shared_model::ids::{ClientId, CustomerId, GroupId};
 use shared_model::model::{Email, Locale};
 use time::OffsetDateTime;

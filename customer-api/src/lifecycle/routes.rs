@@ -19,10 +19,10 @@ use shared_model::auth::{Caller, Permission};
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::customer::Customer;
+use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::idempotency::Idempotency;
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
 use time::OffsetDateTime;

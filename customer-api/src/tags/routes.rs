@@ -16,10 +16,10 @@ use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::client::{self as client_ev, Client};
 use shared_model::events::tenant::{self as ev, Tag};
+use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::idempotency::Idempotency;
 use shared_model::ids::{ClientId, CustomerId, TagId};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};

@@ -13,10 +13,10 @@ use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, ResultExt, Validator};
 use shared_model::events::partition::{self as ev, PartitionGroup};
+use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::idempotency::Idempotency;
 use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
 use shared_model::outbox;
 use sqlx::PgConnection;

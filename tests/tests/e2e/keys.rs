@@ -220,26 +220,28 @@ async fn customer_lifecycle_reaches_keys_across_services_and_secrets_stay_out_of
         .collect();
     let finished = lines
         .iter()
-        .find(|l| l["message"] == "request finished" && l["request"]["trace_id"] == trace_id)
+        .find(|l| l["message"] == "request finished" && l["span"]["trace_id"] == trace_id)
         .expect("the traced call's request line");
     assert_eq!(finished["level"], "INFO");
     assert_eq!(finished["status"], 200);
     assert!(finished["ms"].as_f64().unwrap() > 0.0);
-    assert_eq!(finished["request"]["method"], "POST");
-    assert_eq!(finished["request"]["path"], "/v1/keys/verify");
-    assert_eq!(finished["request"]["request_id"], "traced-verify");
+    assert_eq!(finished["span"]["name"], "request");
+    assert_eq!(finished["span"]["method"], "POST");
+    assert_eq!(finished["span"]["path"], "/v1/keys/verify");
+    assert_eq!(finished["span"]["request_id"], "traced-verify");
     let created = lines
         .iter()
         .find(|l| l["message"] == "API key created")
         .unwrap();
-    assert_eq!(created["request"]["method"], "POST");
-    assert_eq!(created["request"]["path"], keys_path);
-    assert_eq!(created["request"]["trace_id"].as_str().unwrap().len(), 32);
+    assert_eq!(created["span"]["name"], "request");
+    assert_eq!(created["span"]["method"], "POST");
+    assert_eq!(created["span"]["path"], keys_path);
+    assert_eq!(created["span"]["trace_id"].as_str().unwrap().len(), 32);
     let consumed = lines
         .iter()
         .find(|l| l["span"]["name"] == "consume")
         .expect("a line written while consuming an event");
-    assert!(consumed.get("request").is_none());
+    assert!(consumed["span"].get("path").is_none());
     std::fs::remove_dir_all(&dir).ok();
     tests::delete_services_broker_names(&["customer-api"], &customers_db, &amqp, &[]).await;
     tests::delete_services_broker_names(&["partition-keys"], &keys_db, &amqp, &[]).await;
