@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AmqpConfig;
 use crate::db::{self, Scope};
-use crate::events::CloudEvent;
+use crate::envelope::CloudEvent;
 
 /// Redeliveries before a message is dead-lettered.
 pub const DELIVERY_LIMIT: i64 = 5;

@@ -14,6 +14,7 @@ pub mod auth;
 pub mod bus;
 pub mod config;
 pub mod db;
+pub mod envelope;
 pub mod error;
 pub mod events;
 pub mod http;

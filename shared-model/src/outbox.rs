@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::bus;
 use crate::config::{AmqpConfig, OutboxConfig};
 use crate::db::{self, Scope};
-use crate::events::{CLOUDEVENTS_JSON, CloudEvent};
+use crate::envelope::{CLOUDEVENTS_JSON, CloudEvent};
 
 const NOTIFY_CHANNEL: &str = "outbox";
 /// Advisory lock key of the relay leader (one per service database).
@@ -84,7 +84,7 @@ pub async fn enqueue(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), 
 pub async fn emit(
     conn: &mut PgConnection,
     source: &str,
-    kind: crate::events::EventType,
+    kind: crate::envelope::EventType,
     subject: impl ToString,
     customer: Option<crate::ids::CustomerId>,
     actor: &str,

@@ -419,7 +419,7 @@ pub async fn receive(
 }
 
 /// Publishes events to the test's exchange with publisher confirms, as a service's relay would.
-pub async fn publish(cfg: &AmqpConfig, events: &[crate::events::CloudEvent]) {
+pub async fn publish(cfg: &AmqpConfig, events: &[crate::envelope::CloudEvent]) {
     use lapin::BasicProperties;
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
     let conn = crate::bus::connect(cfg, "test-publisher").await.unwrap();
