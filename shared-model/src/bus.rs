@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::AmqpConfig;
 use crate::db::{self, Scope};
-use crate::envelope::CloudEvent;
+use crate::envelope::{CloudEvent, EventType};
 
 /// Redeliveries before a message is dead-lettered.
 pub const DELIVERY_LIMIT: i64 = 5;
@@ -146,14 +146,59 @@ pub type Handler = Arc<
         + Sync,
 >;
 
-/// A consumer: a queue, the event types it binds, and what it does with each event.
+/// A consumer: a queue, the event types it binds, and what it does with each of them. Event
+/// types are the catalog's constants, so a binding cannot name a type that does not exist:
+///
+/// ```ignore
+/// Subscription::new("customer-lifecycle")
+///     .on(customer::CREATED, upsert.clone())
+///     .on(customer::DELETED, forget)
+/// ```
 #[derive(Clone)]
 pub struct Subscription {
     /// Queue name without the prefix, e.g. `customer-events`.
     pub name: String,
-    /// Routing keys (topic patterns) bound to the queue.
-    pub bindings: Vec<String>,
-    pub handler: Handler,
+    handlers: Vec<(EventType, Handler)>,
+}
+
+impl Subscription {
+    /// A consumer of the queue `name` (without the service's prefix), binding nothing yet.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            handlers: Vec::new(),
+        }
+    }
+
+    /// Binds `kind` to the queue and handles its events with `handler`.
+    pub fn on(mut self, kind: EventType, handler: Handler) -> Self {
+        self.handlers.retain(|(k, _)| k.name != kind.name);
+        self.handlers.push((kind, handler));
+        self
+    }
+
+    /// [`Subscription::on`] for each of `kinds`, with one handler.
+    pub fn on_each(self, kinds: &[EventType], handler: Handler) -> Self {
+        kinds
+            .iter()
+            .fold(self, |sub, kind| sub.on(*kind, handler.clone()))
+    }
+
+    /// The routing keys bound to the queue: the event types handled.
+    pub fn bindings(&self) -> Vec<String> {
+        self.handlers
+            .iter()
+            .map(|(k, _)| k.name.to_string())
+            .collect()
+    }
+
+    /// The handler of an event type (none for a type the queue does not bind).
+    fn handler(&self, event_type: &str) -> Option<&Handler> {
+        self.handlers
+            .iter()
+            .find(|(k, _)| k.name == event_type)
+            .map(|(_, h)| h)
+    }
 }
 
 /// Runs a consumer until `shutdown`, reconnecting on broker failure. The delivery in hand is
@@ -199,7 +244,7 @@ async fn consume(
 ) -> anyhow::Result<()> {
     let conn = connect(cfg, queue).await?;
     let ch = conn.create_channel().await?;
-    declare_queue(&ch, cfg, queue, &sub.bindings).await?;
+    declare_queue(&ch, cfg, queue, &sub.bindings()).await?;
     ch.basic_qos(cfg.prefetch, BasicQosOptions::default())
         .await?;
     let mut deliveries = ch
@@ -289,8 +334,10 @@ async fn apply(
     .await?
     .rows_affected()
         == 1;
-    if fresh {
-        (sub.handler)(&mut tx, event).await?;
+    // An event of a type the queue no longer handles (a binding removed since it was queued)
+    // is recorded and dropped.
+    if fresh && let Some(handler) = sub.handler(&event.event_type) {
+        handler(&mut tx, event).await?;
     }
     tx.commit().await?;
     Ok(fresh)

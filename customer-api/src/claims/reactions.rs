@@ -13,7 +13,7 @@ use sha2::{Digest, Sha256};
 use shared_model::bus::{Handler, Subscription};
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
-use shared_model::events::CloudEvent;
+use shared_model::events::{CloudEvent, customer, tenant};
 use shared_model::ids::CustomerId;
 use shared_model::outbox;
 use shared_model::telemetry::TraceContext;
@@ -97,11 +97,7 @@ pub fn subscription(deliver: bool) -> Subscription {
         }
         .boxed()
     });
-    Subscription {
-        name: "claims-sync".into(),
-        bindings: vec!["customer.updated".into(), "customer.roles_changed".into()],
-        handler,
-    }
+    Subscription::new("claims-sync").on_each(&[customer::UPDATED, tenant::ROLES_CHANGED], handler)
 }
 
 async fn refresh(

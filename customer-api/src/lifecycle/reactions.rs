@@ -21,7 +21,7 @@ use shared_model::bus::{Handler, Subscription};
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::events::CloudEvent;
-use shared_model::events::client::ClientEventData;
+use shared_model::events::client::{self as client_ev, ClientEventData};
 use shared_model::events::customer::{self as customer_ev, CustomerEventData};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
@@ -37,17 +37,16 @@ pub fn subscription(max_window_days: u32) -> Subscription {
     let handler: Handler = Arc::new(move |conn, event| {
         async move { react(conn, event, max_window_days).await }.boxed()
     });
-    Subscription {
-        name: "hierarchy-cascades".into(),
-        bindings: vec![
-            "customer.deactivated".into(),
-            "customer.reactivated".into(),
-            "client.disabled".into(),
-            "client.enabled".into(),
-            "client.deleted".into(),
+    Subscription::new("hierarchy-cascades").on_each(
+        &[
+            customer_ev::DEACTIVATED,
+            customer_ev::REACTIVATED,
+            client_ev::DISABLED,
+            client_ev::ENABLED,
+            client_ev::DELETED,
         ],
         handler,
-    }
+    )
 }
 
 fn cascade_feedback(text: String) -> Feedback {
@@ -84,8 +83,9 @@ async fn cascade(
         sub: "system",
         traceparent: Some(TraceContext::reacting_to(event.traceparent.as_deref())),
     };
-    match event.event_type.as_str() {
-        "customer.deactivated" => {
+    let kind = event.event_type.as_str();
+    match kind {
+        k if k == customer_ev::DEACTIVATED.name => {
             let parent: CustomerEventData = data(event)?;
             let window = parent
                 .customer
@@ -97,7 +97,7 @@ async fn cascade(
             }
             Ok(())
         }
-        "customer.reactivated" => {
+        k if k == customer_ev::REACTIVATED.name => {
             let parent: CustomerEventData = data(event)?;
             let cause = format!("customer:{}", parent.customer.id);
             for child in children(conn, parent.customer.id).await? {
@@ -105,17 +105,20 @@ async fn cascade(
             }
             Ok(())
         }
-        "client.disabled" | "client.enabled" | "client.deleted" => {
+        k if [client_ev::DISABLED, client_ev::ENABLED, client_ev::DELETED]
+            .iter()
+            .any(|t| t.name == k) =>
+        {
             let client: ClientEventData = data(event)?;
             let Some(provisioned) = client.client.provisioned_customer_id else {
                 return Ok(());
             };
             let cause = format!("client:{}", client.client.id);
-            match event.event_type.as_str() {
-                "client.enabled" => {
+            match kind {
+                k if k == client_ev::ENABLED.name => {
                     reactivate_if_caused_by(conn, provisioned, &cause, &actor).await
                 }
-                "client.deleted" => {
+                k if k == client_ev::DELETED.name => {
                     detach(conn, provisioned, &actor).await?;
                     let window = default_window(max_window_days);
                     deactivate_if_active(conn, provisioned, window, &cause, &actor).await

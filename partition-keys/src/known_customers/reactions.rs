@@ -7,7 +7,7 @@ use shared_model::bus::{Handler, Subscription};
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::events::CloudEvent;
-use shared_model::events::customer::CustomerEventData;
+use shared_model::events::customer::{self, CustomerEventData};
 use shared_model::telemetry::TraceContext;
 use sqlx::PgConnection;
 
@@ -19,17 +19,16 @@ pub fn subscription() -> Subscription {
     let handler: Handler = Arc::new(|conn, event| {
         async move { react(conn, event).await.map_err(ApiError::into_anyhow) }.boxed()
     });
-    Subscription {
-        name: "customer-lifecycle".into(),
-        bindings: vec![
-            "customer.created".into(),
-            "customer.updated".into(),
-            "customer.deactivated".into(),
-            "customer.reactivated".into(),
-            "customer.deleted".into(),
+    Subscription::new("customer-lifecycle").on_each(
+        &[
+            customer::CREATED,
+            customer::UPDATED,
+            customer::DEACTIVATED,
+            customer::REACTIVATED,
+            customer::DELETED,
         ],
         handler,
-    }
+    )
 }
 
 async fn react(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), ApiError> {
@@ -39,7 +38,7 @@ async fn react(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), ApiErr
     db::set_scope(conn, Scope::Tenant(c.id)).await?;
     let traceparent = TraceContext::reacting_to(event.traceparent.as_deref());
     match event.event_type.as_str() {
-        "customer.deleted" => {
+        k if k == customer::DELETED.name => {
             for p in partitions::all_of(conn, c.id).await? {
                 partitions::delete_with_keys(conn, &p, "system", Some(traceparent.clone())).await?;
             }
@@ -51,7 +50,7 @@ async fn react(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), ApiErr
         }
         kind => {
             let applied = store::record(conn, c.id, c.status.as_str(), c.version).await?;
-            if applied && kind == "customer.deactivated" {
+            if applied && kind == customer::DEACTIVATED.name {
                 let n = keys::expire_all_keys(conn, c.id).await?;
                 tracing::info!(customer_id = %c.id, keys = n, "customer deactivated: keys expired");
             }

@@ -71,11 +71,7 @@ impl Rig {
         let stop = CancellationToken::new();
         let attempts = Arc::new(AtomicUsize::new(0));
         let heal = Arc::new(AtomicBool::new(false));
-        let sub = Subscription {
-            name: "things".into(),
-            bindings: vec!["test.#".into()],
-            handler: handler(attempts.clone(), heal.clone()),
-        };
+        let sub = Subscription::new("things").on(THING, handler(attempts.clone(), heal.clone()));
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let consumer = tokio::spawn(bus::run_consumer(
             amqp.clone(),
