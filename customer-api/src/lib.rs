@@ -16,14 +16,11 @@ pub mod registration;
 pub mod roles;
 pub mod tags;
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::FromRef;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
-use shared_model::auth::Verifier;
+use shared_model::bus::Subscription;
 use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
 use shared_model::events::client::{Client, ClientAddress, Membership, Revenue};
@@ -31,43 +28,83 @@ use shared_model::events::customer::{
     Address, BusinessProfile, Customer, LogoReceipt, SocialProfile,
 };
 use shared_model::events::tenant::{Group, Role, Tag};
-use shared_model::http::{Kit, KitDoc};
-use shared_model::service::ServiceSpec;
+use shared_model::http::Kit;
+use shared_model::service::{App, Service, ServiceSpec};
+use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The `source` of this service's events.
 pub const SOURCE: &str = "/customer-api";
 
-const DEFAULTS: &str = r#"
-[http]
-bind = "0.0.0.0:8081"
+/// customer-api, as the kit runs it.
+pub struct CustomerApi;
 
-[database]
-url = "postgres://customer_api_app@127.0.0.1:5432/customer_api"
-migrate_url = "postgres://customer_api_owner@127.0.0.1:5432/customer_api"
+pub static SERVICE: ServiceSpec = ServiceSpec::of::<CustomerApi>();
 
-[amqp]
-queue_prefix = "customer-api"
-"#;
+/// The routes' state.
+pub type AppState = App<CustomerApi>;
 
-pub static SERVICE: ServiceSpec = ServiceSpec {
-    name: "customer-api",
-    env_prefix: "CUSTOMER_API",
-    defaults: DEFAULTS,
-    migrations: || sqlx::migrate!("./migrations"),
-    routes,
-    openapi: || ApiDoc::openapi(),
-    subscriptions: |kit| {
-        let settings = Settings::of(kit);
+/// What customer-api's routes share besides the kit and the settings.
+#[derive(Default)]
+pub struct State {
+    pub resolve_limiter: registration::routes::RateLimiter,
+}
+
+impl Service for CustomerApi {
+    const NAME: &'static str = "customer-api";
+    const PORT: u16 = 8081;
+    type Settings = Settings;
+    type State = State;
+
+    fn migrations() -> Migrator {
+        sqlx::migrate!("./migrations")
+    }
+
+    fn state(_: &Kit, _: &Settings) -> anyhow::Result<State> {
+        Ok(State::default())
+    }
+
+    fn routes() -> OpenApiRouter<AppState> {
+        customers::routes::router()
+            .merge(clients::routes::router())
+            .merge(clients::addresses::router())
+            .merge(clients::provision::router())
+            .merge(tags::routes::router())
+            .merge(groups::routes::router())
+            .merge(roles::routes::router())
+            .merge(lifecycle::routes::router())
+            .merge(registration::routes::router())
+            .merge(logos::routes::router())
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
+    }
+
+    fn subscriptions(app: &AppState) -> Vec<Subscription> {
         vec![
-            lifecycle::reactions::subscription(settings.max_window_days),
-            claims::reactions::subscription(settings.claims_webhook_url.is_some()),
+            lifecycle::reactions::subscription(app.settings.max_window_days),
+            claims::reactions::subscription(app.settings.claims_webhook_url.is_some()),
         ]
-    },
-    background,
-    check_config: |cfg| cfg.service_settings::<Settings>()?.validate(),
-};
+    }
+
+    fn jobs(app: &AppState, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+        let pool = app.kit.pool.clone();
+        let mut jobs: Vec<BoxFuture<'static, ()>> = vec![Box::pin(lifecycle::routes::purge_loop(
+            pool.clone(),
+            Duration::from_millis(app.settings.purge_interval_ms),
+            stop.clone(),
+        ))];
+        match app.settings.webhook() {
+            Ok(Some(w)) => jobs.push(Box::pin(claims::delivery::run(pool, w, stop))),
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "claims webhook not started"),
+        }
+        jobs
+    }
+}
 
 /// customer-api's own settings: `[service]` in TOML, `CUSTOMER_API__SERVICE__<KEY>` in the
 /// environment.
@@ -111,8 +148,8 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
-    pub fn validate(&self) -> anyhow::Result<()> {
+impl shared_model::service::Settings for Settings {
+    fn validate(&self) -> anyhow::Result<()> {
         if !(1..=365).contains(&self.max_window_days) {
             anyhow::bail!("invalid configuration: service.max_window_days: must be 1 to 365");
         }
@@ -146,7 +183,9 @@ impl Settings {
         }
         Ok(())
     }
+}
 
+impl Settings {
     /// The claims webhook, if one is configured.
     pub fn webhook(&self) -> anyhow::Result<Option<claims::delivery::Webhook>> {
         let Some(url) = &self.claims_webhook_url else {
@@ -177,67 +216,6 @@ impl Settings {
                 .build()?,
         }))
     }
-
-    /// The settings of a kit whose configuration was checked at start.
-    pub fn of(kit: &Kit) -> Arc<Settings> {
-        Arc::new(kit.config.service_settings().unwrap_or_default())
-    }
-}
-
-fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
-    let settings = Settings::of(kit);
-    let mut jobs: Vec<BoxFuture<'static, ()>> = vec![Box::pin(lifecycle::routes::purge_loop(
-        kit.pool.clone(),
-        Duration::from_millis(settings.purge_interval_ms),
-        stop.clone(),
-    ))];
-    match settings.webhook() {
-        Ok(Some(w)) => jobs.push(Box::pin(claims::delivery::run(kit.pool.clone(), w, stop))),
-        Ok(None) => {}
-        Err(e) => tracing::error!(error = %e, "claims webhook not started"),
-    }
-    jobs
-}
-
-/// The routes' state: one pointer, cloned for every request.
-#[derive(Clone)]
-pub struct AppState(Arc<AppParts>);
-
-pub struct AppParts {
-    pub kit: Kit,
-    pub settings: Arc<Settings>,
-    pub resolve_limiter: Arc<registration::routes::RateLimiter>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppParts;
-    fn deref(&self) -> &AppParts {
-        &self.0
-    }
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(s: &AppState) -> Verifier {
-        s.kit.verifier.clone()
-    }
-}
-
-fn routes(kit: &Kit) -> Router {
-    customers::routes::router()
-        .merge(clients::routes::router())
-        .merge(clients::addresses::router())
-        .merge(clients::provision::router())
-        .merge(tags::routes::router())
-        .merge(groups::routes::router())
-        .merge(roles::routes::router())
-        .merge(lifecycle::routes::router())
-        .merge(registration::routes::router())
-        .merge(logos::routes::router())
-        .with_state(AppState(Arc::new(AppParts {
-            kit: kit.clone(),
-            settings: Settings::of(kit),
-            resolve_limiter: Arc::default(),
-        })))
 }
 
 #[derive(OpenApi)]
@@ -246,62 +224,6 @@ fn routes(kit: &Kit) -> Router {
         title = "customer-api",
         description = "Tenant accounts (customers) of the customer platform. Errors are RFC 9457 \
             problem details with a stable `code`.",
-    ),
-    paths(
-        customers::routes::create_customer,
-        customers::routes::get_customer,
-        customers::routes::update_customer,
-        customers::routes::delete_customer,
-        customers::routes::list_customers,
-        clients::routes::create_client,
-        clients::routes::get_client,
-        clients::routes::update_client,
-        clients::routes::delete_client,
-        clients::routes::list_clients,
-        clients::routes::client_stats,
-        clients::routes::add_purchase,
-        clients::routes::convert_client,
-        clients::routes::disable_client,
-        clients::routes::enable_client,
-        tags::routes::create_tag,
-        tags::routes::get_tag,
-        tags::routes::list_tags,
-        tags::routes::update_tag,
-        tags::routes::delete_tag,
-        tags::routes::apply_tag,
-        tags::routes::remove_tag,
-        clients::provision::provision_client,
-        clients::addresses::create_address,
-        clients::addresses::list_addresses,
-        clients::addresses::get_address,
-        clients::addresses::update_address,
-        clients::addresses::delete_address,
-        groups::routes::create_group,
-        groups::routes::get_group,
-        groups::routes::list_groups,
-        groups::routes::update_group,
-        groups::routes::delete_group,
-        groups::routes::list_members,
-        groups::routes::add_member,
-        groups::routes::remove_member,
-        groups::routes::client_pricing,
-        groups::routes::client_snapshot,
-        roles::routes::create_role,
-        roles::routes::list_roles,
-        roles::routes::get_role,
-        roles::routes::update_role,
-        roles::routes::delete_role,
-        lifecycle::routes::deactivate_customer,
-        lifecycle::routes::reactivate_customer,
-        lifecycle::routes::list_deactivations,
-        registration::routes::get_registration,
-        registration::routes::put_registration,
-        registration::routes::resolve,
-        logos::routes::put_customer_logo,
-        logos::routes::delete_customer_logo,
-        logos::routes::put_client_logo,
-        logos::routes::delete_client_logo,
-        logos::routes::get_logo,
     ),
     components(schemas(
         Customer, Address, BusinessProfile, SocialProfile, Problem, FieldError,
@@ -319,7 +241,6 @@ fn routes(kit: &Kit) -> Router {
         registration::routes::Registration, registration::routes::PutRegistration,
         registration::routes::Resolve, registration::routes::Resolution, LogoReceipt,
     )),
-    modifiers(&KitDoc),
     tags(
         (name = "customers", description = "Tenant accounts"),
         (name = "clients", description = "The accounts a customer serves"),
@@ -340,7 +261,7 @@ mod tests {
 
     #[test]
     fn the_openapi_document_carries_shared_error_responses() {
-        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let doc = serde_json::to_value((SERVICE.document)()).unwrap();
         let op = &doc["paths"]["/v1/customers/{customerId}/clients"]["post"]["responses"];
         let mut codes: Vec<&str> = op.as_object().unwrap().keys().map(String::as_str).collect();
         codes.sort();

@@ -1,39 +1,29 @@
 //! gdpr-worker: data-subject requests (access, erasure, rectification, portability) and their orchestration.
 //!
-//! This service runs on the platform kit (health, readiness, metrics, OpenAPI, outbox relay);
-//! its resources arrive with their own issues.
+//! Its resources arrive as folders beside this file, each with its routes, store, reactions
+//! and jobs, and are listed in the definition below.
 #![forbid(unsafe_code)]
 
-use axum::Router;
-use shared_model::http::KitDoc;
-use shared_model::service::ServiceSpec;
+use shared_model::http::Kit;
+use shared_model::service::{NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
-use utoipa::OpenApi;
 
-const DEFAULTS: &str = r#"
-[http]
-bind = "0.0.0.0:8084"
+/// gdpr-worker, as the kit runs it.
+pub struct GdprWorker;
 
-[database]
-url = "postgres://gdpr_worker_app@127.0.0.1:5432/gdpr_worker"
-migrate_url = "postgres://gdpr_worker_owner@127.0.0.1:5432/gdpr_worker"
+pub static SERVICE: ServiceSpec = ServiceSpec::of::<GdprWorker>();
 
-[amqp]
-queue_prefix = "gdpr-worker"
-"#;
+impl Service for GdprWorker {
+    const NAME: &'static str = "gdpr-worker";
+    const PORT: u16 = 8084;
+    type Settings = NoSettings;
+    type State = ();
 
-pub static SERVICE: ServiceSpec = ServiceSpec {
-    name: "gdpr-worker",
-    env_prefix: "GDPR_WORKER",
-    defaults: DEFAULTS,
-    migrations: || Migrator::with_migrations(Vec::new()),
-    routes: |_| Router::new(),
-    openapi: || ApiDoc::openapi(),
-    subscriptions: |_| Vec::new(),
-    background: |_, _| Vec::new(),
-    check_config: |_| Ok(()),
-};
+    fn migrations() -> Migrator {
+        sqlx::migrate!("./migrations")
+    }
 
-#[derive(OpenApi)]
-#[openapi(info(title = "gdpr-worker", description = "data-subject requests (access, erasure, rectification, portability) and their orchestration."), modifiers(&KitDoc))]
-pub struct ApiDoc;
+    fn state(_: &Kit, _: &NoSettings) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

@@ -1,39 +1,29 @@
 //! org-structure: departments, locations and contacts of customers and clients.
 //!
-//! This service runs on the platform kit (health, readiness, metrics, OpenAPI, outbox relay);
-//! its resources arrive with their own issues.
+//! Its resources arrive as folders beside this file, each with its routes, store, reactions
+//! and jobs, and are listed in the definition below.
 #![forbid(unsafe_code)]
 
-use axum::Router;
-use shared_model::http::KitDoc;
-use shared_model::service::ServiceSpec;
+use shared_model::http::Kit;
+use shared_model::service::{NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
-use utoipa::OpenApi;
 
-const DEFAULTS: &str = r#"
-[http]
-bind = "0.0.0.0:8083"
+/// org-structure, as the kit runs it.
+pub struct OrgStructure;
 
-[database]
-url = "postgres://org_structure_app@127.0.0.1:5432/org_structure"
-migrate_url = "postgres://org_structure_owner@127.0.0.1:5432/org_structure"
+pub static SERVICE: ServiceSpec = ServiceSpec::of::<OrgStructure>();
 
-[amqp]
-queue_prefix = "org-structure"
-"#;
+impl Service for OrgStructure {
+    const NAME: &'static str = "org-structure";
+    const PORT: u16 = 8083;
+    type Settings = NoSettings;
+    type State = ();
 
-pub static SERVICE: ServiceSpec = ServiceSpec {
-    name: "org-structure",
-    env_prefix: "ORG_STRUCTURE",
-    defaults: DEFAULTS,
-    migrations: || Migrator::with_migrations(Vec::new()),
-    routes: |_| Router::new(),
-    openapi: || ApiDoc::openapi(),
-    subscriptions: |_| Vec::new(),
-    background: |_, _| Vec::new(),
-    check_config: |_| Ok(()),
-};
+    fn migrations() -> Migrator {
+        sqlx::migrate!("./migrations")
+    }
 
-#[derive(OpenApi)]
-#[openapi(info(title = "org-structure", description = "departments, locations and contacts of customers and clients."), modifiers(&KitDoc))]
-pub struct ApiDoc;
+    fn state(_: &Kit, _: &NoSettings) -> anyhow::Result<()> {
+        Ok(())
+    }
+}

@@ -13,45 +13,98 @@ pub mod partitions;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::FromRef;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
-use shared_model::auth::Verifier;
+use shared_model::bus::Subscription;
 use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
 use shared_model::events::partition::{ApiKey, Partition, PartitionGroup};
-use shared_model::http::{Kit, KitDoc};
-use shared_model::service::ServiceSpec;
+use shared_model::http::Kit;
+use shared_model::service::{App, Service, ServiceSpec};
+use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
 
 /// The `source` of this service's events.
 pub const SOURCE: &str = "/partition-keys";
 
-const DEFAULTS: &str = r#"
-[http]
-bind = "0.0.0.0:8082"
+/// partition-keys, as the kit runs it.
+pub struct PartitionKeys;
 
-[database]
-url = "postgres://partition_keys_app@127.0.0.1:5432/partition_keys"
-migrate_url = "postgres://partition_keys_owner@127.0.0.1:5432/partition_keys"
+pub static SERVICE: ServiceSpec = ServiceSpec::of::<PartitionKeys>();
 
-[amqp]
-queue_prefix = "partition-keys"
-"#;
+/// The routes' state.
+pub type AppState = App<PartitionKeys>;
 
-pub static SERVICE: ServiceSpec = ServiceSpec {
-    name: "partition-keys",
-    env_prefix: "PARTITION_KEYS",
-    defaults: DEFAULTS,
-    migrations: || sqlx::migrate!("./migrations"),
-    routes,
-    openapi: || ApiDoc::openapi(),
-    subscriptions: |_| vec![known_customers::reactions::subscription()],
-    background,
-    check_config: |cfg| cfg.service_settings::<Settings>()?.validate(),
-};
+/// What partition-keys' routes and jobs share: the key verifier (its cache, change feed and
+/// usage buffer).
+pub struct State {
+    pub verifier: Arc<keys::verify::KeyVerifier>,
+}
+
+impl Service for PartitionKeys {
+    const NAME: &'static str = "partition-keys";
+    const PORT: u16 = 8082;
+    type Settings = Settings;
+    type State = State;
+
+    fn migrations() -> Migrator {
+        sqlx::migrate!("./migrations")
+    }
+
+    fn state(kit: &Kit, s: &Settings) -> anyhow::Result<State> {
+        Ok(State {
+            verifier: Arc::new(keys::verify::KeyVerifier::new(
+                kit.pool.clone(),
+                s.key_pepper.expose().as_bytes().to_vec(),
+                keys::verify::FeedTiming {
+                    max_age: Duration::from_millis(s.cache_max_age_ms),
+                    heartbeat: Duration::from_millis(s.feed_heartbeat_ms),
+                    stale_after: Duration::from_millis(s.feed_stale_ms),
+                },
+            )),
+        })
+    }
+
+    fn routes() -> OpenApiRouter<AppState> {
+        partitions::routes::router()
+            .merge(partition_groups::routes::router())
+            .merge(keys::routes::router())
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
+    }
+
+    fn subscriptions(_: &AppState) -> Vec<Subscription> {
+        vec![known_customers::reactions::subscription()]
+    }
+
+    fn jobs(app: &AppState, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+        let s = &app.settings;
+        if s.uses_dev_pepper() {
+            tracing::warn!(
+                "service.key_pepper is the local development default: set PARTITION_KEYS__SERVICE__KEY_PEPPER"
+            );
+        }
+        let verifier = &app.state.verifier;
+        vec![
+            Box::pin(keys::verify::flush_usage_loop(
+                verifier.clone(),
+                Duration::from_millis(s.last_used_flush_ms),
+                stop.clone(),
+            )),
+            Box::pin(keys::verify::feed_loop(verifier.clone(), stop.clone())),
+            Box::pin(keys::verify::heartbeat_loop(verifier.clone(), stop.clone())),
+            Box::pin(keys::store::expiry_loop(
+                app.kit.pool.clone(),
+                Duration::from_millis(s.expiry_interval_ms),
+                stop,
+            )),
+        ]
+    }
+}
 
 /// partition-keys' own settings: `[service]` in TOML, `PARTITION_KEYS__SERVICE__<KEY>` in the
 /// environment.
@@ -92,8 +145,8 @@ impl Default for Settings {
     }
 }
 
-impl Settings {
-    pub fn validate(&self) -> anyhow::Result<()> {
+impl shared_model::service::Settings for Settings {
+    fn validate(&self) -> anyhow::Result<()> {
         if self.key_pepper.expose().len() < 32 {
             anyhow::bail!(
                 "invalid configuration: service.key_pepper: must be at least 32 characters"
@@ -119,91 +172,12 @@ impl Settings {
         }
         Ok(())
     }
+}
 
+impl Settings {
     pub fn uses_dev_pepper(&self) -> bool {
         self.key_pepper.expose() == DEV_PEPPER
     }
-
-    pub fn of(kit: &Kit) -> Arc<Settings> {
-        Arc::new(kit.config.service_settings().unwrap_or_default())
-    }
-}
-
-/// The routes' state: one pointer, cloned for every request.
-#[derive(Clone)]
-pub struct AppState(Arc<AppParts>);
-
-pub struct AppParts {
-    pub kit: Kit,
-    pub settings: Arc<Settings>,
-    pub verifier: Arc<keys::verify::KeyVerifier>,
-}
-
-impl std::ops::Deref for AppState {
-    type Target = AppParts;
-    fn deref(&self) -> &AppParts {
-        &self.0
-    }
-}
-
-impl FromRef<AppState> for Verifier {
-    fn from_ref(s: &AppState) -> Verifier {
-        s.kit.verifier.clone()
-    }
-}
-
-/// The verifier (cache and usage buffer) of this running service, shared by the routes and
-/// the usage flush job.
-fn key_verifier(kit: &Kit) -> Arc<keys::verify::KeyVerifier> {
-    kit.shared(|| {
-        let s = Settings::of(kit);
-        Arc::new(keys::verify::KeyVerifier::new(
-            kit.pool.clone(),
-            s.key_pepper.expose().as_bytes().to_vec(),
-            keys::verify::FeedTiming {
-                max_age: Duration::from_millis(s.cache_max_age_ms),
-                heartbeat: Duration::from_millis(s.feed_heartbeat_ms),
-                stale_after: Duration::from_millis(s.feed_stale_ms),
-            },
-        ))
-    })
-}
-
-fn routes(kit: &Kit) -> Router {
-    partitions::routes::router()
-        .merge(partition_groups::routes::router())
-        .merge(keys::routes::router())
-        .with_state(AppState(Arc::new(AppParts {
-            kit: kit.clone(),
-            settings: Settings::of(kit),
-            verifier: key_verifier(kit),
-        })))
-}
-
-fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
-    let s = Settings::of(kit);
-    if s.uses_dev_pepper() {
-        tracing::warn!(
-            "service.key_pepper is the local development default: set PARTITION_KEYS__SERVICE__KEY_PEPPER"
-        );
-    }
-    vec![
-        Box::pin(keys::verify::flush_usage_loop(
-            key_verifier(kit),
-            Duration::from_millis(s.last_used_flush_ms),
-            stop.clone(),
-        )),
-        Box::pin(keys::verify::feed_loop(key_verifier(kit), stop.clone())),
-        Box::pin(keys::verify::heartbeat_loop(
-            key_verifier(kit),
-            stop.clone(),
-        )),
-        Box::pin(keys::store::expiry_loop(
-            kit.pool.clone(),
-            Duration::from_millis(s.expiry_interval_ms),
-            stop,
-        )),
-    ]
 }
 
 #[derive(OpenApi)]
@@ -214,24 +188,6 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
             keyed hash, rotated with overlap, revoked, expiring) and key verification for \
             gateways. Errors are RFC 9457 problem details with a stable `code`.",
     ),
-    paths(
-        partitions::routes::create_partition,
-        partitions::routes::get_partition,
-        partitions::routes::list_partitions,
-        partitions::routes::update_partition,
-        partitions::routes::delete_partition,
-        partition_groups::routes::create_group,
-        partition_groups::routes::get_group,
-        partition_groups::routes::list_groups,
-        partition_groups::routes::update_group,
-        partition_groups::routes::delete_group,
-        keys::routes::create_key,
-        keys::routes::list_keys,
-        keys::routes::get_key,
-        keys::routes::rotate_key,
-        keys::routes::revoke_key,
-        keys::routes::verify_key,
-    ),
     components(schemas(
         Partition, PartitionGroup, ApiKey, Problem, FieldError,
         partition_groups::routes::CreateGroup, partition_groups::routes::UpdateGroup,
@@ -239,7 +195,6 @@ fn background(kit: &Kit, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>>
         keys::routes::CreateKey, keys::routes::Rotate, keys::routes::IssuedKey,
         keys::routes::Verify, keys::routes::Verification,
     )),
-    modifiers(&KitDoc),
     tags(
         (name = "partitions", description = "Data partitions of a customer"),
         (name = "keys", description = "API keys of a partition, and their verification"),

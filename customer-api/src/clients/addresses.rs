@@ -4,10 +4,8 @@
 //! address as a default takes the flag from the address that had it (which gets a new version
 //! and its own `client_address.updated` event). At most `MAX_ADDRESSES` per client.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::Deserialize;
 use shared_model::auth::Caller;
 use shared_model::db;
@@ -20,24 +18,18 @@ use shared_model::ids::{AddressId, ClientId, CustomerId};
 use shared_model::model::CountryCode;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::routes::{client_scope, lock_client};
 use super::store;
 use crate::AppState;
 use crate::common::{created, emit, validate_address};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/addresses",
-            get(list_addresses).post(create_address),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/addresses/{address_id}",
-            get(get_address)
-                .patch(update_address)
-                .delete(delete_address),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_addresses, create_address))
+        .routes(routes!(get_address, update_address, delete_address))
 }
 
 pub const MAX_ADDRESSES: i64 = 50;

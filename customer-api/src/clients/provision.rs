@@ -6,9 +6,7 @@
 //! first creates the account, the others see it and get 409 `ALREADY_PROVISIONED` (and the
 //! unique constraint on `provisioned_customer_id` backs that up).
 
-use axum::Router;
 use axum::response::Response;
-use axum::routing::post;
 use serde::Deserialize;
 use shared_model::auth::Caller;
 use shared_model::db::{self, Scope};
@@ -20,6 +18,8 @@ use shared_model::http::{ApiPath, Trace};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{ClientType, CustomerStatus, CustomerType};
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::routes::{client_scope, lock_client, save};
 use crate::AppState;
@@ -27,11 +27,8 @@ use crate::common::created;
 use crate::customers::routes as customer_routes;
 use crate::customers::store as customers;
 
-pub fn router() -> Router<AppState> {
-    Router::new().route(
-        "/v1/customers/{customer_id}/clients/{client_id}/provision",
-        post(provision_client),
-    )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(provision_client))
 }
 
 /// Body of `POST .../provision`.

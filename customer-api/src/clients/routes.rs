@@ -10,10 +10,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
@@ -32,6 +30,8 @@ use shared_model::model::{
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
@@ -39,36 +39,15 @@ use crate::common::{
     changed_fields, created, emit, ensure_visible, ensure_writable, optional_text, validate_profile,
 };
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/clients",
-            get(list_clients).post(create_client),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/stats",
-            get(client_stats),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}",
-            get(get_client).patch(update_client).delete(delete_client),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/purchases",
-            post(add_purchase),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/convert",
-            post(convert_client),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/disable",
-            post(disable_client),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/enable",
-            post(enable_client),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_clients, create_client))
+        .routes(routes!(client_stats))
+        .routes(routes!(get_client, update_client, delete_client))
+        .routes(routes!(add_purchase))
+        .routes(routes!(convert_client))
+        .routes(routes!(disable_client))
+        .routes(routes!(enable_client))
 }
 
 const MAX_TAGS: usize = 50;

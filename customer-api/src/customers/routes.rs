@@ -4,10 +4,8 @@
 //! token reads and edits only its own customer. Every change writes its event to the outbox in
 //! the same transaction.
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
@@ -26,20 +24,17 @@ use shared_model::outbox;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
 use crate::common::{changed_fields, validate_address, validate_profile};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers", get(list_customers).post(create_customer))
-        .route(
-            "/v1/customers/{id}",
-            get(get_customer)
-                .patch(update_customer)
-                .delete(delete_customer),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_customers, create_customer))
+        .routes(routes!(get_customer, update_customer, delete_customer))
 }
 
 pub const SESSION_EXPIRATION_MIN: i32 = 300;
@@ -326,8 +321,8 @@ pub async fn create_customer(
 
 /// Get a customer.
 #[utoipa::path(
-    get, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = CustomerId, Path)),
+    get, path = "/v1/customers/{customerId}", tag = "customers",
+    params(("customerId" = CustomerId, Path)),
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -354,8 +349,8 @@ pub async fn get_customer(
 
 /// Update a customer (JSON merge patch; `If-Match` honoured).
 #[utoipa::path(
-    patch, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = CustomerId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being changed")),
+    patch, path = "/v1/customers/{customerId}", tag = "customers",
+    params(("customerId" = CustomerId, Path), ("If-Match" = Option<String>, Header, description = "ETag of the version being changed")),
     request_body = UpdateCustomer,
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
@@ -461,8 +456,8 @@ pub async fn update_customer(
 
 /// Delete a customer (platform admins; `If-Match` honoured).
 #[utoipa::path(
-    delete, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = CustomerId, Path), ("If-Match" = Option<String>, Header)),
+    delete, path = "/v1/customers/{customerId}", tag = "customers",
+    params(("customerId" = CustomerId, Path), ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
         shared_model::http::problems::AuthErrors,

@@ -7,10 +7,8 @@
 //! group the client joined first wins, and on equal join time the smaller group id. A client in
 //! no group with a price list has none.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db;
@@ -25,6 +23,8 @@ use shared_model::ids::{ClientId, CustomerId, GroupId};
 use shared_model::model::{Email, Locale};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
@@ -32,32 +32,14 @@ use crate::clients::routes::scope;
 use crate::clients::store as clients;
 use crate::common::{created, emit, ensure_visible, ensure_writable, optional_text};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/groups",
-            get(list_groups).post(create_group),
-        )
-        .route(
-            "/v1/customers/{customer_id}/groups/{group_id}",
-            get(get_group).patch(update_group).delete(delete_group),
-        )
-        .route(
-            "/v1/customers/{customer_id}/groups/{group_id}/members",
-            get(list_members),
-        )
-        .route(
-            "/v1/customers/{customer_id}/groups/{group_id}/members/{client_id}",
-            put(add_member).delete(remove_member),
-        )
-        .route(
-            "/internal/v1/customers/{customer_id}/clients/{client_id}/groups",
-            get(client_pricing),
-        )
-        .route(
-            "/internal/v1/customers/{customer_id}/clients/{client_id}/snapshot",
-            get(client_snapshot),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group, delete_group))
+        .routes(routes!(list_members))
+        .routes(routes!(add_member, remove_member))
+        .routes(routes!(client_pricing))
+        .routes(routes!(client_snapshot))
 }
 
 const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;

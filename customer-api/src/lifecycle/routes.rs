@@ -10,10 +10,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db;
@@ -29,16 +27,18 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store::{self, Actor, Feedback};
 use crate::AppState;
 use crate::customers::store as customers;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/customers/{id}/deactivate", post(deactivate_customer))
-        .route("/v1/customers/{id}/reactivate", post(reactivate_customer))
-        .route("/v1/deactivations", get(list_deactivations))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(deactivate_customer))
+        .routes(routes!(reactivate_customer))
+        .routes(routes!(list_deactivations))
 }
 
 /// Deactivation feedback.
@@ -168,8 +168,8 @@ fn scope(caller: &Caller, id: CustomerId) -> Result<db::Scope, ApiError> {
 
 /// Deactivate a customer.
 #[utoipa::path(
-    post, path = "/v1/customers/{id}/deactivate", tag = "lifecycle",
-    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    post, path = "/v1/customers/{customerId}/deactivate", tag = "lifecycle",
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = Deactivate,
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
@@ -227,8 +227,8 @@ pub async fn deactivate_customer(
 
 /// Reactivate a deactivated customer within its window.
 #[utoipa::path(
-    post, path = "/v1/customers/{id}/reactivate", tag = "lifecycle",
-    params(("id" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    post, path = "/v1/customers/{customerId}/reactivate", tag = "lifecycle",
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,

@@ -8,11 +8,9 @@
 //! or client keeps the receipt `{url, contentType, size, width, height, sha256, uploadedAt}`;
 //! `DELETE` removes it, and the image once nothing refers to it any more.
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use sha2::{Digest, Sha256};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
@@ -23,6 +21,8 @@ use shared_model::http::{ApiPath, Trace, with_etag};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::CustomerStatus;
 use sqlx::PgConnection;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::image;
 use crate::AppState;
@@ -31,17 +31,11 @@ use crate::common::{changed_fields, deactivated};
 use crate::customers::routes as customer_routes;
 use crate::customers::store as customers;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{id}/logo",
-            put(put_customer_logo).delete(delete_customer_logo),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/logo",
-            put(put_client_logo).delete(delete_client_logo),
-        )
-        .route("/v1/logos/{sha256}", get(get_logo))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_customer_logo, delete_customer_logo))
+        .routes(routes!(put_client_logo, delete_client_logo))
+        .routes(routes!(get_logo))
 }
 
 pub const MAX_BYTES: usize = 1 << 20;
@@ -196,8 +190,8 @@ async fn set_client_logo(
 
 /// Upload a customer's logo (raw image body).
 #[utoipa::path(
-    put, path = "/v1/customers/{id}/logo", tag = "logos",
-    params(("id" = CustomerId, Path)),
+    put, path = "/v1/customers/{customerId}/logo", tag = "logos",
+    params(("customerId" = CustomerId, Path)),
     request_body(content = Vec<u8>, content_type = "image/png", description = "PNG, JPEG or WebP, recognised by content; at most 1 MiB and 4096 px per side"),
     responses(
         (status = 200, description = "The customer with its logo receipt", body = shared_model::events::customer::Customer, headers(("ETag" = String))),
@@ -220,8 +214,8 @@ pub async fn put_customer_logo(
 
 /// Remove a customer's logo.
 #[utoipa::path(
-    delete, path = "/v1/customers/{id}/logo", tag = "logos",
-    params(("id" = CustomerId, Path)),
+    delete, path = "/v1/customers/{customerId}/logo", tag = "logos",
+    params(("customerId" = CustomerId, Path)),
     responses(
         (status = 200, body = shared_model::events::customer::Customer, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,

@@ -17,10 +17,8 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::Instant;
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
@@ -31,18 +29,17 @@ use shared_model::model::{CustomerStatus, Email};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::common::{emit, ensure_visible, ensure_writable};
 use crate::roles::store as roles;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{id}/registration",
-            get(get_registration).put(put_registration),
-        )
-        .route("/v1/registrations/resolve", post(resolve))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(get_registration, put_registration))
+        .routes(routes!(resolve))
 }
 
 const MAX_DOMAINS: usize = 50;
@@ -192,8 +189,8 @@ fn disabled(id: CustomerId) -> Registration {
 /// The registration settings (a customer that never set any has registration disabled,
 /// version 0).
 #[utoipa::path(
-    get, path = "/v1/customers/{id}/registration", tag = "registration",
-    params(("id" = CustomerId, Path)),
+    get, path = "/v1/customers/{customerId}/registration", tag = "registration",
+    params(("customerId" = CustomerId, Path)),
     responses(
         (status = 200, body = Registration, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -221,8 +218,8 @@ pub async fn get_registration(
 
 /// Set the registration settings (`If-Match` honoured).
 #[utoipa::path(
-    put, path = "/v1/customers/{id}/registration", tag = "registration",
-    params(("id" = CustomerId, Path), ("If-Match" = Option<String>, Header)),
+    put, path = "/v1/customers/{customerId}/registration", tag = "registration",
+    params(("customerId" = CustomerId, Path), ("If-Match" = Option<String>, Header)),
     request_body = PutRegistration,
     responses(
         (status = 200, body = Registration, headers(("ETag" = String))),
@@ -446,6 +443,7 @@ pub async fn resolve(
 ) -> Result<Response, ApiError> {
     caller.require(Permission::PlatformAdminViewAllCustomers)?;
     if let Err(wait) = state
+        .state
         .resolve_limiter
         .take(caller.sub(), state.settings.resolve_per_minute)
     {

@@ -6,10 +6,8 @@
 //! of their own from the tenant permission set (never a PlatformAdmin* or service permission).
 //! Every change publishes `customer.roles_changed` with all of the customer's roles.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db;
@@ -20,21 +18,17 @@ use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
 use shared_model::ids::{CustomerId, RoleId};
 use sqlx::PgConnection;
 use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
 use crate::common::{created, emit, ensure_visible, ensure_writable};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/roles",
-            get(list_roles).post(create_role),
-        )
-        .route(
-            "/v1/customers/{customer_id}/roles/{role_id}",
-            get(get_role).patch(update_role).delete(delete_role),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_roles, create_role))
+        .routes(routes!(get_role, update_role, delete_role))
 }
 
 /// The roles every customer starts with: (name, description, permissions).

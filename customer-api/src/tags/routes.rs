@@ -5,10 +5,8 @@
 //! the same colour. Renaming or deleting a tag changes every client carrying it: each gets a new
 //! version and a `client.updated` event, so projections of clients stay right.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use shared_model::auth::Caller;
@@ -23,6 +21,8 @@ use shared_model::http::{
 use shared_model::ids::{ClientId, CustomerId, TagId};
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
@@ -30,20 +30,11 @@ use crate::clients::routes::{client_scope, lock_client, save, scope};
 use crate::clients::store as clients;
 use crate::common::{created, emit, ensure_visible, ensure_writable};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/tags",
-            get(list_tags).post(create_tag),
-        )
-        .route(
-            "/v1/customers/{customer_id}/tags/{tag_id}",
-            get(get_tag).patch(update_tag).delete(delete_tag),
-        )
-        .route(
-            "/v1/customers/{customer_id}/clients/{client_id}/tags/{tag_id}",
-            put(apply_tag).delete(remove_tag),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_tags, create_tag))
+        .routes(routes!(get_tag, update_tag, delete_tag))
+        .routes(routes!(apply_tag, remove_tag))
 }
 
 /// The colours a tag without an explicit colour gets.

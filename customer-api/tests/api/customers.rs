@@ -276,7 +276,7 @@ async fn get_unknown_or_malformed_id() {
         .send()
         .await
         .unwrap();
-    invalid(res, "id").await;
+    invalid(res, "customerId").await;
 }
 
 #[tokio::test]

@@ -8,10 +8,8 @@
 //! The secret is in the response that creates (or rotates) a key and nowhere else: it is
 //! stored only as HMAC-SHA256 under the server-side pepper, never logged, never in an event.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db;
@@ -23,6 +21,8 @@ use shared_model::http::{
 use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::{secret, store};
 use crate::AppState;
@@ -30,25 +30,13 @@ use crate::known_customers::store::ensure_active;
 use crate::partitions::routes::{edit_scope, read_scope};
 use crate::partitions::store as partitions;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/partitions/{partition_id}/keys",
-            get(list_keys).post(create_key),
-        )
-        .route(
-            "/v1/customers/{customer_id}/partitions/{partition_id}/keys/{key_id}",
-            get(get_key),
-        )
-        .route(
-            "/v1/customers/{customer_id}/partitions/{partition_id}/keys/{key_id}/rotate",
-            post(rotate_key),
-        )
-        .route(
-            "/v1/customers/{customer_id}/partitions/{partition_id}/keys/{key_id}/revoke",
-            post(revoke_key),
-        )
-        .route("/v1/keys/verify", post(verify_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(get_key))
+        .routes(routes!(rotate_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(verify_key))
 }
 
 /// The resources a custom key's scopes may name.
@@ -319,7 +307,7 @@ pub async fn create_key(
         &mut tx,
         &key,
         &p.environment,
-        &state.verifier.hash(&secret_key),
+        &state.state.verifier.hash(&secret_key),
     )
     .await?;
     store::write_event(
@@ -482,7 +470,7 @@ pub async fn rotate_key(
         &mut tx,
         &key,
         &p.environment,
-        &state.verifier.hash(&secret_key),
+        &state.state.verifier.hash(&secret_key),
     )
     .await?;
     store::write_event(
@@ -575,7 +563,7 @@ pub async fn verify_key(
     let answer = if body.key.len() > 200 {
         None
     } else {
-        state.verifier.verify(&body.key).await?
+        state.state.verifier.verify(&body.key).await?
     };
     let body = match answer {
         Some(grant) => grant.answer(),

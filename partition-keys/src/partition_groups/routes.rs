@@ -4,10 +4,8 @@
 //! group takes its partitions out of it (each gets `partition.updated`) and makes its child
 //! groups top-level.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use shared_model::auth::Caller;
 use shared_model::db;
@@ -22,22 +20,18 @@ use shared_model::outbox;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::known_customers::store::{ensure_active, ensure_known};
 use crate::partitions::routes::{edit_scope, read_scope};
 use crate::partitions::store as partitions;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/partition-groups",
-            get(list_groups).post(create_group),
-        )
-        .route(
-            "/v1/customers/{customer_id}/partition-groups/{group_id}",
-            get(get_group).patch(update_group).delete(delete_group),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_groups, create_group))
+        .routes(routes!(get_group, update_group, delete_group))
 }
 
 /// Body of `POST .../partition-groups`.

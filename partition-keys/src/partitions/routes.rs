@@ -5,10 +5,8 @@
 //! service knows (from customer events) and that are active: an unknown customer is 404, a
 //! deactivated one 409 `CUSTOMER_DEACTIVATED`.
 
-use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db;
@@ -22,23 +20,17 @@ use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
 use shared_model::outbox;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
 use crate::known_customers::store::{ensure_active, ensure_known};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/v1/customers/{customer_id}/partitions",
-            get(list_partitions).post(create_partition),
-        )
-        .route(
-            "/v1/customers/{customer_id}/partitions/{partition_id}",
-            get(get_partition)
-                .patch(update_partition)
-                .delete(delete_partition),
-        )
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_partitions, create_partition))
+        .routes(routes!(get_partition, update_partition, delete_partition))
 }
 
 /// The standard environments; any other label of `a-z 0-9` (1 to 16) is a custom one.

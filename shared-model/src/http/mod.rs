@@ -61,8 +61,6 @@ pub struct KitParts {
     /// all have, events published meanwhile would find no queue, so the service is not ready.
     pub consumers_started: Arc<std::sync::atomic::AtomicUsize>,
     pub config: Arc<KitConfig>,
-    /// State a service shares between its routes and its background jobs (see [`Kit::shared`]).
-    pub shared: Arc<std::sync::Mutex<axum::http::Extensions>>,
 }
 
 impl std::ops::Deref for Kit {
@@ -89,7 +87,6 @@ impl Kit {
             broker,
             consumers_started: Arc::default(),
             config,
-            shared: Arc::default(),
         }))
     }
 
@@ -101,18 +98,6 @@ impl Kit {
     /// Sets the consumer names; only the first call counts.
     pub fn set_consumers(&self, names: impl IntoIterator<Item = String>) {
         let _ = self.consumers.set(names.into_iter().collect());
-    }
-
-    /// The one value of type `T` of this running service, made by `init` on first use: lets the
-    /// routes and the background jobs share e.g. a cache.
-    pub fn shared<T: Clone + Send + Sync + 'static>(&self, init: impl FnOnce() -> T) -> T {
-        let mut ext = crate::lock(&self.shared);
-        if let Some(v) = ext.get::<T>() {
-            return v.clone();
-        }
-        let v = init();
-        ext.insert(v.clone());
-        v
     }
 }
 

@@ -6,42 +6,54 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use clap::{Parser, Subcommand};
 use sqlx::migrate::Migrator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Verifier;
-use crate::bus::{self, BrokerHealth, Subscription};
+use crate::bus::{self, BrokerHealth};
 use crate::config::{self, KitConfig};
 use crate::db;
 use crate::http::{self, Kit};
 use crate::outbox::Relay;
 use crate::telemetry;
-use futures_util::future::BoxFuture;
 
-/// What distinguishes one service binary from another.
+mod definition;
+
+pub use definition::{App, AppParts, Built, NoSettings, Service, Settings};
+
+/// What the runner knows of a service binary: made from its [`Service`] definition with
+/// [`ServiceSpec::of`].
 pub struct ServiceSpec {
-    /// Service name, e.g. `customer-api` (also the event `source`, `/customer-api`).
     pub name: &'static str,
-    /// Environment prefix, e.g. `CUSTOMER_API`.
-    pub env_prefix: &'static str,
-    /// The service's compiled-in configuration defaults (TOML).
-    pub defaults: &'static str,
-    /// The service's own migrations (numbered from 1000; the kit's are added).
+    pub port: u16,
     pub migrations: fn() -> Migrator,
-    /// The service's API routes (without the kit's operational routes).
-    pub routes: fn(&Kit) -> Router,
-    pub openapi: fn() -> utoipa::openapi::OpenApi,
-    /// Event consumers the service runs.
-    pub subscriptions: fn(&Kit) -> Vec<Subscription>,
-    /// Background jobs (schedulers, deliverers) run beside the API until the token is
-    /// cancelled; each must return soon after cancellation.
-    pub background: fn(&Kit, CancellationToken) -> Vec<BoxFuture<'static, ()>>,
-    /// Checks the service's own settings (`[service]`) at start; an error stops the binary
-    /// with its message.
-    pub check_config: fn(&KitConfig) -> anyhow::Result<()>,
+    /// Checks the settings, makes the state and collects routes, consumers and jobs.
+    pub build: fn(&Kit) -> anyhow::Result<Built>,
+    /// The service's whole OpenAPI document.
+    pub document: fn() -> utoipa::openapi::OpenApi,
+}
+
+impl ServiceSpec {
+    /// The environment prefix of its configuration: `customer-api` → `CUSTOMER_API`.
+    pub fn env_prefix(&self) -> String {
+        self.name.to_ascii_uppercase().replace('-', "_")
+    }
+
+    /// Its compiled-in configuration defaults: its port, its database and roles (the name with
+    /// `_` for `-`), its queue prefix (the name).
+    pub fn defaults(&self) -> String {
+        let db = self.name.replace('-', "_");
+        format!(
+            "[http]\nbind = \"0.0.0.0:{port}\"\n\n\
+             [database]\nurl = \"postgres://{db}_app@127.0.0.1:5432/{db}\"\n\
+             migrate_url = \"postgres://{db}_owner@127.0.0.1:5432/{db}\"\n\n\
+             [amqp]\nqueue_prefix = \"{name}\"\n",
+            port = self.port,
+            name = self.name,
+        )
+    }
 }
 
 #[derive(Parser)]
@@ -84,7 +96,7 @@ enum Command {
 /// Entry point of a service binary.
 pub fn main(spec: &'static ServiceSpec) -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let cfg: KitConfig = config::load(spec.env_prefix, spec.defaults, cli.config.as_deref())?;
+    let cfg: KitConfig = config::load(&spec.env_prefix(), &spec.defaults(), cli.config.as_deref())?;
     if let Some(Command::DevToken {
         sub,
         customer_id,
@@ -157,9 +169,8 @@ fn print_dev_token(
     Ok(())
 }
 
-/// Builds the kit (pool, verifier, broker health) for a configuration.
-pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
-    (spec.check_config)(&cfg)?;
+/// Builds the kit (pool, verifier, broker health) for a configuration, and the service on it.
+pub fn start(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<(Kit, Built)> {
     telemetry::metrics_handle();
     let kit = Kit::new(
         spec.name,
@@ -168,13 +179,14 @@ pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
         BrokerHealth::default(),
         Arc::new(cfg),
     );
-    kit.set_consumers((spec.subscriptions)(&kit).into_iter().map(|s| s.name));
-    Ok(kit)
+    let built = (spec.build)(&kit)?;
+    kit.set_consumers(built.subscriptions.iter().map(|s| s.name.clone()));
+    Ok((kit, built))
 }
 
-/// The full router of a service: its routes behind the kit's middleware, plus operations.
-pub fn app(spec: &ServiceSpec, kit: &Kit) -> Router {
-    http::finish((spec.routes)(kit), kit, (spec.openapi)())
+/// The kit of a service for a configuration (its settings checked).
+pub fn kit(spec: &ServiceSpec, cfg: KitConfig) -> anyhow::Result<Kit> {
+    start(spec, cfg).map(|(kit, _)| kit)
 }
 
 /// Runs the service on `listener` until `shutdown`: serves HTTP and runs the relay and the
@@ -187,7 +199,13 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let grace = Duration::from_millis(cfg.http.shutdown_grace_ms);
-    let kit = kit(spec, cfg)?;
+    let (kit, built) = start(spec, cfg)?;
+    let Built {
+        router,
+        openapi,
+        subscriptions,
+        jobs,
+    } = built;
     let mut tasks = tokio::task::JoinSet::new();
     tasks.spawn(
         kit.broker
@@ -203,7 +221,7 @@ pub async fn run(
         }
         .run(shutdown.clone()),
     );
-    for sub in (spec.subscriptions)(&kit) {
+    for sub in subscriptions {
         let (ready_tx, ready_rx) = tokio::sync::oneshot::channel();
         let started = kit.consumers_started.clone();
         tasks.spawn(async move {
@@ -230,7 +248,7 @@ pub async fn run(
             }
         }
     });
-    for job in (spec.background)(&kit, shutdown.clone()) {
+    for job in jobs(shutdown.clone()) {
         tasks.spawn(job);
     }
     let pool = kit.pool.clone();
@@ -250,7 +268,7 @@ pub async fn run(
     });
     let served = http::serve::serve(
         listener,
-        app(spec, &kit),
+        http::finish(router, &kit, openapi),
         shutdown.clone(),
         &kit.config.http,
     )

@@ -236,3 +236,73 @@ async fn durations_out_of_range_are_refused_not_overflowed() {
         .await;
     assert_invalid(&answer, "purchasedAt");
 }
+
+/// A malformed id in any path parameter of any documented operation is a 422 naming that
+/// parameter as the document spells it, and the request's metrics carry the documented route.
+#[tokio::test]
+async fn a_malformed_path_id_is_refused_naming_the_documented_parameter() {
+    let p = Platform::start("audit-path-params").await;
+    let admin = p.admin();
+    for app in [&p.customers, &p.keys] {
+        let doc = p
+            .call(app, Method::GET, "/openapi.json", None, None, &[])
+            .await
+            .2;
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let params: Vec<&str> = path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            // The logo's content address is a digest, not an id.
+            if params.is_empty() || path == "/v1/logos/{sha256}" {
+                continue;
+            }
+            for method in item.as_object().unwrap().keys() {
+                let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                for bad in &params {
+                    let mut target = path.clone();
+                    for name in &params {
+                        let value = if name == bad {
+                            "not-an-id".to_string()
+                        } else {
+                            uuid::Uuid::now_v7().to_string()
+                        };
+                        target = target.replace(&format!("{{{name}}}"), &value);
+                    }
+                    let body = matches!(method, Method::POST | Method::PUT | Method::PATCH)
+                        .then(|| json!({}));
+                    let answer = p
+                        .call(app, method.clone(), &target, Some(&admin), body, &[])
+                        .await;
+                    assert_eq!(
+                        answer.0,
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "{method} {target}: {}",
+                        answer.2
+                    );
+                    assert_eq!(
+                        answer.2["errors"][0]["field"], *bad,
+                        "{method} {target}: {}",
+                        answer.2
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 5, "only {checked} operations with path ids");
+    }
+    let text = p
+        .http
+        .get(p.customers.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(r#"route="/v1/customers/{customerId}/clients/{clientId}""#),
+        "{text}"
+    );
+}
