@@ -47,24 +47,24 @@ pub static SERVICE: ServiceSpec = ServiceSpec::of::<CustomerApi>();
 pub type AppState = App<CustomerApi>;
 
 /// What customer-api's routes share besides the kit and the settings.
-#[derive(Default)]
 pub struct State {
     pub resolve_limiter: registration::routes::RateLimiter,
+}
+
+impl shared_model::service::State<Settings> for State {
+    fn make(_: &Kit, _: &Settings) -> anyhow::Result<State> {
+        Ok(State {
+            resolve_limiter: Default::default(),
+        })
+    }
 }
 
 impl Service for CustomerApi {
     const NAME: &'static str = "customer-api";
     const PORT: u16 = 8081;
+    const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
     type Settings = Settings;
     type State = State;
-
-    fn migrations() -> Migrator {
-        sqlx::migrate!("./migrations")
-    }
-
-    fn state(_: &Kit, _: &Settings) -> anyhow::Result<State> {
-        Ok(State::default())
-    }
 
     fn routes() -> OpenApiRouter<AppState> {
         customers::routes::router()

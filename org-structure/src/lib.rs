@@ -4,7 +4,6 @@
 //! and jobs, and are listed in the definition below.
 #![forbid(unsafe_code)]
 
-use shared_model::http::Kit;
 use shared_model::service::{NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
 
@@ -16,14 +15,7 @@ pub static SERVICE: ServiceSpec = ServiceSpec::of::<OrgStructure>();
 impl Service for OrgStructure {
     const NAME: &'static str = "org-structure";
     const PORT: u16 = 8083;
+    const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
     type Settings = NoSettings;
     type State = ();
-
-    fn migrations() -> Migrator {
-        sqlx::migrate!("./migrations")
-    }
-
-    fn state(_: &Kit, _: &NoSettings) -> anyhow::Result<()> {
-        Ok(())
-    }
 }

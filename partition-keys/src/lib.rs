@@ -43,17 +43,8 @@ pub struct State {
     pub verifier: Arc<keys::verify::KeyVerifier>,
 }
 
-impl Service for PartitionKeys {
-    const NAME: &'static str = "partition-keys";
-    const PORT: u16 = 8082;
-    type Settings = Settings;
-    type State = State;
-
-    fn migrations() -> Migrator {
-        sqlx::migrate!("./migrations")
-    }
-
-    fn state(kit: &Kit, s: &Settings) -> anyhow::Result<State> {
+impl shared_model::service::State<Settings> for State {
+    fn make(kit: &Kit, s: &Settings) -> anyhow::Result<State> {
         Ok(State {
             verifier: Arc::new(keys::verify::KeyVerifier::new(
                 kit.pool.clone(),
@@ -66,6 +57,14 @@ impl Service for PartitionKeys {
             )),
         })
     }
+}
+
+impl Service for PartitionKeys {
+    const NAME: &'static str = "partition-keys";
+    const PORT: u16 = 8082;
+    const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+    type Settings = Settings;
+    type State = State;
 
     fn routes() -> OpenApiRouter<AppState> {
         partitions::routes::router()

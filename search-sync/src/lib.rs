@@ -4,7 +4,6 @@
 //! and jobs, and are listed in the definition below.
 #![forbid(unsafe_code)]
 
-use shared_model::http::Kit;
 use shared_model::service::{NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
 
@@ -16,14 +15,7 @@ pub static SERVICE: ServiceSpec = ServiceSpec::of::<SearchSync>();
 impl Service for SearchSync {
     const NAME: &'static str = "search-sync";
     const PORT: u16 = 8085;
+    const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
     type Settings = NoSettings;
     type State = ();
-
-    fn migrations() -> Migrator {
-        sqlx::migrate!("./migrations")
-    }
-
-    fn state(_: &Kit, _: &NoSettings) -> anyhow::Result<()> {
-        Ok(())
-    }
 }

@@ -7,10 +7,9 @@
 //! impl Service for OrgStructure {
 //!     const NAME: &'static str = "org-structure";
 //!     const PORT: u16 = 8083;
+//!     const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 //!     type Settings = NoSettings;
 //!     type State = ();
-//!     fn migrations() -> Migrator { sqlx::migrate!("./migrations") }
-//!     fn state(_: &Kit, _: &NoSettings) -> anyhow::Result<()> { Ok(()) }
 //!     fn routes() -> OpenApiRouter<App<Self>> { locations::routes::router() }
 //! }
 //!
@@ -51,6 +50,17 @@ pub struct NoSettings {}
 
 impl Settings for NoSettings {}
 
+/// A service's shared state, made once per process from the kit and the settings.
+pub trait State<S>: Send + Sync + Sized + 'static {
+    fn make(kit: &Kit, settings: &S) -> anyhow::Result<Self>;
+}
+
+impl<S> State<S> for () {
+    fn make(_: &Kit, _: &S) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
 /// A platform service, as the kit runs it.
 pub trait Service: Sized + Send + Sync + 'static {
     /// Service name, e.g. `customer-api`: its events' `source` (`/customer-api`), its queue
@@ -59,16 +69,14 @@ pub trait Service: Sized + Send + Sync + 'static {
     const NAME: &'static str;
     /// The port it listens on by default.
     const PORT: u16;
+    /// Its migrations, `sqlx::migrate!("./migrations")` (numbered from 1000; the kit's are
+    /// added).
+    const MIGRATIONS: Migrator;
     /// Its own settings.
     type Settings: Settings;
     /// What its routes, consumers and jobs share besides the kit and the settings (caches,
-    /// limiters); made once per process.
-    type State: Send + Sync + 'static;
-
-    /// Its migrations (numbered from 1000; the kit's are added).
-    fn migrations() -> Migrator;
-    /// Makes the shared state.
-    fn state(kit: &Kit, settings: &Self::Settings) -> anyhow::Result<Self::State>;
+    /// limiters); made once per process. `()` for none.
+    type State: State<Self::Settings>;
     /// Its API operations, each declared once with its document (`utoipa-axum`).
     fn routes() -> OpenApiRouter<App<Self>> {
         OpenApiRouter::new()
@@ -156,7 +164,7 @@ fn document<S: Service>() -> utoipa::openapi::OpenApi {
 fn build<S: Service>(kit: &Kit) -> anyhow::Result<Built> {
     let settings: S::Settings = kit.config.service_settings()?;
     settings.validate()?;
-    let state = S::state(kit, &settings)?;
+    let state = S::State::make(kit, &settings)?;
     let app = App::<S>(Arc::new(AppParts {
         kit: kit.clone(),
         settings,
@@ -176,13 +184,17 @@ fn build<S: Service>(kit: &Kit) -> anyhow::Result<Built> {
     })
 }
 
+fn migrations<S: Service>() -> Migrator {
+    S::MIGRATIONS
+}
+
 impl ServiceSpec {
     /// The runner's description of `S`.
     pub const fn of<S: Service>() -> ServiceSpec {
         ServiceSpec {
             name: S::NAME,
             port: S::PORT,
-            migrations: S::migrations,
+            migrations: migrations::<S>,
             build: build::<S>,
             document: document::<S>,
         }

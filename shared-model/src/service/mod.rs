@@ -21,7 +21,7 @@ use crate::telemetry;
 
 mod definition;
 
-pub use definition::{App, AppParts, Built, NoSettings, Service, Settings};
+pub use definition::{App, AppParts, Built, NoSettings, Service, Settings, State};
 
 /// What the runner knows of a service binary: made from its [`Service`] definition with
 /// [`ServiceSpec::of`].
