@@ -157,17 +157,7 @@ pub fn optional_text(
 
 /// Top-level JSON fields whose values differ, ignoring bookkeeping fields.
 pub fn changed_fields<T: Serialize>(before: &T, after: &T) -> Result<Vec<String>, ApiError> {
-    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (
-        serde_json::to_value(before).map_err(ApiError::internal)?,
-        serde_json::to_value(after).map_err(ApiError::internal)?,
-    ) else {
-        return Ok(Vec::new());
-    };
-    Ok(b.iter()
-        .filter(|(k, _)| !matches!(k.as_str(), "version" | "updatedAt" | "updatedBy"))
-        .filter(|(k, v)| a.get(*k) != Some(*v))
-        .map(|(k, _)| k.clone())
-        .collect())
+    shared_model::events::changed_fields(before, after).map_err(ApiError::internal)
 }
 
 /// Escapes `%`, `_` and `\` for a LIKE pattern.

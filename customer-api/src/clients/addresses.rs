@@ -10,8 +10,8 @@ use serde::Deserialize;
 use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
-use shared_model::events::EventType;
 use shared_model::events::client::{self as ev, ClientAddress};
+use shared_model::events::{EventType, Updated};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
 use shared_model::ids::{AddressId, ClientId, CustomerId};
@@ -114,25 +114,42 @@ async fn write(
     tx: &mut PgConnection,
     kind: EventType,
     a: &ClientAddress,
+    data: &impl serde::Serialize,
     caller: &Caller,
     trace: &Trace,
 ) -> Result<(), ApiError> {
-    emit(tx, kind, a.id, a.customer_id, caller.sub(), trace, a).await
+    emit(tx, kind, a.id, a.customer_id, caller.sub(), trace, data).await
 }
 
-/// Stores `a`, taking default flags from the client's other addresses.
+/// Stores `a` (new, or changed from `before`), taking default flags from the client's other
+/// addresses; each address changed gets its event.
 async fn store_address(
     tx: &mut PgConnection,
     a: &ClientAddress,
-    kind: EventType,
+    before: Option<&ClientAddress>,
     caller: &Caller,
     trace: &Trace,
 ) -> Result<(), ApiError> {
+    let book = if a.default_shipping || a.default_billing {
+        store::addresses(tx, a.customer_id, a.client_id).await?
+    } else {
+        Vec::new()
+    };
     for other in store::take_defaults(tx, a).await? {
-        write(tx, ev::ADDRESS_UPDATED, &other, caller, trace).await?;
+        let data = match book.iter().find(|b| b.id == other.id) {
+            Some(was) => Updated::new(was, &other).map_err(ApiError::internal)?,
+            None => Updated::of(&other, &["defaultShipping", "defaultBilling"]),
+        };
+        write(tx, ev::ADDRESS_UPDATED, &other, &data, caller, trace).await?;
     }
     store::upsert_address(tx, a).await?;
-    write(tx, kind, a, caller, trace).await
+    match before {
+        Some(before) => {
+            let data = Updated::new(before, a).map_err(ApiError::internal)?;
+            write(tx, ev::ADDRESS_UPDATED, a, &data, caller, trace).await
+        }
+        None => write(tx, ev::ADDRESS_CREATED, a, a, caller, trace).await,
+    }
 }
 
 /// Add an address to a client's address book.
@@ -185,7 +202,7 @@ pub async fn create_address(
             format!("a client has at most {MAX_ADDRESSES} addresses"),
         ));
     }
-    store_address(&mut tx, &a, ev::ADDRESS_CREATED, &caller, &trace).await?;
+    store_address(&mut tx, &a, None, &caller, &trace).await?;
     idem.commit(
         tx,
         created(
@@ -301,7 +318,7 @@ pub async fn update_address(
     }
     a.version += 1;
     a.updated_at = db::now();
-    store_address(&mut tx, &a, ev::ADDRESS_UPDATED, &caller, &trace).await?;
+    store_address(&mut tx, &a, Some(&before), &caller, &trace).await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, a.version, &a))
 }
@@ -335,7 +352,7 @@ pub async fn delete_address(
     store::delete_address(&mut tx, customer_id, address_id).await?;
     a.version += 1;
     a.updated_at = db::now();
-    write(&mut tx, ev::ADDRESS_DELETED, &a, &caller, &trace).await?;
+    write(&mut tx, ev::ADDRESS_DELETED, &a, &a, &caller, &trace).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::Updated;
 use shared_model::events::client::{self as client_ev, ClientAddress, Membership};
 use shared_model::events::tenant::{self as ev, Group};
 use shared_model::http::idempotency::Idempotency;
@@ -300,6 +301,7 @@ pub async fn update_group(
     g.version += 1;
     g.updated_at = db::now();
     store::upsert(&mut tx, &g).await?;
+    let data = Updated::new(&before, &g).map_err(ApiError::internal)?;
     emit(
         &mut tx,
         ev::GROUP_UPDATED,
@@ -307,7 +309,7 @@ pub async fn update_group(
         customer_id,
         caller.sub(),
         &trace,
-        &g,
+        &data,
     )
     .await?;
     tx.commit().await?;

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::Updated;
 use shared_model::events::client::{self as client_ev, Client};
 use shared_model::events::tenant::{self as ev, Tag};
 use shared_model::http::idempotency::Idempotency;
@@ -288,6 +289,7 @@ pub async fn update_tag(
     tag.updated_at = db::now();
     store::upsert(&mut tx, &tag).await?;
     touch_clients(&mut tx, carriers, &caller, &trace).await?;
+    let data = Updated::new(&before, &tag).map_err(ApiError::internal)?;
     emit(
         &mut tx,
         ev::TAG_UPDATED,
@@ -295,7 +297,7 @@ pub async fn update_tag(
         customer_id,
         caller.sub(),
         &trace,
-        &tag,
+        &data,
     )
     .await?;
     tx.commit().await?;

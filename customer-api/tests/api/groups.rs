@@ -266,6 +266,7 @@ async fn groups_memberships_and_effective_price_list() {
     assert_eq!(count("client.group_removed"), 2);
     assert_eq!(count("client_group.deleted"), 1);
     assert_eq!(count("client_group.updated"), 1);
+    ctx.assert_updates_name_their_changes().await;
 }
 
 #[tokio::test]
@@ -530,4 +531,5 @@ async fn address_book_keeps_one_default_of_each_kind() {
             "client_address.deleted"
         ]
     );
+    ctx.assert_updates_name_their_changes().await;
 }

@@ -108,6 +108,22 @@ impl Ctx {
             .collect()
     }
 
+    /// Asserts that every `*.updated` event written so far names the fields it changed.
+    pub async fn assert_updates_name_their_changes(&self) {
+        let mut updates = 0;
+        for (kind, event) in self.all_events().await {
+            if kind.ends_with(".updated") {
+                updates += 1;
+                let fields = event["data"]["changedFields"].as_array();
+                assert!(
+                    fields.is_some_and(|f| !f.is_empty() && f.iter().all(|x| x.is_string())),
+                    "{kind} without changedFields: {event}"
+                );
+            }
+        }
+        assert!(updates > 0, "no update event to check");
+    }
+
     /// Every event in the outbox, oldest first.
     pub async fn all_events(&self) -> Vec<(String, Value)> {
         let mut su = self.db.superuser().await;

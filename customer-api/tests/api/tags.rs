@@ -142,6 +142,7 @@ async fn tags_crud_apply_rename_and_delete_everywhere() {
         ["tag.created", "tag.created", "tag.updated", "tag.deleted"]
     );
     assert_eq!(kinds.iter().filter(|k| *k == "client.updated").count(), 3);
+    ctx.assert_updates_name_their_changes().await;
 }
 
 #[tokio::test]

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, ResultExt, Validator};
+use shared_model::events::Updated;
 use shared_model::events::partition::{self as ev, PartitionGroup};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
@@ -198,6 +199,7 @@ async fn write(
     conn: &mut PgConnection,
     kind: shared_model::events::EventType,
     g: &PartitionGroup,
+    data: &impl serde::Serialize,
     caller: &Caller,
     trace: &Trace,
 ) -> Result<(), ApiError> {
@@ -209,7 +211,7 @@ async fn write(
         Some(g.customer_id),
         caller.sub(),
         trace.for_event(),
-        g,
+        data,
     )
     .await?;
     Ok(())
@@ -257,7 +259,7 @@ pub async fn create_group(
         check_parent(&mut tx, customer_id, g.id, parent).await?;
     }
     upsert(&mut tx, &g).await?;
-    write(&mut tx, ev::GROUP_CREATED, &g, &caller, &trace).await?;
+    write(&mut tx, ev::GROUP_CREATED, &g, &g, &caller, &trace).await?;
     idem.commit(tx, with_etag(StatusCode::CREATED, g.version, &g))
         .await
 }
@@ -384,7 +386,8 @@ pub async fn update_group(
     g.version += 1;
     g.updated_at = db::now();
     upsert(&mut tx, &g).await?;
-    write(&mut tx, ev::GROUP_UPDATED, &g, &caller, &trace).await?;
+    let data = Updated::new(&before, &g).map_err(ApiError::internal)?;
+    write(&mut tx, ev::GROUP_UPDATED, &g, &data, &caller, &trace).await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, g.version, &g))
 }
@@ -439,7 +442,8 @@ pub async fn delete_group(
             child.version += 1;
             child.updated_at = db::now();
             upsert(&mut tx, &child).await?;
-            write(&mut tx, ev::GROUP_UPDATED, &child, &caller, &trace).await?;
+            let data = Updated::of(&child, &["parentGroupId"]);
+            write(&mut tx, ev::GROUP_UPDATED, &child, &data, &caller, &trace).await?;
         }
     }
     for id in members {
@@ -448,12 +452,14 @@ pub async fn delete_group(
             p.version += 1;
             p.updated_at = db::now();
             partitions::upsert(&mut tx, &p).await?;
-            crate::partitions::routes::write(&mut tx, ev::UPDATED, &p, &caller, &trace).await?;
+            let data = Updated::of(&p, &["groupId"]);
+            crate::partitions::routes::write(&mut tx, ev::UPDATED, &p, &data, &caller, &trace)
+                .await?;
         }
     }
     g.version += 1;
     g.updated_at = db::now();
-    write(&mut tx, ev::GROUP_DELETED, &g, &caller, &trace).await?;
+    write(&mut tx, ev::GROUP_DELETED, &g, &g, &caller, &trace).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

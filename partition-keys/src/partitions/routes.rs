@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::Updated;
 use shared_model::events::partition::{self as ev, Partition};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
@@ -131,6 +132,7 @@ pub async fn write(
     conn: &mut PgConnection,
     kind: shared_model::events::EventType,
     p: &Partition,
+    data: &impl serde::Serialize,
     caller: &Caller,
     trace: &Trace,
 ) -> Result<(), ApiError> {
@@ -142,7 +144,7 @@ pub async fn write(
         Some(p.customer_id),
         caller.sub(),
         trace.for_event(),
-        p,
+        data,
     )
     .await?;
     Ok(())
@@ -200,7 +202,7 @@ pub async fn create_partition(
         ensure_group(&mut tx, customer_id, g).await?;
     }
     store::upsert(&mut tx, &p).await?;
-    write(&mut tx, ev::CREATED, &p, &caller, &trace).await?;
+    write(&mut tx, ev::CREATED, &p, &p, &caller, &trace).await?;
     let mut res = with_etag(StatusCode::CREATED, p.version, &p);
     if let Ok(loc) = format!("/v1/customers/{customer_id}/partitions/{}", p.id).parse() {
         res.headers_mut().insert(axum::http::header::LOCATION, loc);
@@ -335,7 +337,8 @@ pub async fn update_partition(
     p.version += 1;
     p.updated_at = db::now();
     store::upsert(&mut tx, &p).await?;
-    write(&mut tx, ev::UPDATED, &p, &caller, &trace).await?;
+    let data = Updated::new(&before, &p).map_err(ApiError::internal)?;
+    write(&mut tx, ev::UPDATED, &p, &data, &caller, &trace).await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, p.version, &p))
 }

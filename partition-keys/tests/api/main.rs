@@ -106,6 +106,22 @@ impl Ctx {
     }
 
     /// Events in the outbox, oldest first.
+    /// Asserts that every `*.updated` event written so far names the fields it changed.
+    pub async fn assert_updates_name_their_changes(&self) {
+        let mut updates = 0;
+        for (kind, event) in self.events().await {
+            if kind.ends_with(".updated") {
+                updates += 1;
+                let fields = event["data"]["changedFields"].as_array();
+                assert!(
+                    fields.is_some_and(|f| !f.is_empty() && f.iter().all(|x| x.is_string())),
+                    "{kind} without changedFields: {event}"
+                );
+            }
+        }
+        assert!(updates > 0, "no update event to check");
+    }
+
     pub async fn events(&self) -> Vec<(String, Value)> {
         let mut su = self.db.superuser().await;
         sqlx::query("SELECT routing_key, payload FROM outbox ORDER BY id")

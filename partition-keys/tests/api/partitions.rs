@@ -151,6 +151,7 @@ async fn partitions_crud_with_events_and_rules() {
             "partition.deleted"
         ]
     );
+    ctx.assert_updates_name_their_changes().await;
 
     // Unknown and deactivated customers.
     let (gone, gone_t) = ctx.customer("deactivated").await;
@@ -423,6 +424,7 @@ async fn partition_groups_form_a_tree_and_hold_partitions() {
             "partition_group.deleted"
         ]
     );
+    ctx.assert_updates_name_their_changes().await;
     assert_eq!(g["version"], 2);
 
     // Authorization.

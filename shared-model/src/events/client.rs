@@ -24,7 +24,8 @@ event_types!(MEMBERSHIP_SCHEMA;
     GROUP_ASSIGNED = "client.group_assigned",
     GROUP_REMOVED = "client.group_removed",
 );
-const ADDRESS_SCHEMA: &str = "urn:customer-platform:schema:client-address:v1";
+/// v2: `client_address.updated` carries `changedFields`.
+const ADDRESS_SCHEMA: &str = "urn:customer-platform:schema:client-address:v2";
 event_types!(ADDRESS_SCHEMA;
     ADDRESS_CREATED = "client_address.created",
     ADDRESS_UPDATED = "client_address.updated",

@@ -7,12 +7,14 @@ use utoipa::ToSchema;
 use super::EventType;
 use crate::ids::{ApiKeyId, CustomerId, PartitionGroupId, PartitionId};
 
-event_types!("urn:customer-platform:schema:partition:v1";
+// v2: `*.updated` carries `changedFields`.
+event_types!("urn:customer-platform:schema:partition:v2";
     CREATED = "partition.created",
     UPDATED = "partition.updated",
     DELETED = "partition.deleted",
 );
-event_types!("urn:customer-platform:schema:partition-group:v1";
+// v2: `*.updated` carries `changedFields`.
+event_types!("urn:customer-platform:schema:partition-group:v2";
     GROUP_CREATED = "partition_group.created",
     GROUP_UPDATED = "partition_group.updated",
     GROUP_DELETED = "partition_group.deleted",

@@ -7,12 +7,14 @@ use utoipa::ToSchema;
 use super::EventType;
 use crate::ids::{CustomerId, GroupId, RoleId, TagId};
 
-event_types!("urn:customer-platform:schema:client-group:v1";
+// v2: `*.updated` carries `changedFields`.
+event_types!("urn:customer-platform:schema:client-group:v2";
     GROUP_CREATED = "client_group.created",
     GROUP_UPDATED = "client_group.updated",
     GROUP_DELETED = "client_group.deleted",
 );
-event_types!("urn:customer-platform:schema:tag:v1";
+// v2: `*.updated` carries `changedFields`.
+event_types!("urn:customer-platform:schema:tag:v2";
     TAG_CREATED = "tag.created",
     TAG_UPDATED = "tag.updated",
     TAG_DELETED = "tag.deleted",
