@@ -66,7 +66,7 @@ async fn health_metrics_openapi_and_docs() {
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     for path in [
         "/v1/customers",
-        "/v1/customers/{id}",
+        "/v1/customers/{customerId}",
         "/health/ready",
         "/metrics",
     ] {
@@ -78,8 +78,8 @@ async fn health_metrics_openapi_and_docs() {
     for op in [
         ("/v1/customers", "post"),
         ("/v1/customers", "get"),
-        ("/v1/customers/{id}", "patch"),
-        ("/v1/customers/{id}", "delete"),
+        ("/v1/customers/{customerId}", "patch"),
+        ("/v1/customers/{customerId}", "delete"),
     ] {
         assert!(doc["paths"][op.0][op.1].is_object(), "{op:?}");
     }
