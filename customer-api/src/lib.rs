@@ -5,6 +5,7 @@
 //! tests start the real service on port 0 with `shared_model::service::run`.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod claims;
 pub mod clients;
 pub mod common;
@@ -69,8 +70,8 @@ impl Service for CustomerApi {
     fn routes() -> OpenApiRouter<AppState> {
         customers::routes::router()
             .merge(clients::routes::router())
-            .merge(clients::addresses::router())
-            .merge(clients::provision::router())
+            .merge(clients::addresses::routes::router())
+            .merge(clients::provisioning::routes::router())
             .merge(tags::routes::router())
             .merge(groups::routes::router())
             .merge(roles::routes::router())
@@ -92,7 +93,7 @@ impl Service for CustomerApi {
 
     fn jobs(app: &AppState, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
         let pool = app.kit.pool.clone();
-        let mut jobs: Vec<BoxFuture<'static, ()>> = vec![Box::pin(lifecycle::routes::purge_loop(
+        let mut jobs: Vec<BoxFuture<'static, ()>> = vec![Box::pin(lifecycle::jobs::purge_loop(
             pool.clone(),
             Duration::from_millis(app.settings.purge_interval_ms),
             stop.clone(),
@@ -231,8 +232,8 @@ impl Settings {
         Client, Revenue, clients::routes::CreateClient, clients::routes::UpdateClient,
         clients::routes::Purchase, clients::routes::ConvertLead, clients::routes::ClientStats,
         clients::routes::CurrencyTotal, Tag, tags::routes::CreateTag, tags::routes::UpdateTag,
-        ClientAddress, clients::addresses::CreateAddress, clients::addresses::UpdateAddress,
-        clients::addresses::AddressBook, clients::provision::Provision, Group, Membership, groups::routes::CreateGroup,
+        ClientAddress, clients::addresses::routes::CreateAddress, clients::addresses::routes::UpdateAddress,
+        clients::addresses::routes::AddressBook, clients::provisioning::routes::Provision, Group, Membership, groups::routes::CreateGroup,
         groups::routes::UpdateGroup, groups::routes::ClientPricing,
         groups::routes::ClientGroupEntry, groups::routes::ClientSnapshot, Role,
         roles::routes::CreateRole, roles::routes::UpdateRole, roles::routes::RoleList,

@@ -96,7 +96,7 @@ impl Service for PartitionKeys {
             )),
             Box::pin(keys::verify::feed_loop(verifier.clone(), stop.clone())),
             Box::pin(keys::verify::heartbeat_loop(verifier.clone(), stop.clone())),
-            Box::pin(keys::store::expiry_loop(
+            Box::pin(keys::jobs::expiry_loop(
                 app.kit.pool.clone(),
                 Duration::from_millis(s.expiry_interval_ms),
                 stop,

@@ -1,6 +1,7 @@
 //! Clients: the accounts a customer serves, with their address books.
 
 pub mod addresses;
-pub mod provision;
+pub mod changes;
+pub mod provisioning;
 pub mod routes;
 pub mod store;

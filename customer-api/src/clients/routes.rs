@@ -13,11 +13,10 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared_model::auth::{Caller, Permission};
-use shared_model::db::{self, Scope};
+use shared_model::auth::Caller;
+use shared_model::db::{self};
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
-use shared_model::events::EventType;
-use shared_model::events::client::{self as ev, Client, ClientEventData, Revenue};
+use shared_model::events::client::{self as ev, Client, Revenue};
 use shared_model::events::customer::BusinessProfile;
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
@@ -33,11 +32,11 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::changes::{lock_client, save, write_event};
 use super::store;
 use crate::AppState;
-use crate::common::{
-    changed_fields, created, emit, ensure_visible, ensure_writable, optional_text, validate_profile,
-};
+use crate::access::{client_scope, not_client_bound, scope};
+use crate::common::{created, ensure_visible, ensure_writable, optional_text, validate_profile};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -218,81 +217,6 @@ struct Position(
     ClientId,
 );
 
-/// Authorizes a caller for one customer's clients.
-pub fn scope(caller: &Caller, customer: CustomerId, edit: bool) -> Result<Scope, ApiError> {
-    if edit {
-        caller.for_customer(
-            customer,
-            Permission::EditClient,
-            Permission::PlatformAdminEditAllCustomers,
-        )
-    } else {
-        caller.for_customer(
-            customer,
-            Permission::ViewClient,
-            Permission::PlatformAdminViewAllCustomers,
-        )
-    }
-}
-
-/// Authorizes a caller for one client (also applying the client-bound token rule).
-pub fn client_scope(
-    caller: &Caller,
-    customer: CustomerId,
-    client: ClientId,
-    edit: bool,
-) -> Result<Scope, ApiError> {
-    if edit {
-        caller.for_client(
-            customer,
-            client,
-            Permission::EditClient,
-            Permission::PlatformAdminEditAllCustomers,
-        )
-    } else {
-        caller.for_client(
-            customer,
-            client,
-            Permission::ViewClient,
-            Permission::PlatformAdminViewAllCustomers,
-        )
-    }
-}
-
-fn not_client_bound(caller: &Caller) -> Result<(), ApiError> {
-    if caller.client_id().is_some() {
-        return Err(ApiError::forbidden(
-            "a token bound to a client cannot do this",
-        ));
-    }
-    Ok(())
-}
-
-/// Writes a `client.*` event.
-pub async fn write_event(
-    conn: &mut PgConnection,
-    kind: EventType,
-    client: &Client,
-    changed: Option<Vec<String>>,
-    actor: &str,
-    trace: &Trace,
-) -> Result<(), ApiError> {
-    let data = ClientEventData {
-        client: client.clone(),
-        changed_fields: changed,
-    };
-    emit(
-        conn,
-        kind,
-        client.id,
-        client.customer_id,
-        actor,
-        trace,
-        &data,
-    )
-    .await
-}
-
 fn validate_tags(v: &mut Validator, tags: &[String]) {
     if tags.len() > MAX_TAGS {
         v.add("tags", format!("must have at most {MAX_TAGS} entries"));
@@ -469,49 +393,6 @@ pub async fn get_client(
         .ok_or_else(|| ApiError::not_found("client"))?;
     drop(tx);
     Ok(with_etag(StatusCode::OK, c.version, &c))
-}
-
-/// Locks a writable customer's client for a change.
-pub async fn lock_client(
-    tx: &mut PgConnection,
-    customer_id: CustomerId,
-    client_id: ClientId,
-) -> Result<Client, ApiError> {
-    ensure_writable(tx, customer_id).await?;
-    store::find(tx, customer_id, client_id, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))
-}
-
-/// Stores `after` with a new version and writes its event, unless nothing changed.
-#[allow(clippy::too_many_arguments)]
-pub async fn save(
-    tx: &mut PgConnection,
-    before: &Client,
-    mut after: Client,
-    kind: EventType,
-    caller: &Caller,
-    trace: &Trace,
-    tags: Option<Vec<shared_model::ids::TagId>>,
-) -> Result<Client, ApiError> {
-    let now = db::now();
-    if let Some(tags) = &tags {
-        store::set_tags(tx, after.customer_id, after.id, tags, caller.sub(), now).await?;
-        let reread = store::find(tx, after.customer_id, after.id, false)
-            .await?
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("client vanished")))?;
-        after.tags = reread.tags;
-    }
-    let changed = changed_fields(before, &after)?;
-    if changed.is_empty() {
-        return Ok(before.clone());
-    }
-    after.version = before.version + 1;
-    after.updated_at = now;
-    after.updated_by = caller.sub().to_string();
-    store::update(tx, &after).await?;
-    write_event(tx, kind, &after, Some(changed), caller.sub(), trace).await?;
-    Ok(after)
 }
 
 /// Update a client (JSON merge patch; `If-Match` honoured).

@@ -29,7 +29,7 @@ use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
-use crate::clients::routes::scope;
+use crate::access::scope;
 use crate::clients::store as clients;
 use crate::common::{created, emit, ensure_visible, ensure_writable, optional_text};
 
@@ -577,7 +577,8 @@ pub async fn client_snapshot(
     let c = clients::find(&mut tx, customer_id, client_id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
-    let addresses = clients::addresses(&mut tx, customer_id, client_id).await?;
+    let addresses =
+        crate::clients::addresses::store::addresses(&mut tx, customer_id, client_id).await?;
     drop(tx);
     Ok(axum::Json(ClientSnapshot {
         customer_id,

@@ -8,7 +8,6 @@
 //! and publishes `customer.deleted`, once.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -25,7 +24,6 @@ use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio_util::sync::CancellationToken;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -366,24 +364,4 @@ pub async fn list_deactivations(
         next_cursor: entries.next_cursor,
     })
     .into_response())
-}
-
-/// The purge job: every `service.purge_interval_ms`, purges customers whose window has ended.
-pub async fn purge_loop(pool: sqlx::PgPool, interval: Duration, stop: CancellationToken) {
-    loop {
-        loop {
-            match store::purge_due(&pool, 100).await {
-                Ok(100) => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "purging customers failed; retrying later");
-                    break;
-                }
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.cancelled() => return,
-        }
-    }
 }

@@ -24,9 +24,10 @@ use sqlx::PgConnection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::image;
+use super::{image, store};
 use crate::AppState;
-use crate::clients::routes::{client_scope, lock_client, save};
+use crate::access::client_scope;
+use crate::clients::changes::{lock_client, save};
 use crate::common::{changed_fields, deactivated};
 use crate::customers::routes as customer_routes;
 use crate::customers::store as customers;
@@ -66,16 +67,7 @@ async fn store_image(
     let sha = hex(&Sha256::digest(body));
     // Blobs are shared by content across tenants: written as the system.
     db::set_scope(tx, Scope::System).await?;
-    sqlx::query(
-        "INSERT INTO logos (sha256, content_type, size, data) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (sha256) DO NOTHING",
-    )
-    .bind(&sha)
-    .bind(img.content_type)
-    .bind(body.len() as i32)
-    .bind(body.as_ref())
-    .execute(&mut *tx)
-    .await?;
+    store::insert(tx, &sha, img.content_type, body).await?;
     Ok(LogoReceipt {
         url: format!("{base_url}/v1/logos/{sha}"),
         content_type: img.content_type.to_string(),
@@ -89,20 +81,6 @@ async fn store_image(
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Deletes an image nothing refers to any more.
-async fn collect(tx: &mut PgConnection, sha: &str) -> Result<(), ApiError> {
-    db::set_scope(tx, Scope::System).await?;
-    sqlx::query(
-        "DELETE FROM logos WHERE sha256 = $1
-            AND NOT EXISTS (SELECT 1 FROM customers WHERE logo ->> 'sha256' = $1)
-            AND NOT EXISTS (SELECT 1 FROM clients WHERE logo ->> 'sha256' = $1)",
-    )
-    .bind(sha)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
 }
 
 async fn set_customer_logo(
@@ -147,7 +125,7 @@ async fn set_customer_logo(
     )
     .await?;
     if let Some(old) = &before.logo {
-        collect(&mut tx, &old.sha256).await?;
+        store::collect(&mut tx, &old.sha256).await?;
     }
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, c.version, &c))
@@ -182,7 +160,7 @@ async fn set_client_logo(
     )
     .await?;
     if let Some(old) = &before.logo {
-        collect(&mut tx, &old.sha256).await?;
+        store::collect(&mut tx, &old.sha256).await?;
     }
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, c.version, &c))
@@ -318,11 +296,7 @@ pub async fn get_logo(
         return Ok(res);
     }
     let mut tx = db::begin(&state.kit.pool, Scope::System).await?;
-    let row: Option<(String, Vec<u8>)> =
-        sqlx::query_as("SELECT content_type, data FROM logos WHERE sha256 = $1")
-            .bind(&sha)
-            .fetch_optional(&mut *tx)
-            .await?;
+    let row = store::find(&mut tx, &sha).await?;
     drop(tx);
     let (content_type, data) = row.ok_or_else(|| ApiError::not_found("logo"))?;
     let mut res = data.into_response();

@@ -1,3 +1,4 @@
 //! Domain-based self-registration.
 
 pub mod routes;
+pub mod store;

@@ -22,16 +22,16 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
-use shared_model::error::{ApiError, ApiJson, Problem, ResultExt, Validator};
+use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::http::{ApiPath, IfMatch, with_etag};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, Email};
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::store;
 use crate::AppState;
 use crate::common::{emit, ensure_visible, ensure_writable};
 use crate::roles::store as roles;
@@ -132,47 +132,6 @@ pub struct Resolution {
     pub session_expiration_seconds: i32,
 }
 
-#[derive(sqlx::FromRow)]
-struct Row {
-    customer_id: CustomerId,
-    enabled: bool,
-    auto_roles: Vec<String>,
-    custom_host: Option<String>,
-    version: i64,
-    updated_at: OffsetDateTime,
-    updated_by: String,
-    domains: Vec<String>,
-}
-
-async fn load(
-    conn: &mut PgConnection,
-    id: CustomerId,
-    lock: bool,
-) -> Result<Option<Registration>, ApiError> {
-    let sql = format!(
-        "SELECT s.customer_id, s.enabled, s.auto_roles, s.custom_host, s.version, s.updated_at,
-                s.updated_by,
-                ARRAY(SELECT d.domain FROM registration_domains d
-                       WHERE d.customer_id = s.customer_id ORDER BY d.domain) AS domains
-           FROM registration_settings s WHERE s.customer_id = $1{}",
-        if lock { " FOR UPDATE OF s" } else { "" }
-    );
-    let row: Option<Row> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    Ok(row.map(|r| Registration {
-        customer_id: r.customer_id,
-        enabled: r.enabled,
-        allowed_domains: r.domains,
-        auto_assign_roles: r.auto_roles,
-        custom_host: r.custom_host,
-        version: r.version,
-        updated_at: r.updated_at,
-        updated_by: r.updated_by,
-    }))
-}
-
 fn disabled(id: CustomerId) -> Registration {
     Registration {
         customer_id: id,
@@ -209,7 +168,7 @@ pub async fn get_registration(
     )?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     ensure_visible(&mut tx, id).await?;
-    let r = load(&mut tx, id, false)
+    let r = store::load(&mut tx, id, false)
         .await?
         .unwrap_or_else(|| disabled(id));
     drop(tx);
@@ -296,7 +255,7 @@ pub async fn put_registration(
 
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, id).await?;
-    let before = load(&mut tx, id, true).await?;
+    let before = store::load(&mut tx, id, true).await?;
     if_match.check(before.as_ref().map_or(0, |r| r.version))?;
     let existing = roles::existing_names(&mut tx, id, &body.auto_assign_roles).await?;
     let mut v = Validator::new();
@@ -328,48 +287,7 @@ pub async fn put_registration(
             return Ok(with_etag(StatusCode::OK, b.version, b));
         }
     }
-    sqlx::query(
-        "INSERT INTO registration_settings (customer_id, enabled, auto_roles, custom_host, version,
-             updated_at, updated_by)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
-         ON CONFLICT (customer_id) DO UPDATE SET enabled = $2, auto_roles = $3, custom_host = $4,
-             version = $5, updated_at = $6, updated_by = $7",
-    )
-    .bind(id)
-    .bind(r.enabled)
-    .bind(&r.auto_assign_roles)
-    .bind(&r.custom_host)
-    .bind(r.version)
-    .bind(r.updated_at)
-    .bind(&r.updated_by)
-    .execute(&mut *tx)
-    .await
-    .on_constraint("registration_settings_custom_host_key", || {
-        ApiError::conflict("HOST_TAKEN", "customHost is used by another customer")
-    })?;
-    sqlx::query(
-        "DELETE FROM registration_domains WHERE customer_id = $1 AND NOT (domain = ANY($2))",
-    )
-    .bind(id)
-    .bind(&r.allowed_domains)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO registration_domains (domain, customer_id)
-         SELECT d, $1 FROM unnest($2::text[]) AS d
-         ON CONFLICT (domain) DO NOTHING",
-    )
-    .bind(id)
-    .bind(&r.allowed_domains)
-    .execute(&mut *tx)
-    .await?;
-    // A domain another customer holds (RLS hides its row; the key still collides) is not
-    // inserted above: find which. A racing claim waits for the first to commit, then sees it.
-    let mine: Vec<String> =
-        sqlx::query_scalar("SELECT domain FROM registration_domains WHERE customer_id = $1")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await?;
+    let mine = store::save(&mut tx, &r).await?;
     if let Some(taken) = r.allowed_domains.iter().find(|d| !mine.contains(d)) {
         return Err(ApiError::conflict(
             "DOMAIN_TAKEN",
@@ -389,9 +307,6 @@ pub async fn put_registration(
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, r.version, &r))
 }
-
-/// (customer, registration enabled, roles, customer status, session expiration).
-type Candidate = (CustomerId, bool, Vec<String>, CustomerStatus, Option<i32>);
 
 /// Per-caller token buckets of the resolve endpoint.
 #[derive(Default)]
@@ -466,28 +381,7 @@ pub async fn resolve(
         .unwrap_or_default();
     let host = body.host.map(|h| h.trim().to_ascii_lowercase());
     let mut tx = db::begin(&state.kit.pool, Scope::System).await?;
-    let by_host: Option<CustomerId> = match &host {
-        Some(h) => {
-            sqlx::query_scalar(
-                "SELECT customer_id FROM registration_settings WHERE custom_host = $1",
-            )
-            .bind(h)
-            .fetch_optional(&mut *tx)
-            .await?
-        }
-        None => None,
-    };
-    let row: Option<Candidate> = sqlx::query_as(
-        "SELECT s.customer_id, s.enabled, s.auto_roles, c.status, c.session_expiration_seconds
-           FROM registration_domains d
-           JOIN registration_settings s ON s.customer_id = d.customer_id
-           JOIN customers c ON c.customer_id = s.customer_id
-          WHERE d.domain = $1 AND ($2::uuid IS NULL OR d.customer_id = $2)",
-    )
-    .bind(&domain)
-    .bind(by_host)
-    .fetch_optional(&mut *tx)
-    .await?;
+    let row = store::candidate(&mut tx, &domain, host.as_deref()).await?;
     drop(tx);
     match row {
         Some((customer_id, true, roles, CustomerStatus::Active, session)) => {

@@ -27,7 +27,8 @@ use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
-use crate::clients::routes::{client_scope, lock_client, save, scope};
+use crate::access::{client_scope, scope};
+use crate::clients::changes::{lock_client, save};
 use crate::clients::store as clients;
 use crate::common::{created, emit, ensure_visible, ensure_writable};
 

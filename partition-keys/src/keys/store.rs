@@ -1,7 +1,5 @@
 //! SQL for API keys, and the expiry job.
 
-use std::time::Duration;
-
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::events::partition::{self as ev, ApiKey};
@@ -10,7 +8,6 @@ use shared_model::outbox;
 use shared_model::telemetry::TraceContext;
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 
 pub const COLUMNS: &str = "key_id, customer_id, partition_id, name, kind, scopes, prefix, \
     foreign_key, expires_at, revoked_at, last_used_at, rotated_from, version, created_at, created_by";
@@ -225,19 +222,6 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, ApiError> {
         tracing::info!(keys = due.len(), "API keys expired");
     }
     Ok(due.len())
-}
-
-/// Runs `expire_due` every `interval` until `stop`.
-pub async fn expiry_loop(pool: PgPool, interval: Duration, stop: CancellationToken) {
-    loop {
-        if let Err(e) = expire_due(&pool).await {
-            tracing::warn!(error = %e, "expiring API keys failed");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = stop.cancelled() => return,
-        }
-    }
 }
 
 /// Makes every unexpired, unrevoked key of the customer expire now; the expiry job publishes

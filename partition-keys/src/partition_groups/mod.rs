@@ -1,3 +1,4 @@
 //! Partition groups: a tree of groups a customer's partitions join.
 
 pub mod routes;
+pub mod store;

@@ -21,9 +21,11 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::routes::{client_scope, lock_client};
 use super::store;
 use crate::AppState;
+use crate::access::client_scope;
+use crate::clients::changes::lock_client;
+use crate::clients::store as clients;
 use crate::common::{created, emit, validate_address};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -234,7 +236,7 @@ pub async fn list_addresses(
 ) -> Result<Response, ApiError> {
     let scope = client_scope(&caller, customer_id, client_id, false)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    store::find(&mut tx, customer_id, client_id, false)
+    clients::find(&mut tx, customer_id, client_id, false)
         .await?
         .ok_or_else(|| ApiError::not_found("client"))?;
     let items = store::addresses(&mut tx, customer_id, client_id).await?;

@@ -21,8 +21,9 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::routes::{client_scope, lock_client, save};
 use crate::AppState;
+use crate::access::client_scope;
+use crate::clients::changes::{lock_client, save};
 use crate::common::created;
 use crate::customers::routes as customer_routes;
 use crate::customers::store as customers;
