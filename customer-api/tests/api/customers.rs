@@ -261,22 +261,14 @@ async fn authentication_failures_are_401_and_missing_permission_403() {
 #[tokio::test]
 async fn get_unknown_or_malformed_id() {
     let ctx = Ctx::new().await;
-    let res = ctx
-        .req(
-            Method::GET,
-            &format!("/v1/customers/{}", uuid::Uuid::now_v7()),
-            Some(&ctx.admin()),
-        )
-        .send()
+    let api = ctx.app.client().as_user(&ctx.admin());
+    let unknown = format!("/v1/customers/{}", uuid::Uuid::now_v7());
+    api.send(Method::GET, &unknown, None::<&()>)
         .await
-        .unwrap();
-    problem(res, StatusCode::NOT_FOUND, "NOT_FOUND").await;
-    let res = ctx
-        .req(Method::GET, "/v1/customers/not-a-uuid", Some(&ctx.admin()))
-        .send()
+        .expect_problem(StatusCode::NOT_FOUND, "NOT_FOUND");
+    api.send(Method::GET, "/v1/customers/not-a-uuid", None::<&()>)
         .await
-        .unwrap();
-    invalid(res, "customerId").await;
+        .expect_invalid("customerId");
 }
 
 #[tokio::test]

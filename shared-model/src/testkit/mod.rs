@@ -21,9 +21,11 @@ use crate::ids::CustomerId;
 use crate::service::ServiceSpec;
 
 mod broker;
+mod client;
 mod responses;
 
 pub use broker::{delete_broker_names, delete_queues, listen, publish, receive, service_queues};
+pub use client::{Answer, Client};
 pub use responses::{invalid, ok, problem};
 
 pub const OWNER_ROLE: &str = "cp_test_owner";
@@ -304,6 +306,11 @@ impl TestApp {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A typed client of this service (no token until [`Client::as_user`]).
+    pub fn client(&self) -> Client {
+        Client::new(self.http.clone(), self.base.clone())
     }
 
     /// Cancels the service and waits for it to drain.
