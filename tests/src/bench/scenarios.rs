@@ -85,6 +85,95 @@ pub struct Delivery {
     /// long the relay took to publish them (the scenario starts on an empty outbox).
     pub backlog_events: i64,
     pub backlog_drain_s: f64,
+    /// Where the time went, from the service's relay histograms over the scenario (bucket
+    /// bounds, so coarse): commit → publish per event, publish → broker confirm per batch, and
+    /// the relay's read of a batch; p50 and p99 in ms.
+    pub relay_phases: Vec<Phase>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Phase {
+    pub metric: &'static str,
+    pub count: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The write rates `event-delivery` sweeps, as fractions of the pgbench insert baseline, until
+/// the p99 passes 50 ms.
+const SWEEP_FRACTIONS: [f64; 7] = [0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4];
+
+/// The highest write rate delivered within 50 ms at the p99, for comparing machines.
+#[derive(Debug, Serialize)]
+pub struct Sweep {
+    pub pgbench_inserts_per_s: f64,
+    pub within_50ms_rate_per_s: Option<f64>,
+    pub within_50ms_fraction: Option<f64>,
+    pub tried: Vec<SweepPoint>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SweepPoint {
+    pub rate_per_s: f64,
+    pub fraction_of_inserts: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub lost: u64,
+}
+
+/// The relay histograms the delivery report breaks down.
+const RELAY_PHASES: [&str; 3] = [
+    "outbox_publish_delay_seconds",
+    "outbox_relay_confirm_seconds",
+    "outbox_relay_select_seconds",
+];
+
+/// A histogram's cumulative buckets `(le, count)` from Prometheus text.
+fn buckets(text: &str, metric: &str) -> Vec<(f64, f64)> {
+    let prefix = format!("{metric}_bucket{{");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter_map(|l| {
+            let le = l.split("le=\"").nth(1)?.split('"').next()?;
+            let le = if le == "+Inf" {
+                f64::INFINITY
+            } else {
+                le.parse().ok()?
+            };
+            Some((le, l.rsplit(' ').next()?.parse().ok()?))
+        })
+        .collect()
+}
+
+/// The phases between two scrapes: the upper bucket bound holding each quantile.
+fn phases(before: &str, after: &str) -> Vec<Phase> {
+    RELAY_PHASES
+        .iter()
+        .map(|metric| {
+            let b = buckets(before, metric);
+            let a = buckets(after, metric);
+            let delta: Vec<(f64, f64)> = a
+                .iter()
+                .map(|(le, n)| {
+                    let was = b.iter().find(|(l, _)| l == le).map_or(0.0, |(_, n)| *n);
+                    (*le, n - was)
+                })
+                .collect();
+            let count = delta.last().map_or(0.0, |(_, n)| *n);
+            let quantile = |q: f64| {
+                delta
+                    .iter()
+                    .find(|(_, n)| *n >= q * count)
+                    .map_or(f64::NAN, |(le, _)| le * 1000.0)
+            };
+            Phase {
+                metric,
+                count,
+                p50_ms: quantile(0.5),
+                p99_ms: quantile(0.99),
+            }
+        })
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -314,7 +403,56 @@ impl Env {
 
     /// Writes at a fixed rate through the API; measures from the outbox row's write (just before
     /// commit, recorded in the database) to the event's receipt by a consumer.
-    pub async fn event_delivery(&self) -> anyhow::Result<Delivery> {
+    /// `event-delivery`: delivery at `--event-rate`, then the highest rate (as a fraction of
+    /// the pgbench insert baseline measured now) at which the p99 stays within 50 ms.
+    pub async fn event_delivery(&self) -> anyhow::Result<(Delivery, Sweep)> {
+        let main = self
+            .deliver(self.opts.event_rate, self.opts.event_duration)
+            .await?;
+        let inserts = pgbench::run(
+            &self.superuser_url,
+            &pgbench::write_script(),
+            self.opts.concurrency,
+            Duration::from_secs(5),
+            &self.opts.workdir,
+        )
+        .await?
+        .figures()
+        .throughput_per_s;
+        let step = self.opts.event_duration.min(Duration::from_secs(10));
+        let mut tried = Vec::new();
+        for fraction in SWEEP_FRACTIONS {
+            let rate = (inserts * fraction).max(1.0).round();
+            let d = self.deliver(rate, step).await?;
+            let within = d.lost == 0 && d.p99_ms <= 50.0;
+            tried.push(SweepPoint {
+                rate_per_s: rate,
+                fraction_of_inserts: fraction,
+                p50_ms: d.p50_ms,
+                p99_ms: d.p99_ms,
+                lost: d.lost,
+            });
+            if !within {
+                break;
+            }
+        }
+        let best = tried
+            .iter()
+            .rfind(|t| t.lost == 0 && t.p99_ms <= 50.0)
+            .map(|t| (t.rate_per_s, t.fraction_of_inserts));
+        Ok((
+            main,
+            Sweep {
+                pgbench_inserts_per_s: inserts,
+                within_50ms_rate_per_s: best.map(|b| b.0),
+                within_50ms_fraction: best.map(|b| b.1),
+                tried,
+            },
+        ))
+    }
+
+    /// Writes at `rate` for `duration` and measures commit → consumer delivery.
+    async fn deliver(&self, rate: f64, duration: Duration) -> anyhow::Result<Delivery> {
         // Earlier scenarios may have written faster than the relay publishes; measure delivery
         // at the steady rate, not the catch-up.
         let (backlog_events, backlog_drain_s) = self.drain_outbox().await?;
@@ -362,9 +500,10 @@ impl Env {
         let admin = self.admin.clone();
         let spec = LoadSpec {
             concurrency: self.opts.concurrency,
-            duration: self.opts.event_duration,
-            rate: Some(self.opts.event_rate),
+            duration,
+            rate: Some(rate),
         };
+        let metrics_before = self.metrics().await?;
         let writes = load::run(spec, &base, move |mut conn, _| {
             let key = format!("delivery-{}", uuid::Uuid::new_v4().simple());
             let call = Call::post_json(
@@ -400,6 +539,7 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+        let relay_phases = phases(&metrics_before, &self.metrics().await?);
         reader.abort();
         let _ = conn.close(200, "done".into()).await;
         let got = received.lock().await;
@@ -418,8 +558,8 @@ impl Env {
         .figures();
         testkit::delete_queues(&self.amqp, &[queue]).await;
         Ok(Delivery {
-            rate_per_s: self.opts.event_rate,
-            duration_s: self.opts.event_duration.as_secs_f64(),
+            rate_per_s: rate,
+            duration_s: duration.as_secs_f64(),
             written: written.len() as u64,
             write_errors: writes.errors,
             received: got.len() as u64,
@@ -430,7 +570,19 @@ impl Env {
             max_ms: f.max_ms,
             backlog_events,
             backlog_drain_s,
+            relay_phases,
         })
+    }
+
+    /// The service's metrics, as Prometheus text.
+    async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}/metrics", self.svc.base))
+            .send()
+            .await?
+            .text()
+            .await?)
     }
 
     /// Waits (at most 5 minutes) until the service's outbox is empty; returns how many events

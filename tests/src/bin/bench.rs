@@ -111,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
 
     let mut comparisons = Vec::new();
     let mut delivery = None;
+    let mut delivery_sweep = None;
     let mut startup = None;
     const KEY_SCENARIOS: [&str; 2] = ["verify-key", "revocation-visibility"];
     let needs_env = list
@@ -124,7 +125,11 @@ async fn main() -> anyhow::Result<()> {
     for s in list.iter().filter(|s| !KEY_SCENARIOS.contains(&s.as_str())) {
         eprintln!("running {s} ...");
         match s.as_str() {
-            "event-delivery" => delivery = Some(env.as_ref().expect("env").event_delivery().await?),
+            "event-delivery" => {
+                let (d, sweep) = env.as_ref().expect("env").event_delivery().await?;
+                delivery = Some(d);
+                delivery_sweep = Some(sweep);
+            }
             "startup" => {}
             other => comparisons.push(env.as_ref().expect("env").compare(other).await?),
         }
@@ -200,7 +205,34 @@ async fn main() -> anyhow::Result<()> {
             d.backlog_events,
             d.backlog_drain_s
         );
+        for p in &d.relay_phases {
+            println!(
+                "  {:<32} n {:>7.0}  p50 ≤ {:>7.1} ms  p99 ≤ {:>7.1} ms",
+                p.metric, p.count, p.p50_ms, p.p99_ms
+            );
+        }
     }
+    if let Some(s) = &delivery_sweep {
+        let tried: Vec<String> = s
+            .tried
+            .iter()
+            .map(|t| format!("{}/s p99 {:.1} ms", t.rate_per_s, t.p99_ms))
+            .collect();
+        match (s.within_50ms_rate_per_s, s.within_50ms_fraction) {
+            (Some(r), Some(f)) => println!(
+                "  p99 within 50 ms up to {r}/s = {:.0}% of pgbench inserts ({:.0}/s); tried {}",
+                f * 100.0,
+                s.pgbench_inserts_per_s,
+                tried.join(", ")
+            ),
+            _ => println!(
+                "  p99 within 50 ms at no rate tried (pgbench inserts {:.0}/s); tried {}",
+                s.pgbench_inserts_per_s,
+                tried.join(", ")
+            ),
+        }
+    }
+
     if let Some(r) = &revocation {
         println!(
             "\nrevocation-visibility ({} keys, revoked on one replica, verified on another): \
@@ -227,6 +259,7 @@ async fn main() -> anyhow::Result<()> {
         "options": opts,
         "scenarios": comparisons,
         "eventDelivery": delivery,
+        "eventDeliverySweep": delivery_sweep,
         "revocationVisibility": revocation,
         "startup": startup,
     });
