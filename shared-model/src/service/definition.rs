@@ -63,9 +63,9 @@ impl<S> State<S> for () {
 
 /// A platform service, as the kit runs it.
 pub trait Service: Sized + Send + Sync + 'static {
-    /// Service name, e.g. `customer-api`: its events' `source` (`/customer-api`), its queue
-    /// prefix, its environment prefix (`CUSTOMER_API__...`) and its default database
-    /// (`customer_api`, roles `customer_api_app` and `customer_api_owner`).
+    /// Service name, e.g. `customer-api`: its queue prefix, its environment prefix
+    /// (`CUSTOMER_API__...`) and its default database (`customer_api`, roles
+    /// `customer_api_app` and `customer_api_owner`).
     const NAME: &'static str;
     /// The port it listens on by default.
     const PORT: u16;

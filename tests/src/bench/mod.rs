@@ -2,6 +2,7 @@
 //! each scenario alternately with its pgbench baseline, and reports throughput and latency.
 
 pub mod client;
+pub mod delivery;
 pub mod keys;
 pub mod load;
 pub mod pgbench;
