@@ -1,7 +1,9 @@
 //! Clients: the accounts a customer serves, with their address books.
 
+pub mod actions;
 pub mod addresses;
 pub mod changes;
 pub mod provisioning;
 pub mod routes;
 pub mod store;
+pub mod validate;
