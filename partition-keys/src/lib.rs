@@ -70,6 +70,7 @@ impl Service for PartitionKeys {
         partitions::routes::router()
             .merge(partition_groups::routes::router())
             .merge(keys::routes::router())
+            .merge(keys::gateway::router())
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
@@ -192,7 +193,7 @@ impl Settings {
         partition_groups::routes::CreateGroup, partition_groups::routes::UpdateGroup,
         partitions::routes::CreatePartition, partitions::routes::UpdatePartition,
         keys::routes::CreateKey, keys::routes::Rotate, keys::routes::IssuedKey,
-        keys::routes::Verify, keys::routes::Verification,
+        keys::gateway::Verify, keys::gateway::Verification,
     )),
     tags(
         (name = "partitions", description = "Data partitions of a customer"),

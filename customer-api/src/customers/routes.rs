@@ -10,24 +10,23 @@ use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
-use shared_model::events::customer::{
-    self as ev, Address, BusinessProfile, Customer, CustomerEventData,
-};
-use shared_model::events::{CloudEvent, EventType};
+use shared_model::events::customer::{self as ev, Address, BusinessProfile, Customer};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
-use shared_model::outbox;
-use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::changes::{event, write_event};
 use super::store;
+use super::validate::{
+    same_set, validate_bootstrap_key, validate_products, validate_profile_allowed, validate_session,
+};
 use crate::AppState;
 use crate::common::{changed_fields, validate_address, validate_profile};
 
@@ -36,10 +35,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_customers, create_customer))
         .routes(routes!(get_customer, update_customer, delete_customer))
 }
-
-pub const SESSION_EXPIRATION_MIN: i32 = 300;
-pub const SESSION_EXPIRATION_MAX: i32 = 2_592_000;
-const MAX_PRODUCTS: usize = 50;
 
 /// Body of `POST /v1/customers`.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -135,105 +130,6 @@ struct Position(
     #[serde(with = "time::serde::rfc3339")] OffsetDateTime,
     CustomerId,
 );
-
-pub fn validate_products(v: &mut Validator, products: &[String]) {
-    if products.len() > MAX_PRODUCTS {
-        v.add(
-            "products",
-            format!("must have at most {MAX_PRODUCTS} entries"),
-        );
-    }
-    for (i, p) in products.iter().enumerate() {
-        let ok = (1..=64).contains(&p.len())
-            && p.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && p.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c));
-        if !ok {
-            v.add(
-                format!("products[{i}]"),
-                "must be 1 to 64 of a-z 0-9 . _ - starting with a letter or digit",
-            );
-        } else if products[..i].contains(p) {
-            v.add(format!("products[{i}]"), "must not repeat a product");
-        }
-    }
-}
-
-/// Whether two lists hold the same items, in any order (duplicates are refused elsewhere).
-fn same_set(a: &[String], b: &[String]) -> bool {
-    a.len() == b.len() && a.iter().all(|x| b.contains(x))
-}
-
-pub fn validate_session(v: &mut Validator, s: Option<i32>) {
-    if let Some(s) = s
-        && !(SESSION_EXPIRATION_MIN..=SESSION_EXPIRATION_MAX).contains(&s)
-    {
-        v.add(
-            "sessionExpirationSeconds",
-            format!("must be {SESSION_EXPIRATION_MIN} to {SESSION_EXPIRATION_MAX} or null"),
-        );
-    }
-}
-
-fn validate_profile_allowed(v: &mut Validator, t: CustomerType, p: &Option<BusinessProfile>) {
-    if t == CustomerType::Consumer && p.is_some() {
-        v.add(
-            "businessProfile",
-            "only business customers have a business profile",
-        );
-    }
-}
-
-pub fn validate_bootstrap_key(v: &mut Validator, key: &str) {
-    let ok = (3..=128).contains(&key.len())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
-    if !ok {
-        v.add(
-            "bootstrapTenantKey",
-            "must be 3 to 128 of A-Z a-z 0-9 . _ : -",
-        );
-    }
-}
-
-/// A `customer.*` event: the customer's full state, with the fields an update changed.
-pub fn event(
-    kind: EventType,
-    customer: &Customer,
-    changed_fields: Option<Vec<String>>,
-    actor: &str,
-    traceparent: Option<String>,
-) -> Result<CloudEvent, ApiError> {
-    let data = CustomerEventData {
-        customer: customer.clone(),
-        changed_fields,
-    };
-    CloudEvent::new(
-        crate::SOURCE,
-        kind,
-        customer.id,
-        Some(customer.id),
-        actor,
-        traceparent,
-        &data,
-    )
-    .map_err(ApiError::internal)
-}
-
-/// Writes a `customer.*` event to the outbox.
-pub async fn write_event(
-    conn: &mut PgConnection,
-    kind: EventType,
-    customer: &Customer,
-    changed_fields: Option<Vec<String>>,
-    actor: &str,
-    traceparent: Option<String>,
-) -> Result<(), ApiError> {
-    let event = event(kind, customer, changed_fields, actor, traceparent)?;
-    outbox::enqueue(conn, &event).await?;
-    Ok(())
-}
 
 fn created(customer: &Customer) -> Response {
     let mut res = with_etag(StatusCode::CREATED, customer.version, customer);

@@ -10,19 +10,17 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared_model::auth::{Caller, Permission};
+use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::Updated;
-use shared_model::events::client::{self as client_ev, ClientAddress, Membership};
+use shared_model::events::client::{self as client_ev};
 use shared_model::events::tenant::{self as ev, Group};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::ids::{ClientId, CustomerId, GroupId};
-use shared_model::model::{Email, Locale};
-use time::OffsetDateTime;
+use shared_model::ids::{CustomerId, GroupId};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -30,17 +28,14 @@ use utoipa_axum::routes;
 use super::store;
 use crate::AppState;
 use crate::access::scope;
-use crate::clients::store as clients;
 use crate::common::{created, emit, ensure_visible, ensure_writable, optional_text};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(list_groups, create_group))
         .routes(routes!(get_group, update_group, delete_group))
-        .routes(routes!(list_members))
-        .routes(routes!(add_member, remove_member))
-        .routes(routes!(client_pricing))
-        .routes(routes!(client_snapshot))
+        .merge(super::members::router())
+        .merge(super::snapshots::router())
 }
 
 const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
@@ -89,43 +84,6 @@ pub struct ListQuery {
 
 #[derive(Serialize, Deserialize)]
 struct Position(String, GroupId);
-
-/// A group of a client, as pricing sees it.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientGroupEntry {
-    pub group_id: GroupId,
-    pub name: String,
-    pub price_list_id: Option<String>,
-    pub priority: i32,
-    #[serde(with = "time::serde::rfc3339")]
-    pub assigned_at: OffsetDateTime,
-}
-
-/// `GET /internal/v1/customers/{customerId}/clients/{clientId}/groups`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientPricing {
-    pub customer_id: CustomerId,
-    pub client_id: ClientId,
-    /// In precedence order (see the effective price list rule).
-    pub groups: Vec<ClientGroupEntry>,
-    pub effective_price_list_id: Option<String>,
-}
-
-/// `GET /internal/v1/customers/{customerId}/clients/{clientId}/snapshot`.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ClientSnapshot {
-    pub customer_id: CustomerId,
-    pub client_id: ClientId,
-    pub name: String,
-    pub email: Option<Email>,
-    pub locale: Option<Locale>,
-    pub disabled: bool,
-    pub default_shipping_address: Option<ClientAddress>,
-    pub default_billing_address: Option<ClientAddress>,
-}
 
 fn validate(v: &mut Validator, name: Option<&str>, priority: Option<i32>) -> Option<String> {
     if let Some(p) = priority
@@ -371,224 +329,4 @@ pub async fn delete_group(
     .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// List a group's members by client id.
-#[utoipa::path(
-    get, path = "/v1/customers/{customerId}/groups/{groupId}/members", tag = "groups",
-    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ListQuery),
-    responses(
-        (status = 200, body = Page<Membership>),
-        shared_model::http::problems::TenantErrors,
-        shared_model::http::problems::Invalid,
-    ),
-    security(("bearer" = []))
-)]
-pub async fn list_members(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    caller: Caller,
-    ApiPath((customer_id, group_id)): ApiPath<(CustomerId, GroupId)>,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> Result<Response, ApiError> {
-    let scope = scope(&caller, customer_id, false)?;
-    let limit = page_limit(q.limit)?;
-    let after: Option<ClientId> = q.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    store::find(&mut tx, customer_id, group_id, false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("group"))?;
-    let rows = store::members(&mut tx, customer_id, group_id, after, limit).await?;
-    drop(tx);
-    let body: Page<Membership> = page(rows, limit, |m| m.client_id);
-    Ok(axum::Json(body).into_response())
-}
-
-/// Put a client in a group: 201 with the new membership, or 200 with the existing one.
-#[utoipa::path(
-    put, path = "/v1/customers/{customerId}/groups/{groupId}/members/{clientId}", tag = "groups",
-    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ("clientId" = ClientId, Path)),
-    responses(
-        (status = 201, body = Membership),
-        (status = 200, description = "Already a member", body = Membership),
-        shared_model::http::problems::TenantErrors,
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn add_member(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    caller: Caller,
-    trace: Trace,
-    ApiPath((customer_id, group_id, client_id)): ApiPath<(CustomerId, GroupId, ClientId)>,
-) -> Result<Response, ApiError> {
-    let scope = scope(&caller, customer_id, true)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    ensure_writable(&mut tx, customer_id).await?;
-    store::find(&mut tx, customer_id, group_id, true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("group"))?;
-    clients::find(&mut tx, customer_id, client_id, false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
-    let m = Membership {
-        customer_id,
-        client_id,
-        group_id,
-        assigned_at: db::now(),
-        assigned_by: caller.sub().to_string(),
-    };
-    let res = match store::add_member(&mut tx, &m).await? {
-        Some(m) => {
-            emit(
-                &mut tx,
-                client_ev::GROUP_ASSIGNED,
-                client_id,
-                customer_id,
-                caller.sub(),
-                &trace,
-                &m,
-            )
-            .await?;
-            (StatusCode::CREATED, axum::Json(m)).into_response()
-        }
-        None => {
-            let existing = store::member(&mut tx, customer_id, group_id, client_id)
-                .await?
-                .ok_or_else(|| ApiError::internal(anyhow::anyhow!("membership vanished")))?;
-            (StatusCode::OK, axum::Json(existing)).into_response()
-        }
-    };
-    tx.commit().await?;
-    Ok(res)
-}
-
-/// Take a client out of a group.
-#[utoipa::path(
-    delete, path = "/v1/customers/{customerId}/groups/{groupId}/members/{clientId}", tag = "groups",
-    params(("customerId" = CustomerId, Path), ("groupId" = GroupId, Path), ("clientId" = ClientId, Path)),
-    responses(
-        (status = 204, description = "Removed"),
-        (status = 400, description = "KEY_MISMATCH", body = Problem, content_type = "application/problem+json"),
-        shared_model::http::problems::AuthErrors,
-        (status = 404, description = "No such group, client or membership", body = Problem, content_type = "application/problem+json"),
-        (status = 409, body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = []))
-)]
-pub async fn remove_member(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    caller: Caller,
-    trace: Trace,
-    ApiPath((customer_id, group_id, client_id)): ApiPath<(CustomerId, GroupId, ClientId)>,
-) -> Result<Response, ApiError> {
-    let scope = scope(&caller, customer_id, true)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    ensure_writable(&mut tx, customer_id).await?;
-    let m = store::remove_member(&mut tx, customer_id, group_id, client_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("membership"))?;
-    emit(
-        &mut tx,
-        client_ev::GROUP_REMOVED,
-        client_id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &m,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-/// Internal endpoints answer the platform's services only: a service token (bound to no
-/// customer, so no tenant user's token) holding ReadClientSnapshots. It reads any tenant's
-/// client, so its transaction runs with the platform-admin scope.
-fn internal_scope(caller: &Caller) -> Result<db::Scope, ApiError> {
-    caller.require(Permission::ReadClientSnapshots)?;
-    if caller.customer_id().is_some() || caller.is_client_bound() {
-        return Err(ApiError::forbidden(
-            "internal endpoints take a service token, not a tenant's",
-        ));
-    }
-    Ok(db::Scope::PlatformAdmin)
-}
-
-/// A client's groups and effective price list (for pricing and checkout services; a service
-/// token with ReadClientSnapshots).
-#[utoipa::path(
-    get, path = "/internal/v1/customers/{customerId}/clients/{clientId}/groups", tag = "internal",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
-    responses(
-        (status = 200, body = ClientPricing),
-        shared_model::http::problems::TenantErrors,
-    ),
-    security(("bearer" = []))
-)]
-pub async fn client_pricing(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    caller: Caller,
-    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
-) -> Result<Response, ApiError> {
-    let scope = internal_scope(&caller)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    clients::find(&mut tx, customer_id, client_id, false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
-    let groups = store::client_groups(&mut tx, customer_id, client_id).await?;
-    drop(tx);
-    let effective = groups.iter().find_map(|g| g.price_list_id.clone());
-    Ok(axum::Json(ClientPricing {
-        customer_id,
-        client_id,
-        groups: groups
-            .into_iter()
-            .map(|g| ClientGroupEntry {
-                group_id: g.group_id,
-                name: g.name,
-                price_list_id: g.price_list_id,
-                priority: g.priority,
-                assigned_at: g.assigned_at,
-            })
-            .collect(),
-        effective_price_list_id: effective,
-    })
-    .into_response())
-}
-
-/// A client's name, e-mail, locale and default addresses (for order and shipping services; a
-/// service token with ReadClientSnapshots).
-#[utoipa::path(
-    get, path = "/internal/v1/customers/{customerId}/clients/{clientId}/snapshot", tag = "internal",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
-    responses(
-        (status = 200, body = ClientSnapshot),
-        shared_model::http::problems::TenantErrors,
-    ),
-    security(("bearer" = []))
-)]
-pub async fn client_snapshot(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    caller: Caller,
-    ApiPath((customer_id, client_id)): ApiPath<(CustomerId, ClientId)>,
-) -> Result<Response, ApiError> {
-    let scope = internal_scope(&caller)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let c = clients::find(&mut tx, customer_id, client_id, false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("client"))?;
-    let addresses =
-        crate::clients::addresses::store::addresses(&mut tx, customer_id, client_id).await?;
-    drop(tx);
-    Ok(axum::Json(ClientSnapshot {
-        customer_id,
-        client_id,
-        name: c.name,
-        email: c.email,
-        locale: c.locale,
-        disabled: c.disabled,
-        default_shipping_address: addresses.iter().find(|a| a.default_shipping).cloned(),
-        default_billing_address: addresses.iter().find(|a| a.default_billing).cloned(),
-    })
-    .into_response())
 }

@@ -36,7 +36,7 @@ pub async fn write_event(
     changed: Option<Vec<String>>,
     actor: &Actor<'_>,
 ) -> Result<(), ApiError> {
-    crate::customers::routes::write_event(
+    crate::customers::changes::write_event(
         tx,
         kind,
         c,

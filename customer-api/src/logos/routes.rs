@@ -29,7 +29,7 @@ use crate::AppState;
 use crate::access::client_scope;
 use crate::clients::changes::{lock_client, save};
 use crate::common::{changed_fields, deactivated};
-use crate::customers::routes as customer_routes;
+use crate::customers::changes as customer_changes;
 use crate::customers::store as customers;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -115,7 +115,7 @@ async fn set_customer_logo(
     c.updated_by = caller.sub().to_string();
     customers::update(&mut tx, &c).await?;
     let changed = changed_fields(&before, &c)?;
-    customer_routes::write_event(
+    customer_changes::write_event(
         &mut tx,
         customer_ev::UPDATED,
         &c,

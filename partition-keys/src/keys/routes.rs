@@ -2,7 +2,7 @@
 //! `POST /v1/keys/verify` for gateways and platform services.
 //!
 //! **Scopes.** An `admin` key has `*:read` and `*:write`. A `custom` key lists scopes of the form
-//! `resource:action`, with `resource` one of `SCOPE_RESOURCES` (or `*`) and `action` `read` or
+//! `resource:action`, with `resource` one of `scopes::SCOPE_RESOURCES` (or `*`) and `action` `read` or
 //! `write`; anything else is refused.
 //!
 //! The secret is in the response that creates (or rotates) a key and nowhere else: it is
@@ -11,7 +11,7 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared_model::auth::{Caller, Permission};
+use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::partition::{self as ev, ApiKey};
@@ -24,6 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use super::scopes::validate_scopes;
 use super::{secret, store};
 use crate::AppState;
 use crate::known_customers::store::ensure_active;
@@ -36,20 +37,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(get_key))
         .routes(routes!(rotate_key))
         .routes(routes!(revoke_key))
-        .routes(routes!(verify_key))
 }
 
-/// The resources a custom key's scopes may name.
-pub const SCOPE_RESOURCES: [&str; 8] = [
-    "customers",
-    "clients",
-    "partitions",
-    "departments",
-    "locations",
-    "contacts",
-    "search",
-    "events",
-];
 /// The longest lifetime and rotation overlap a key may be given.
 const MAX_TTL_SECONDS: i64 = 5 * 365 * 86_400;
 const MAX_OVERLAP_SECONDS: i64 = 30 * 86_400;
@@ -97,37 +86,6 @@ pub struct IssuedKey {
     pub previous: Option<ApiKey>,
 }
 
-/// Body of `POST /v1/keys/verify`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Verify {
-    pub key: String,
-}
-
-/// Answer of `POST /v1/keys/verify`: `{"valid": false}` alone for any key that does not work.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Verification {
-    pub valid: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key_id: Option<ApiKeyId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customer_id: Option<CustomerId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partition_id: Option<PartitionId>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub environment: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scopes: Option<Vec<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        with = "time::serde::rfc3339::option"
-    )]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub expires_at: Option<OffsetDateTime>,
-}
-
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -142,32 +100,6 @@ struct Position(
     #[serde(with = "time::serde::rfc3339")] OffsetDateTime,
     ApiKeyId,
 );
-
-/// Checks a custom key's scopes against the grammar.
-pub fn validate_scopes(v: &mut Validator, scopes: &[String]) {
-    if scopes.is_empty() {
-        v.add("scopes", "a custom key needs at least one scope");
-    }
-    if scopes.len() > 50 {
-        v.add("scopes", "must have at most 50 scopes");
-    }
-    for (i, s) in scopes.iter().enumerate() {
-        let ok = s.split_once(':').is_some_and(|(r, a)| {
-            (r == "*" || SCOPE_RESOURCES.contains(&r)) && (a == "read" || a == "write")
-        });
-        if !ok {
-            v.add(
-                format!("scopes[{i}]"),
-                format!(
-                    "must be resource:action with resource one of *, {} and action read or write",
-                    SCOPE_RESOURCES.join(", ")
-                ),
-            );
-        } else if scopes[..i].contains(s) {
-            v.add(format!("scopes[{i}]"), "must not repeat a scope");
-        }
-    }
-}
 
 fn issue(
     customer_id: CustomerId,
@@ -541,43 +473,3 @@ pub async fn revoke_key(
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, k.version, &k))
 }
-
-/// Verify a key (gateways and platform services, permission VerifyApiKeys). Every key that
-/// does not work gets the same answer, `{"valid": false}`.
-#[utoipa::path(
-    post, path = "/v1/keys/verify", tag = "keys",
-    request_body = Verify,
-    responses(
-        (status = 200, body = Verification),
-        shared_model::http::problems::AuthErrors,
-        shared_model::http::problems::Invalid,
-    ),
-    security(("bearer" = []))
-)]
-pub async fn verify_key(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    caller: Caller,
-    ApiJson(body): ApiJson<Verify>,
-) -> Result<Response, ApiError> {
-    caller.require(Permission::VerifyApiKeys)?;
-    let answer = if body.key.len() > 200 {
-        None
-    } else {
-        state.state.verifier.verify(&body.key).await?
-    };
-    let body = match answer {
-        Some(grant) => grant.answer(),
-        None => axum::body::Bytes::from_static(INVALID),
-    };
-    Ok((
-        [(
-            axum::http::header::CONTENT_TYPE,
-            axum::http::HeaderValue::from_static("application/json"),
-        )],
-        body,
-    )
-        .into_response())
-}
-
-/// The answer for every key that does not work.
-const INVALID: &[u8] = br#"{"valid":false}"#;

@@ -35,7 +35,7 @@ use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use super::routes::Verification;
+use super::gateway::Verification;
 use super::secret;
 
 /// The notification channel of the cache's change feed (see migration 1002).

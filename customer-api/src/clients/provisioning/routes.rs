@@ -25,8 +25,9 @@ use crate::AppState;
 use crate::access::client_scope;
 use crate::clients::changes::{lock_client, save};
 use crate::common::created;
-use crate::customers::routes as customer_routes;
+use crate::customers::changes as customer_changes;
 use crate::customers::store as customers;
+use crate::customers::validate as customer_rules;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(provision_client))
@@ -75,9 +76,9 @@ pub async fn provision_client(
         ));
     }
     let mut v = Validator::new();
-    customer_routes::validate_bootstrap_key(&mut v, &body.bootstrap_tenant_key);
-    customer_routes::validate_products(&mut v, &body.products);
-    customer_routes::validate_session(&mut v, body.session_expiration_seconds);
+    customer_rules::validate_bootstrap_key(&mut v, &body.bootstrap_tenant_key);
+    customer_rules::validate_products(&mut v, &body.products);
+    customer_rules::validate_session(&mut v, body.session_expiration_seconds);
     v.finish()?;
 
     let mut tx = idem.begin(&state.kit.pool, scope).await?;
@@ -131,7 +132,7 @@ pub async fn provision_client(
     // The new customer is another tenant: this transaction writes it explicitly as the system,
     // after the caller was authorized for the client above.
     db::set_scope(&mut tx, Scope::System).await?;
-    let event = customer_routes::event(
+    let event = customer_changes::event(
         customer_ev::CREATED,
         &account,
         None,
