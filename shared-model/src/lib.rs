@@ -1,7 +1,8 @@
 //! The model and service kit shared by every customer-platform service.
 //!
 //! Domain: [`ids`], [`model`], [`events`], [`error`], [`auth`]. Kit (domain-free):
-//! [`config`], [`telemetry`], [`db`], [`outbox`], [`bus`], [`http`], and [`testkit`] for tests.
+//! [`envelope`], [`config`], [`telemetry`], [`db`], [`outbox`], [`bus`], [`http`], [`service`], and
+//! [`testkit`] for tests.
 #![forbid(unsafe_code)]
 
 /// Locks `m`, carrying on past a panic of an earlier holder: every mutex in the kit guards data
