@@ -90,13 +90,13 @@ impl Service for PartitionKeys {
         }
         let verifier = &app.state.verifier;
         vec![
-            Box::pin(keys::verify::flush_usage_loop(
+            Box::pin(keys::jobs::flush_usage_loop(
                 verifier.clone(),
                 Duration::from_millis(s.last_used_flush_ms),
                 stop.clone(),
             )),
-            Box::pin(keys::verify::feed_loop(verifier.clone(), stop.clone())),
-            Box::pin(keys::verify::heartbeat_loop(verifier.clone(), stop.clone())),
+            Box::pin(keys::jobs::feed_loop(verifier.clone(), stop.clone())),
+            Box::pin(keys::jobs::heartbeat_loop(verifier.clone(), stop.clone())),
             Box::pin(keys::jobs::expiry_loop(
                 app.kit.pool.clone(),
                 Duration::from_millis(s.expiry_interval_ms),

@@ -30,9 +30,7 @@ use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
 use sqlx::PgPool;
-use sqlx::postgres::PgListener;
 use time::OffsetDateTime;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::gateway::Verification;
@@ -175,15 +173,15 @@ pub struct KeyVerifier {
     pool: PgPool,
     /// Two connections of the feed's own (the listener and the heartbeats), so a busy main
     /// pool cannot delay heartbeats and turn the cache off when it is needed most.
-    feed_pool: PgPool,
+    pub(super) feed_pool: PgPool,
     hasher: secret::KeyHasher,
-    timing: FeedTiming,
+    pub(super) timing: FeedTiming,
     /// Read by every verification, written on a miss or an invalidation.
     cache: RwLock<Cache>,
     /// Grants used since `lastUsedAt` was last written (each once: see `Grant::used`).
     used: Mutex<Vec<Arc<Grant>>>,
     /// This replica's name in heartbeats.
-    replica: Uuid,
+    pub(super) replica: Uuid,
     /// Heartbeat times count from here.
     origin: Instant,
     /// Microseconds after `origin` until which cached lookups may be served.
@@ -215,7 +213,7 @@ impl KeyVerifier {
         self.hasher.hash(key).to_vec()
     }
 
-    fn now_us(&self) -> u64 {
+    pub(super) fn now_us(&self) -> u64 {
         self.origin.elapsed().as_micros() as u64
     }
 
@@ -292,7 +290,7 @@ impl KeyVerifier {
     }
 
     /// Applies one notification of the feed.
-    fn on_notification(&self, payload: &str) {
+    pub(super) fn on_notification(&self, payload: &str) {
         if let Some(rest) = payload.strip_prefix("h:") {
             // A heartbeat: ours proves every change committed before it was sent has arrived.
             let Some((replica, sent_us)) = rest.split_once(':') else {
@@ -321,7 +319,7 @@ impl KeyVerifier {
 
     /// Stops trusting the cache and empties it (the feed was interrupted: notifications may
     /// have been lost).
-    fn distrust(&self) {
+    pub(super) fn distrust(&self) {
         self.trusted_until_us.store(0, Ordering::Release);
         self.lock_cache().invalidate(Invalidation::All);
     }
@@ -376,26 +374,6 @@ impl KeyVerifier {
     }
 }
 
-/// Flushes `lastUsedAt` every `interval` until `stop` (and once more then).
-pub async fn flush_usage_loop(
-    v: std::sync::Arc<KeyVerifier>,
-    interval: Duration,
-    stop: CancellationToken,
-) {
-    loop {
-        let stopping = tokio::select! {
-            _ = tokio::time::sleep(interval) => false,
-            _ = stop.cancelled() => true,
-        };
-        if let Err(e) = v.flush_usage().await {
-            tracing::warn!(error = %e, "writing lastUsedAt failed");
-        }
-        if stopping {
-            return;
-        }
-    }
-}
-
 fn parse_invalidation(payload: &str) -> Option<Invalidation> {
     let (kind, value) = payload.split_once(':')?;
     match kind {
@@ -418,84 +396,6 @@ fn parse_invalidation(payload: &str) -> Option<Invalidation> {
             .ok()
             .map(|u| Invalidation::Customer(CustomerId::from(u))),
         _ => None,
-    }
-}
-
-/// Listens to the change feed until `stop`, reconnecting after any interruption. A
-/// (re)connection empties the cache, which is trusted again once this replica's own
-/// heartbeat comes back through the new connection.
-pub async fn feed_loop(v: std::sync::Arc<KeyVerifier>, stop: CancellationToken) {
-    let mut backoff = Duration::from_millis(100);
-    loop {
-        v.distrust();
-        let listened = async {
-            let mut l = PgListener::connect_with(&v.feed_pool).await?;
-            l.listen(FEED_CHANNEL).await?;
-            Ok::<_, sqlx::Error>(l)
-        };
-        let mut listener = tokio::select! {
-            l = listened => match l {
-                Ok(l) => l,
-                Err(e) => {
-                    tracing::warn!(error = %e, "key cache feed: cannot listen; verifying from the database");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = stop.cancelled() => return,
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                    continue;
-                }
-            },
-            _ = stop.cancelled() => return,
-        };
-        // Anything cached before LISTEN took effect may predate a change it missed.
-        v.distrust();
-        tracing::info!("key cache feed: listening");
-        backoff = Duration::from_millis(100);
-        // A listener that hears nothing (not even its heartbeats) for this long is replaced.
-        let silence_limit = v.timing.stale_after * 4;
-        loop {
-            let next = tokio::select! {
-                n = tokio::time::timeout(silence_limit, listener.try_recv()) => n,
-                _ = stop.cancelled() => return,
-            };
-            match next {
-                Ok(Ok(Some(n))) => v.on_notification(n.payload()),
-                Ok(Ok(None)) => {
-                    tracing::warn!("key cache feed: connection lost; reconnecting");
-                    break;
-                }
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "key cache feed failed; reconnecting");
-                    break;
-                }
-                Err(_) => {
-                    tracing::warn!("key cache feed: silent too long; reconnecting");
-                    break;
-                }
-            }
-        }
-    }
-}
-
-/// Sends this replica's heartbeat through the feed every `timing.heartbeat` until `stop`.
-pub async fn heartbeat_loop(v: std::sync::Arc<KeyVerifier>, stop: CancellationToken) {
-    let replica = v.replica.simple().to_string();
-    loop {
-        let sent_us = v.now_us();
-        let payload = format!("h:{replica}:{sent_us}");
-        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(FEED_CHANNEL)
-            .bind(payload)
-            .execute(&v.feed_pool)
-            .await
-        {
-            tracing::debug!(error = %e, "key cache heartbeat not sent");
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(v.timing.heartbeat) => {}
-            _ = stop.cancelled() => return,
-        }
     }
 }
 
