@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use shared_model::testkit;
 
-use crate::clients::{CLIENT_PERMS, send};
+use crate::fixtures::{CLIENT_PERMS, send};
 use crate::ok;
 use crate::{Ctx, consumer};
 

@@ -152,15 +152,15 @@ async fn every_tenant_table_is_forced_under_row_level_security_and_hides_other_t
     }
 
     // Tenant A fills every kind of row through the API; tenant B's context sees none of it.
-    let (a, t, clients) = crate::clients::tenant_setup(&ctx, "rls-all-a").await;
-    let (b, _, _) = crate::clients::tenant_setup(&ctx, "rls-all-b").await;
+    let (a, t, clients) = crate::fixtures::tenant_setup(&ctx, "rls-all-a").await;
+    let (b, _, _) = crate::fixtures::tenant_setup(&ctx, "rls-all-b").await;
     let client = crate::ok(
-        crate::clients::send(
+        crate::fixtures::send(
             &ctx,
             reqwest::Method::POST,
             &clients,
             &t,
-            Some(crate::clients::acme_client()),
+            Some(crate::fixtures::acme_client()),
         )
         .await,
         reqwest::StatusCode::CREATED,
@@ -182,7 +182,7 @@ async fn every_tenant_table_is_forced_under_row_level_security_and_hides_other_t
         ),
     ] {
         crate::ok(
-            crate::clients::send(&ctx, reqwest::Method::POST, &path, &t, Some(body)).await,
+            crate::fixtures::send(&ctx, reqwest::Method::POST, &path, &t, Some(body)).await,
             reqwest::StatusCode::CREATED,
         )
         .await;

@@ -6,7 +6,7 @@ use shared_model::testkit::{self, TestApp};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use crate::clients::{acme_client, send, tenant_setup};
+use crate::fixtures::{acme_client, send, tenant_setup};
 use crate::ok;
 use crate::{Ctx, invalid, problem};
 

@@ -4,7 +4,7 @@ use serde_json::Value;
 use shared_model::auth::Permission;
 use shared_model::testkit;
 
-use crate::clients::{acme_client, send, tenant_setup};
+use crate::fixtures::{acme_client, send, tenant_setup};
 use crate::ok;
 use crate::{Ctx, invalid, problem};
 

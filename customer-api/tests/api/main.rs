@@ -2,8 +2,11 @@
 //! PostgreSQL database per test, used through a role that row-level security applies to.
 
 mod claims;
+mod client_access;
+mod client_actions;
 mod clients;
 mod customers;
+mod fixtures;
 mod groups;
 mod isolation;
 mod lifecycle;

@@ -6,7 +6,7 @@ use shared_model::auth::Permission;
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::testkit::{self, TestApp};
 
-use crate::clients::{CLIENT_PERMS, acme_client, send, tenant_setup};
+use crate::fixtures::{CLIENT_PERMS, acme_client, send, tenant_setup};
 use crate::ok;
 use crate::{Ctx, invalid, problem};
 

@@ -3,7 +3,7 @@ use serde_json::{Value, json};
 use shared_model::auth::Permission;
 use shared_model::testkit::{self, TestApp};
 
-use crate::clients::send;
+use crate::fixtures::send;
 use crate::ok;
 use crate::{Ctx, consumer, invalid, problem};
 

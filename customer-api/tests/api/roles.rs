@@ -3,7 +3,7 @@ use serde_json::json;
 use shared_model::auth::Permission;
 use shared_model::testkit;
 
-use crate::clients::{send, tenant_setup};
+use crate::fixtures::{send, tenant_setup};
 use crate::ok;
 use crate::{Ctx, invalid, problem};
 

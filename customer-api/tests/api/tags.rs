@@ -3,7 +3,7 @@ use serde_json::json;
 use shared_model::auth::Permission;
 use shared_model::testkit;
 
-use crate::clients::{acme_client, send, tenant_setup};
+use crate::fixtures::{acme_client, send, tenant_setup};
 use crate::ok;
 use crate::{Ctx, invalid, problem};
 
@@ -202,7 +202,7 @@ async fn tags_authorization() {
             Method::POST,
             &clients,
             &t,
-            Some(crate::clients::acme_client()),
+            Some(crate::fixtures::acme_client()),
         )
         .await,
         StatusCode::CREATED,
