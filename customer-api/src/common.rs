@@ -1,41 +1,15 @@
-//! Helpers every resource of customer-api shares: events, the deactivated-customer rule,
+//! Helpers every resource of customer-api shares: the deactivated-customer rule,
 //! validation of shared shapes and response building.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde::Serialize;
 use shared_model::error::{ApiError, Validator};
-use shared_model::events::EventType;
 use shared_model::events::customer::{Address, BusinessProfile};
-use shared_model::http::{Trace, with_etag};
+use shared_model::http::with_etag;
 use shared_model::ids::CustomerId;
 use shared_model::model::CustomerStatus;
-use shared_model::outbox;
 use sqlx::PgConnection;
-
-/// Writes an event about one of `customer`'s entities to the outbox.
-pub async fn emit(
-    conn: &mut PgConnection,
-    kind: EventType,
-    subject: impl ToString,
-    customer: CustomerId,
-    actor: &str,
-    trace: &Trace,
-    data: &impl Serialize,
-) -> Result<(), ApiError> {
-    outbox::emit(
-        conn,
-        crate::SOURCE,
-        kind,
-        subject,
-        Some(customer),
-        actor,
-        trace.for_event(),
-        data,
-    )
-    .await?;
-    Ok(())
-}
 
 /// The customer exists (for this caller) and accepts writes: 404 if it is invisible, 409
 /// `CUSTOMER_DEACTIVATED` if it is deactivated. Holds a share lock on the customer row until

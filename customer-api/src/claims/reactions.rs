@@ -15,8 +15,7 @@ use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::events::{CloudEvent, customer, tenant};
 use shared_model::ids::CustomerId;
-use shared_model::outbox;
-use shared_model::telemetry::TraceContext;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 
@@ -62,24 +61,6 @@ pub fn document(
     };
     let digest = Sha256::digest(serde_json::to_vec(&doc).map_err(ApiError::internal)?).to_vec();
     Ok((doc, digest))
-}
-
-/// The `customer.claims_changed` event of a document version.
-pub fn changed_event(
-    doc: &ClaimsDocument,
-    actor: &str,
-    traceparent: Option<String>,
-) -> Result<CloudEvent, ApiError> {
-    CloudEvent::new(
-        crate::SOURCE,
-        shared_model::events::customer::CLAIMS_CHANGED,
-        doc.customer_id,
-        Some(doc.customer_id),
-        actor,
-        traceparent,
-        doc,
-    )
-    .map_err(ApiError::internal)
 }
 
 /// A new webhook message id.
@@ -166,9 +147,9 @@ async fn refresh(
         .execute(&mut *conn)
         .await?;
     }
-    let traceparent = TraceContext::reacting_to(event.traceparent.as_deref());
-    let event = changed_event(&doc, "system", Some(traceparent))?;
-    outbox::enqueue(conn, &event).await?;
+    Cause::reaction(crate::SOURCE, event)
+        .emit(conn, customer::CLAIMS_CHANGED, customer, customer, &doc)
+        .await?;
     tracing::info!(customer_id = %customer, version = doc.version, "claims document changed");
     Ok(())
 }

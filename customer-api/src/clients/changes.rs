@@ -4,13 +4,15 @@ use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::ApiError;
 use shared_model::events::EventType;
-use shared_model::events::client::{Client, ClientEventData};
+use shared_model::events::Updated;
+use shared_model::events::client::Client;
 use shared_model::http::Trace;
 use shared_model::ids::{ClientId, CustomerId};
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 
 use super::store;
-use crate::common::{changed_fields, emit, ensure_writable};
+use crate::common::{changed_fields, ensure_writable};
 
 /// Locks a writable customer's client for a change.
 pub async fn lock_client(
@@ -51,31 +53,12 @@ pub async fn save(
     after.updated_at = now;
     after.updated_by = caller.sub().to_string();
     store::update(tx, &after).await?;
-    write_event(tx, kind, &after, Some(changed), caller.sub(), trace).await?;
-    Ok(after)
-}
-
-/// Writes a `client.*` event.
-pub async fn write_event(
-    conn: &mut PgConnection,
-    kind: EventType,
-    client: &Client,
-    changed: Option<Vec<String>>,
-    actor: &str,
-    trace: &Trace,
-) -> Result<(), ApiError> {
-    let data = ClientEventData {
-        client: client.clone(),
+    let data = Updated {
+        entity: &after,
         changed_fields: changed,
     };
-    emit(
-        conn,
-        kind,
-        client.id,
-        client.customer_id,
-        actor,
-        trace,
-        &data,
-    )
-    .await
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(tx, kind, after.id, after.customer_id, &data)
+        .await?;
+    Ok(after)
 }

@@ -22,13 +22,14 @@ use shared_model::http::{
 };
 use shared_model::ids::{ClientId, CustomerId, GroupId};
 use shared_model::model::{ClientSource, ClientStatus, ClientType, Email, Locale, Phone};
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::changes::{lock_client, save, write_event};
+use super::changes::{lock_client, save};
 use super::store;
 use super::validate::{validate_client, validate_tags};
 use crate::AppState;
@@ -252,7 +253,9 @@ pub async fn create_client(
             .await?
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("client vanished")))?;
     }
-    write_event(&mut tx, ev::CREATED, &c, None, caller.sub(), &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::CREATED, c.id, c.customer_id, &c)
+        .await?;
     let res = idem
         .commit(
             tx,
@@ -417,7 +420,9 @@ pub async fn delete_client(
     c.version += 1;
     c.updated_at = db::now();
     c.updated_by = caller.sub().to_string();
-    write_event(&mut tx, ev::DELETED, &c, None, caller.sub(), &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::DELETED, c.id, c.customer_id, &c)
+        .await?;
     tx.commit().await?;
     tracing::info!(customer_id = %customer_id, client_id = %client_id, "client deleted");
     Ok(StatusCode::NO_CONTENT.into_response())

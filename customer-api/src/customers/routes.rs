@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::Updated;
 use shared_model::events::customer::{self as ev, Address, BusinessProfile, Customer};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
@@ -17,12 +18,12 @@ use shared_model::http::{
 };
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
+use shared_model::outbox::Cause;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::changes::{event, write_event};
 use super::store;
 use super::validate::{
     same_set, validate_bootstrap_key, validate_products, validate_profile_allowed, validate_session,
@@ -200,16 +201,10 @@ pub async fn create_customer(
         updated_at: now,
         updated_by: caller.sub().to_string(),
     };
-    let created_event = event(
-        ev::CREATED,
-        &customer,
-        None,
-        caller.sub(),
-        trace.for_event(),
-    )?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let deliver_claims = state.settings.claims_webhook_url.is_some();
     let mut tx = idem.begin(&state.kit.pool, Scope::PlatformAdmin).await?;
-    store::insert(&mut tx, &customer, &created_event, deliver_claims).await?;
+    store::insert(&mut tx, &customer, &cause, deliver_claims).await?;
     let res = idem.commit(tx, created(&customer)).await?;
     tracing::info!(customer_id = %customer.id, "customer created");
     Ok(res)
@@ -337,15 +332,13 @@ pub async fn update_customer(
     c.updated_at = db::now();
     c.updated_by = caller.sub().to_string();
     store::update(&mut tx, &c).await?;
-    write_event(
-        &mut tx,
-        ev::UPDATED,
-        &c,
-        Some(changed),
-        caller.sub(),
-        trace.for_event(),
-    )
-    .await?;
+    let data = Updated {
+        entity: &c,
+        changed_fields: changed,
+    };
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::UPDATED, c.id, c.id, &data)
+        .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, c.version, &c))
 }
@@ -379,15 +372,9 @@ pub async fn delete_customer(
     c.version += 1;
     c.updated_at = db::now();
     c.updated_by = caller.sub().to_string();
-    write_event(
-        &mut tx,
-        ev::DELETED,
-        &c,
-        None,
-        caller.sub(),
-        trace.for_event(),
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::DELETED, c.id, c.id, &c)
+        .await?;
     tx.commit().await?;
     tracing::info!(customer_id = %id, "customer deleted");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -2,11 +2,10 @@
 //! was set by `db::begin`; tenant callers additionally filter explicitly.
 
 use shared_model::error::{ApiError, ResultExt};
-use shared_model::events::CloudEvent;
-use shared_model::events::customer::{Address, BusinessProfile, Customer, LogoReceipt};
+use shared_model::events::customer::{self as ev, Address, BusinessProfile, Customer, LogoReceipt};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
-use shared_model::outbox;
+use shared_model::outbox::{self, Cause};
 
 use crate::claims::reactions as claims;
 use crate::common::escape_like;
@@ -100,8 +99,8 @@ fn conflicts<T>(r: Result<T, sqlx::Error>) -> Result<(), ApiError> {
 }
 
 /// The customer, its default roles, version 1 of its claims document (and a webhook delivery
-/// of it when `$25`), and two outbox rows (`customer.created`, `customer.claims_changed`),
-/// waking the relay when `$37`: one statement.
+/// of it when `$25`), and its outbox rows (`customer.created`, `customer.claims_changed`),
+/// waking the relay when `$32`: one statement.
 const INSERT_SQL: &str = "WITH customer_row AS (
         INSERT INTO customers (customer_id, name, customer_type, email, phone, website, address,
             locale, business_profile, external_id, session_expiration_seconds,
@@ -126,9 +125,9 @@ const INSERT_SQL: &str = "WITH customer_row AS (
         SELECT $1, 1, $26, $23, $18, $18 WHERE $25 AND EXISTS (SELECT 1 FROM customer_row)),
     outbox_row AS (
         INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
-        VALUES ($27, $28, $29, $30, $31), ($32, $33, $34, $35, $36)
+        SELECT * FROM UNNEST($27::uuid[], $28::uuid[], $29::text[], $30::bytea[], $31::text[])
         RETURNING 1)
-    SELECT pg_notify('outbox', '') FROM outbox_row WHERE $37 LIMIT 1";
+    SELECT pg_notify('outbox', '') FROM outbox_row WHERE $32 LIMIT 1";
 
 /// What `INSERT_SQL` writes besides the customer's own columns.
 struct NewCustomer<'a> {
@@ -138,12 +137,12 @@ struct NewCustomer<'a> {
     digest: Vec<u8>,
     deliver_claims: bool,
     webhook_id: String,
-    events: [outbox::Staged; 2],
+    events: outbox::Rows,
     wake: bool,
 }
 
 impl<'a> NewCustomer<'a> {
-    fn new(c: &'a Customer, created: &CloudEvent, deliver_claims: bool) -> Result<Self, ApiError> {
+    fn new(c: &'a Customer, cause: &Cause, deliver_claims: bool) -> Result<Self, ApiError> {
         let roles = crate::roles::routes::default_roles(c.id, c.created_at);
         let (mut doc, digest) = claims::document(
             c.id,
@@ -158,8 +157,10 @@ impl<'a> NewCustomer<'a> {
                 .collect(),
         )?;
         doc.version = 1;
-        let claims_event =
-            claims::changed_event(&doc, &created.actor, created.traceparent.clone())?;
+        let events = [
+            cause.event(ev::CREATED, c.id, c.id, c)?,
+            cause.event(ev::CLAIMS_CHANGED, c.id, c.id, &doc)?,
+        ];
         let roles = roles
             .into_iter()
             .map(|r| {
@@ -176,10 +177,7 @@ impl<'a> NewCustomer<'a> {
             digest,
             deliver_claims,
             webhook_id: claims::webhook_id(),
-            events: [
-                outbox::Staged::new(created)?,
-                outbox::Staged::new(&claims_event)?,
-            ],
+            events: outbox::Rows::of(&events)?,
             wake: outbox::wake_relay(),
         })
     }
@@ -199,12 +197,12 @@ impl<'a> NewCustomer<'a> {
 pub async fn insert(
     conn: &mut PgConnection,
     c: &Customer,
-    created: &CloudEvent,
+    cause: &Cause,
     deliver_claims: bool,
 ) -> Result<(), ApiError> {
-    let n = NewCustomer::new(c, created, deliver_claims)?;
+    let n = NewCustomer::new(c, cause, deliver_claims)?;
     // In the order of INSERT_SQL's parameters.
-    let mut q = sqlx::query(INSERT_SQL)
+    let q = sqlx::query(INSERT_SQL)
         .bind(c.id)
         .bind(&c.name)
         .bind(c.customer_type)
@@ -231,9 +229,7 @@ pub async fn insert(
         .bind(&n.digest)
         .bind(n.deliver_claims)
         .bind(&n.webhook_id);
-    for e in &n.events {
-        q = e.bind(q);
-    }
+    let q = n.events.bind(q);
     conflicts(q.bind(n.wake).execute(conn).await)
 }
 

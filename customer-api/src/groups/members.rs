@@ -8,6 +8,7 @@ use shared_model::error::{ApiError, Problem};
 use shared_model::events::client::{self as client_ev, Membership};
 use shared_model::http::{ApiPath, ApiQuery, Page, Trace, decode_cursor, page, page_limit};
 use shared_model::ids::{ClientId, CustomerId, GroupId};
+use shared_model::outbox::Cause;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -16,7 +17,7 @@ use super::store;
 use crate::AppState;
 use crate::access::scope;
 use crate::clients::store as clients;
-use crate::common::{emit, ensure_writable};
+use crate::common::ensure_writable;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -90,16 +91,15 @@ pub async fn add_member(
     };
     let res = match store::add_member(&mut tx, &m).await? {
         Some(m) => {
-            emit(
-                &mut tx,
-                client_ev::GROUP_ASSIGNED,
-                client_id,
-                customer_id,
-                caller.sub(),
-                &trace,
-                &m,
-            )
-            .await?;
+            Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+                .emit(
+                    &mut tx,
+                    client_ev::GROUP_ASSIGNED,
+                    client_id,
+                    customer_id,
+                    &m,
+                )
+                .await?;
             (StatusCode::CREATED, axum::Json(m)).into_response()
         }
         None => {
@@ -138,16 +138,15 @@ pub async fn remove_member(
     let m = store::remove_member(&mut tx, customer_id, group_id, client_id)
         .await?
         .ok_or_else(|| ApiError::not_found("membership"))?;
-    emit(
-        &mut tx,
-        client_ev::GROUP_REMOVED,
-        client_id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &m,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(
+            &mut tx,
+            client_ev::GROUP_REMOVED,
+            client_id,
+            customer_id,
+            &m,
+        )
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

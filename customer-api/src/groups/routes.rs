@@ -21,6 +21,7 @@ use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
 use shared_model::ids::{CustomerId, GroupId};
+use shared_model::outbox::Cause;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -28,7 +29,7 @@ use utoipa_axum::routes;
 use super::store;
 use crate::AppState;
 use crate::access::scope;
-use crate::common::{created, emit, ensure_visible, ensure_writable, optional_text};
+use crate::common::{created, ensure_visible, ensure_writable, optional_text};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -135,16 +136,9 @@ pub async fn create_group(
     let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     store::upsert(&mut tx, &g).await?;
-    emit(
-        &mut tx,
-        ev::GROUP_CREATED,
-        g.id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &g,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::GROUP_CREATED, g.id, customer_id, &g)
+        .await?;
     idem.commit(
         tx,
         created(
@@ -260,16 +254,9 @@ pub async fn update_group(
     g.updated_at = db::now();
     store::upsert(&mut tx, &g).await?;
     let data = Updated::new(&before, &g).map_err(ApiError::internal)?;
-    emit(
-        &mut tx,
-        ev::GROUP_UPDATED,
-        g.id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &data,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::GROUP_UPDATED, g.id, customer_id, &data)
+        .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, g.version, &g))
 }
@@ -303,30 +290,22 @@ pub async fn delete_group(
     let members = store::all_members(&mut tx, customer_id, group_id).await?;
     store::delete(&mut tx, customer_id, group_id).await?;
     for m in &members {
-        emit(
-            &mut tx,
-            client_ev::GROUP_REMOVED,
-            m.client_id,
-            customer_id,
-            caller.sub(),
-            &trace,
-            m,
-        )
-        .await?;
+        Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+            .emit(
+                &mut tx,
+                client_ev::GROUP_REMOVED,
+                m.client_id,
+                customer_id,
+                m,
+            )
+            .await?;
     }
     g.version += 1;
     g.updated_at = db::now();
     g.member_count = 0;
-    emit(
-        &mut tx,
-        ev::GROUP_DELETED,
-        g.id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &g,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::GROUP_DELETED, g.id, customer_id, &g)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -21,15 +21,16 @@ use shared_model::bus::{Handler, Subscription};
 use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::events::CloudEvent;
+use shared_model::events::Updated;
 use shared_model::events::client::{self as client_ev, ClientEventData};
 use shared_model::events::customer::{self as customer_ev, CustomerEventData};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
-use shared_model::telemetry::TraceContext;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
-use super::store::{self, Actor, Feedback};
+use super::store::{self, Feedback};
 use crate::customers::store as customers;
 
 /// The consumer of the hierarchy cascades.
@@ -79,10 +80,7 @@ async fn cascade(
     event: &CloudEvent,
     max_window_days: u32,
 ) -> Result<(), ApiError> {
-    let actor = Actor {
-        sub: "system",
-        traceparent: Some(TraceContext::reacting_to(event.traceparent.as_deref())),
-    };
+    let by = Cause::reaction(crate::SOURCE, event);
     let kind = event.event_type.as_str();
     match kind {
         k if k == customer_ev::DEACTIVATED.name => {
@@ -93,7 +91,7 @@ async fn cascade(
                 .unwrap_or_else(|| default_window(max_window_days));
             let cause = format!("customer:{}", parent.customer.id);
             for child in children(conn, parent.customer.id).await? {
-                deactivate_if_active(conn, child, window, &cause, &actor).await?;
+                deactivate_if_active(conn, child, window, &cause, &by).await?;
             }
             Ok(())
         }
@@ -101,7 +99,7 @@ async fn cascade(
             let parent: CustomerEventData = data(event)?;
             let cause = format!("customer:{}", parent.customer.id);
             for child in children(conn, parent.customer.id).await? {
-                reactivate_if_caused_by(conn, child, &cause, &actor).await?;
+                reactivate_if_caused_by(conn, child, &cause, &by).await?;
             }
             Ok(())
         }
@@ -116,16 +114,16 @@ async fn cascade(
             let cause = format!("client:{}", client.client.id);
             match kind {
                 k if k == client_ev::ENABLED.name => {
-                    reactivate_if_caused_by(conn, provisioned, &cause, &actor).await
+                    reactivate_if_caused_by(conn, provisioned, &cause, &by).await
                 }
                 k if k == client_ev::DELETED.name => {
-                    detach(conn, provisioned, &actor).await?;
+                    detach(conn, provisioned, &by).await?;
                     let window = default_window(max_window_days);
-                    deactivate_if_active(conn, provisioned, window, &cause, &actor).await
+                    deactivate_if_active(conn, provisioned, window, &cause, &by).await
                 }
                 _ => {
                     let window = default_window(max_window_days);
-                    deactivate_if_active(conn, provisioned, window, &cause, &actor).await
+                    deactivate_if_active(conn, provisioned, window, &cause, &by).await
                 }
             }
         }
@@ -154,7 +152,7 @@ async fn deactivate_if_active(
     id: CustomerId,
     window: OffsetDateTime,
     cause: &str,
-    actor: &Actor<'_>,
+    by: &Cause,
 ) -> Result<(), ApiError> {
     let Some(c) = customers::find(conn, id, true).await? else {
         return Ok(());
@@ -163,7 +161,7 @@ async fn deactivate_if_active(
         return Ok(());
     }
     let feedback = cascade_feedback(format!("deactivated by the cascade from {cause}"));
-    store::deactivate(conn, c, window, &feedback, cause, actor).await?;
+    store::deactivate(conn, c, window, &feedback, cause, by).await?;
     Ok(())
 }
 
@@ -171,7 +169,7 @@ async fn reactivate_if_caused_by(
     conn: &mut PgConnection,
     id: CustomerId,
     cause: &str,
-    actor: &Actor<'_>,
+    by: &Cause,
 ) -> Result<(), ApiError> {
     let Some(c) = customers::find(conn, id, true).await? else {
         return Ok(());
@@ -182,16 +180,12 @@ async fn reactivate_if_caused_by(
     {
         return Ok(());
     }
-    store::reactivate(conn, c, actor).await?;
+    store::reactivate(conn, c, by).await?;
     Ok(())
 }
 
 /// Removes a provisioned customer's links to its (deleted) client.
-async fn detach(
-    conn: &mut PgConnection,
-    id: CustomerId,
-    actor: &Actor<'_>,
-) -> Result<(), ApiError> {
+async fn detach(conn: &mut PgConnection, id: CustomerId, by: &Cause) -> Result<(), ApiError> {
     let Some(mut c) = customers::find(conn, id, true).await? else {
         return Ok(());
     };
@@ -202,16 +196,11 @@ async fn detach(
     c.parent_customer_id = None;
     c.version += 1;
     c.updated_at = db::now();
-    c.updated_by = actor.sub.to_string();
+    c.updated_by = by.actor().to_string();
     customers::update(conn, &c).await?;
-    store::write_event(
-        conn,
-        customer_ev::UPDATED,
-        &c,
-        Some(vec!["parentCustomerId".into(), "parentClientId".into()]),
-        actor,
-    )
-    .await?;
+    let data = Updated::of(&c, &["parentCustomerId", "parentClientId"]);
+    by.emit(conn, customer_ev::UPDATED, c.id, c.id, &data)
+        .await?;
     tracing::info!(customer_id = %id, "provisioned customer detached from its deleted client");
     Ok(())
 }

@@ -22,13 +22,14 @@ use shared_model::http::{
 };
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
+use shared_model::outbox::Cause;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::store::{self, Actor, Feedback};
+use super::store::{self, Feedback};
 use crate::AppState;
 use crate::customers::store as customers;
 
@@ -206,19 +207,8 @@ pub async fn deactivate_customer(
             "the customer is already deactivated",
         ));
     }
-    let actor = Actor {
-        sub: caller.sub(),
-        traceparent: trace.for_event(),
-    };
-    let c = store::deactivate(
-        &mut tx,
-        c,
-        body.window_ends_at,
-        &feedback,
-        "request",
-        &actor,
-    )
-    .await?;
+    let by = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    let c = store::deactivate(&mut tx, c, body.window_ends_at, &feedback, "request", &by).await?;
     idem.commit(tx, with_etag(StatusCode::OK, c.version, &c))
         .await
 }
@@ -261,11 +251,8 @@ pub async fn reactivate_customer(
             format!("the reactivation window ended at {end}; the customer is being purged"),
         ));
     }
-    let actor = Actor {
-        sub: caller.sub(),
-        traceparent: trace.for_event(),
-    };
-    let c = store::reactivate(&mut tx, c, &actor).await?;
+    let by = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    let c = store::reactivate(&mut tx, c, &by).await?;
     idem.commit(tx, with_etag(StatusCode::OK, c.version, &c))
         .await
 }

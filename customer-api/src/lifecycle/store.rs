@@ -3,11 +3,11 @@
 
 use shared_model::db;
 use shared_model::error::ApiError;
-use shared_model::events::EventType;
+use shared_model::events::Updated;
 use shared_model::events::customer::{self as ev, Customer};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, DeactivationReason};
-use shared_model::telemetry::TraceContext;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -23,30 +23,6 @@ pub struct Feedback {
     pub context: Option<serde_json::Value>,
 }
 
-/// Who asked for a change and under which trace.
-pub struct Actor<'a> {
-    pub sub: &'a str,
-    pub traceparent: Option<String>,
-}
-
-pub async fn write_event(
-    tx: &mut PgConnection,
-    kind: EventType,
-    c: &Customer,
-    changed: Option<Vec<String>>,
-    actor: &Actor<'_>,
-) -> Result<(), ApiError> {
-    crate::customers::changes::write_event(
-        tx,
-        kind,
-        c,
-        changed,
-        actor.sub,
-        actor.traceparent.clone(),
-    )
-    .await
-}
-
 /// Deactivates a locked, active customer: status, window, audit row and `customer.deactivated`.
 pub async fn deactivate(
     tx: &mut PgConnection,
@@ -54,7 +30,7 @@ pub async fn deactivate(
     window_ends_at: OffsetDateTime,
     feedback: &Feedback,
     cause: &str,
-    actor: &Actor<'_>,
+    by: &Cause,
 ) -> Result<Customer, ApiError> {
     let now = db::now();
     c.status = CustomerStatus::Deactivated;
@@ -62,7 +38,7 @@ pub async fn deactivate(
     c.window_ends_at = Some(window_ends_at);
     c.version += 1;
     c.updated_at = now;
-    c.updated_by = actor.sub.to_string();
+    c.updated_by = by.actor().to_string();
     customers::update(tx, &c).await?;
     sqlx::query("UPDATE customers SET deactivation_cause = $2 WHERE customer_id = $1")
         .bind(c.id)
@@ -78,7 +54,7 @@ pub async fn deactivate(
     .bind(c.id)
     .bind(uuid::Uuid::now_v7())
     .bind(&c.name)
-    .bind(actor.sub)
+    .bind(by.actor())
     .bind(cause)
     .bind(now)
     .bind(window_ends_at)
@@ -88,7 +64,14 @@ pub async fn deactivate(
     .bind(feedback.context.as_ref().map(Json))
     .execute(&mut *tx)
     .await?;
-    write_event(tx, ev::DEACTIVATED, &c, Some(vec!["status".into()]), actor).await?;
+    by.emit(
+        tx,
+        ev::DEACTIVATED,
+        c.id,
+        c.id,
+        &Updated::of(&c, &["status"]),
+    )
+    .await?;
     tracing::info!(customer_id = %c.id, cause, "customer deactivated");
     Ok(c)
 }
@@ -108,7 +91,7 @@ pub async fn cause(tx: &mut PgConnection, id: CustomerId) -> Result<Option<Strin
 pub async fn reactivate(
     tx: &mut PgConnection,
     mut c: Customer,
-    actor: &Actor<'_>,
+    by: &Cause,
 ) -> Result<Customer, ApiError> {
     let now = db::now();
     c.status = CustomerStatus::Active;
@@ -116,7 +99,7 @@ pub async fn reactivate(
     c.window_ends_at = None;
     c.version += 1;
     c.updated_at = now;
-    c.updated_by = actor.sub.to_string();
+    c.updated_by = by.actor().to_string();
     customers::update(tx, &c).await?;
     sqlx::query("UPDATE customers SET deactivation_cause = NULL WHERE customer_id = $1")
         .bind(c.id)
@@ -128,10 +111,17 @@ pub async fn reactivate(
     )
     .bind(c.id)
     .bind(now)
-    .bind(actor.sub)
+    .bind(by.actor())
     .execute(&mut *tx)
     .await?;
-    write_event(tx, ev::REACTIVATED, &c, Some(vec!["status".into()]), actor).await?;
+    by.emit(
+        tx,
+        ev::REACTIVATED,
+        c.id,
+        c.id,
+        &Updated::of(&c, &["status"]),
+    )
+    .await?;
     tracing::info!(customer_id = %c.id, "customer reactivated");
     Ok(c)
 }
@@ -159,10 +149,7 @@ pub async fn purge_due(pool: &sqlx::PgPool, batch: i64) -> Result<usize, ApiErro
     .fetch_all(&mut *tx)
     .await?;
     // A run of the purge is a trace of its own.
-    let actor = Actor {
-        sub: "system",
-        traceparent: Some(TraceContext::root().header()),
-    };
+    let by = Cause::job(crate::SOURCE);
     let mut n = 0;
     for id in due {
         let Some(mut c) = customers::find(&mut tx, id, true).await? else {
@@ -178,8 +165,8 @@ pub async fn purge_due(pool: &sqlx::PgPool, batch: i64) -> Result<usize, ApiErro
         .await?;
         c.version += 1;
         c.updated_at = db::now();
-        c.updated_by = actor.sub.to_string();
-        write_event(&mut tx, ev::DELETED, &c, None, &actor).await?;
+        c.updated_by = by.actor().to_string();
+        by.emit(&mut tx, ev::DELETED, c.id, c.id, &c).await?;
         tracing::info!(customer_id = %id, "customer purged after its grace window");
         n += 1;
     }

@@ -15,11 +15,13 @@ use sha2::{Digest, Sha256};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
 use shared_model::error::{ApiBytes, ApiError, Problem};
+use shared_model::events::Updated;
 use shared_model::events::client as client_ev;
 use shared_model::events::customer::{self as customer_ev, LogoReceipt};
 use shared_model::http::{ApiPath, Trace, with_etag};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::CustomerStatus;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -29,7 +31,6 @@ use crate::AppState;
 use crate::access::client_scope;
 use crate::clients::changes::{lock_client, save};
 use crate::common::{changed_fields, deactivated};
-use crate::customers::changes as customer_changes;
 use crate::customers::store as customers;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -115,15 +116,13 @@ async fn set_customer_logo(
     c.updated_by = caller.sub().to_string();
     customers::update(&mut tx, &c).await?;
     let changed = changed_fields(&before, &c)?;
-    customer_changes::write_event(
-        &mut tx,
-        customer_ev::UPDATED,
-        &c,
-        Some(changed),
-        caller.sub(),
-        trace.for_event(),
-    )
-    .await?;
+    let data = Updated {
+        entity: &c,
+        changed_fields: changed,
+    };
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, customer_ev::UPDATED, c.id, c.id, &data)
+        .await?;
     if let Some(old) = &before.logo {
         store::collect(&mut tx, &old.sha256).await?;
     }

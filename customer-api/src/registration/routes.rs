@@ -26,6 +26,7 @@ use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::http::{ApiPath, IfMatch, with_etag};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, Email};
+use shared_model::outbox::Cause;
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,7 +34,7 @@ use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
-use crate::common::{emit, ensure_visible, ensure_writable};
+use crate::common::{ensure_visible, ensure_writable};
 use crate::roles::store as roles;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -294,16 +295,15 @@ pub async fn put_registration(
             format!("{taken} is a registration domain of another customer"),
         ));
     }
-    emit(
-        &mut tx,
-        shared_model::events::customer::REGISTRATION_CHANGED,
-        id,
-        id,
-        caller.sub(),
-        &trace,
-        &r,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(
+            &mut tx,
+            shared_model::events::customer::REGISTRATION_CHANGED,
+            id,
+            id,
+            &r,
+        )
+        .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, r.version, &r))
 }

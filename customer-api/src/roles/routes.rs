@@ -16,6 +16,7 @@ use shared_model::events::tenant::{self as ev, Role, RolesChanged};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
 use shared_model::ids::{CustomerId, RoleId};
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -23,7 +24,7 @@ use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
-use crate::common::{created, emit, ensure_visible, ensure_writable};
+use crate::common::{created, ensure_visible, ensure_writable};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -186,16 +187,10 @@ pub async fn roles_changed(
         customer_id: customer,
         roles,
     };
-    emit(
-        tx,
-        ev::ROLES_CHANGED,
-        customer,
-        customer,
-        actor,
-        trace,
-        &data,
-    )
-    .await
+    Cause::request(crate::SOURCE, actor, &trace.0)
+        .emit(tx, ev::ROLES_CHANGED, customer, customer, &data)
+        .await?;
+    Ok(())
 }
 
 /// Create a role.

@@ -20,6 +20,7 @@ use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
 use shared_model::ids::{ClientId, CustomerId, TagId};
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -30,7 +31,7 @@ use crate::AppState;
 use crate::access::{client_scope, scope};
 use crate::clients::changes::{lock_client, save};
 use crate::clients::store as clients;
-use crate::common::{created, emit, ensure_visible, ensure_writable};
+use crate::common::{created, ensure_visible, ensure_writable};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -164,16 +165,9 @@ pub async fn create_tag(
     let mut tx = idem.begin(&state.kit.pool, scope).await?;
     ensure_writable(&mut tx, customer_id).await?;
     store::upsert(&mut tx, &tag).await?;
-    emit(
-        &mut tx,
-        ev::TAG_CREATED,
-        tag.id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &tag,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::TAG_CREATED, tag.id, customer_id, &tag)
+        .await?;
     idem.commit(
         tx,
         created(
@@ -291,16 +285,9 @@ pub async fn update_tag(
     store::upsert(&mut tx, &tag).await?;
     touch_clients(&mut tx, carriers, &caller, &trace).await?;
     let data = Updated::new(&before, &tag).map_err(ApiError::internal)?;
-    emit(
-        &mut tx,
-        ev::TAG_UPDATED,
-        tag.id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &data,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::TAG_UPDATED, tag.id, customer_id, &data)
+        .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, tag.version, &tag))
 }
@@ -336,16 +323,9 @@ pub async fn delete_tag(
     touch_clients(&mut tx, carriers, &caller, &trace).await?;
     tag.version += 1;
     tag.updated_at = db::now();
-    emit(
-        &mut tx,
-        ev::TAG_DELETED,
-        tag.id,
-        customer_id,
-        caller.sub(),
-        &trace,
-        &tag,
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::TAG_DELETED, tag.id, customer_id, &tag)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -19,6 +19,7 @@ use shared_model::http::{
     ApiPath, ApiQuery, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
 use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
+use shared_model::outbox::{self, Cause};
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -242,14 +243,9 @@ pub async fn create_key(
         &state.state.verifier.hash(&secret_key),
     )
     .await?;
-    store::write_event(
-        &mut tx,
-        ev::KEY_CREATED,
-        &key,
-        caller.sub(),
-        trace.for_event(),
-    )
-    .await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::KEY_CREATED, key.id, key.customer_id, &key)
+        .await?;
     tx.commit().await?;
     tracing::info!(customer_id = %customer_id, key_id = %key.id, prefix = %key.prefix, "API key created");
     Ok((
@@ -405,22 +401,12 @@ pub async fn rotate_key(
         &state.state.verifier.hash(&secret_key),
     )
     .await?;
-    store::write_event(
-        &mut tx,
-        ev::KEY_ROTATED,
-        &old,
-        caller.sub(),
-        trace.for_event(),
-    )
-    .await?;
-    store::write_event(
-        &mut tx,
-        ev::KEY_CREATED,
-        &key,
-        caller.sub(),
-        trace.for_event(),
-    )
-    .await?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    let events = [
+        cause.event(ev::KEY_ROTATED, old.id, customer_id, &old)?,
+        cause.event(ev::KEY_CREATED, key.id, customer_id, &key)?,
+    ];
+    outbox::write(&mut tx, &events).await?;
     tx.commit().await?;
     tracing::info!(customer_id = %customer_id, old = %old.id, new = %key.id, "API key rotated");
     Ok((
@@ -460,14 +446,9 @@ pub async fn revoke_key(
         k.status = "revoked".into();
         k.version += 1;
         store::update(&mut tx, &k).await?;
-        store::write_event(
-            &mut tx,
-            ev::KEY_REVOKED,
-            &k,
-            caller.sub(),
-            trace.for_event(),
-        )
-        .await?;
+        Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+            .emit(&mut tx, ev::KEY_REVOKED, k.id, k.customer_id, &k)
+            .await?;
         tracing::info!(customer_id = %customer_id, key_id = %key_id, "API key revoked");
     }
     tx.commit().await?;

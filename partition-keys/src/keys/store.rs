@@ -4,8 +4,7 @@ use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::events::partition::{self as ev, ApiKey};
 use shared_model::ids::{ApiKeyId, CustomerId, PartitionId};
-use shared_model::outbox;
-use shared_model::telemetry::TraceContext;
+use shared_model::outbox::{self, Cause};
 use sqlx::{PgConnection, PgPool};
 use time::OffsetDateTime;
 
@@ -166,28 +165,6 @@ pub async fn update(conn: &mut PgConnection, k: &ApiKey) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Publishes an `apikey.*` event (the key's public view only).
-pub async fn write_event(
-    conn: &mut PgConnection,
-    kind: shared_model::events::EventType,
-    k: &ApiKey,
-    actor: &str,
-    traceparent: Option<String>,
-) -> Result<(), ApiError> {
-    outbox::emit(
-        conn,
-        crate::SOURCE,
-        kind,
-        k.id,
-        Some(k.customer_id),
-        actor,
-        traceparent,
-        k,
-    )
-    .await?;
-    Ok(())
-}
-
 /// Marks keys past their expiry as expired and publishes `apikey.expired` for each, once.
 /// Replicas share the work through `SKIP LOCKED`. Returns how many were marked.
 pub async fn expire_due(pool: &PgPool) -> Result<usize, ApiError> {
@@ -206,17 +183,12 @@ pub async fn expire_due(pool: &PgPool) -> Result<usize, ApiError> {
         .map(Row::into_key)
         .collect();
     // A run of the job is a trace of its own.
-    let traceparent = TraceContext::root().header();
-    for k in &due {
-        write_event(
-            &mut tx,
-            ev::KEY_EXPIRED,
-            k,
-            "system",
-            Some(traceparent.clone()),
-        )
-        .await?;
-    }
+    let cause = Cause::job(crate::SOURCE);
+    let events = due
+        .iter()
+        .map(|k| cause.event(ev::KEY_EXPIRED, k.id, k.customer_id, k))
+        .collect::<Result<Vec<_>, _>>()?;
+    outbox::write(&mut tx, &events).await?;
     tx.commit().await?;
     if !due.is_empty() {
         tracing::info!(keys = due.len(), "API keys expired");

@@ -8,7 +8,7 @@ use shared_model::db::{self, Scope};
 use shared_model::error::ApiError;
 use shared_model::events::CloudEvent;
 use shared_model::events::customer::{self, CustomerEventData};
-use shared_model::telemetry::TraceContext;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 
 use super::store;
@@ -36,11 +36,11 @@ async fn react(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), ApiErr
         serde_json::from_value(event.data.clone()).map_err(ApiError::internal)?;
     let c = data.customer;
     db::set_scope(conn, Scope::Tenant(c.id)).await?;
-    let traceparent = TraceContext::reacting_to(event.traceparent.as_deref());
+    let cause = Cause::reaction(crate::SOURCE, event);
     match event.event_type.as_str() {
         k if k == customer::DELETED.name => {
             for p in partitions::all_of(conn, c.id).await? {
-                partitions::delete_with_keys(conn, &p, "system", Some(traceparent.clone())).await?;
+                partitions::delete_with_keys(conn, &p, &cause).await?;
             }
             sqlx::query("DELETE FROM known_customers WHERE customer_id = $1")
                 .bind(c.id)

@@ -17,8 +17,7 @@ use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
 use shared_model::ids::{CustomerId, PartitionGroupId};
-use shared_model::outbox;
-use sqlx::PgConnection;
+use shared_model::outbox::Cause;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -73,28 +72,6 @@ pub struct ListQuery {
 #[derive(Serialize, Deserialize)]
 struct Position(String, PartitionGroupId);
 
-async fn write(
-    conn: &mut PgConnection,
-    kind: shared_model::events::EventType,
-    g: &PartitionGroup,
-    data: &impl serde::Serialize,
-    caller: &Caller,
-    trace: &Trace,
-) -> Result<(), ApiError> {
-    outbox::emit(
-        conn,
-        crate::SOURCE,
-        kind,
-        g.id,
-        Some(g.customer_id),
-        caller.sub(),
-        trace.for_event(),
-        data,
-    )
-    .await?;
-    Ok(())
-}
-
 /// Create a partition group.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partition-groups", tag = "partitions",
@@ -137,7 +114,9 @@ pub async fn create_group(
         store::check_parent(&mut tx, customer_id, g.id, parent).await?;
     }
     store::upsert(&mut tx, &g).await?;
-    write(&mut tx, ev::GROUP_CREATED, &g, &g, &caller, &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::GROUP_CREATED, g.id, g.customer_id, &g)
+        .await?;
     idem.commit(tx, with_etag(StatusCode::CREATED, g.version, &g))
         .await
 }
@@ -246,7 +225,9 @@ pub async fn update_group(
     g.updated_at = db::now();
     store::upsert(&mut tx, &g).await?;
     let data = Updated::new(&before, &g).map_err(ApiError::internal)?;
-    write(&mut tx, ev::GROUP_UPDATED, &g, &data, &caller, &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::GROUP_UPDATED, g.id, g.customer_id, &data)
+        .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, g.version, &g))
 }
@@ -283,7 +264,15 @@ pub async fn delete_group(
             child.updated_at = db::now();
             store::upsert(&mut tx, &child).await?;
             let data = Updated::of(&child, &["parentGroupId"]);
-            write(&mut tx, ev::GROUP_UPDATED, &child, &data, &caller, &trace).await?;
+            Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+                .emit(
+                    &mut tx,
+                    ev::GROUP_UPDATED,
+                    child.id,
+                    child.customer_id,
+                    &data,
+                )
+                .await?;
         }
     }
     for id in members {
@@ -293,13 +282,16 @@ pub async fn delete_group(
             p.updated_at = db::now();
             partitions::upsert(&mut tx, &p).await?;
             let data = Updated::of(&p, &["groupId"]);
-            crate::partitions::routes::write(&mut tx, ev::UPDATED, &p, &data, &caller, &trace)
+            Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+                .emit(&mut tx, ev::UPDATED, p.id, p.customer_id, &data)
                 .await?;
         }
     }
     g.version += 1;
     g.updated_at = db::now();
-    write(&mut tx, ev::GROUP_DELETED, &g, &g, &caller, &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::GROUP_DELETED, g.id, g.customer_id, &g)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

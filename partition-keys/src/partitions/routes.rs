@@ -18,7 +18,7 @@ use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
 };
 use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
-use shared_model::outbox;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -128,28 +128,6 @@ async fn ensure_group(
         .ok_or_else(|| ApiError::field("groupId", "must name a partition group of this customer"))
 }
 
-pub async fn write(
-    conn: &mut PgConnection,
-    kind: shared_model::events::EventType,
-    p: &Partition,
-    data: &impl serde::Serialize,
-    caller: &Caller,
-    trace: &Trace,
-) -> Result<(), ApiError> {
-    outbox::emit(
-        conn,
-        crate::SOURCE,
-        kind,
-        p.id,
-        Some(p.customer_id),
-        caller.sub(),
-        trace.for_event(),
-        data,
-    )
-    .await?;
-    Ok(())
-}
-
 /// Create a partition.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partitions", tag = "partitions",
@@ -202,7 +180,9 @@ pub async fn create_partition(
         ensure_group(&mut tx, customer_id, g).await?;
     }
     store::upsert(&mut tx, &p).await?;
-    write(&mut tx, ev::CREATED, &p, &p, &caller, &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::CREATED, p.id, p.customer_id, &p)
+        .await?;
     let mut res = with_etag(StatusCode::CREATED, p.version, &p);
     if let Ok(loc) = format!("/v1/customers/{customer_id}/partitions/{}", p.id).parse() {
         res.headers_mut().insert(axum::http::header::LOCATION, loc);
@@ -338,7 +318,9 @@ pub async fn update_partition(
     p.updated_at = db::now();
     store::upsert(&mut tx, &p).await?;
     let data = Updated::new(&before, &p).map_err(ApiError::internal)?;
-    write(&mut tx, ev::UPDATED, &p, &data, &caller, &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::UPDATED, p.id, p.customer_id, &data)
+        .await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, p.version, &p))
 }
@@ -367,7 +349,8 @@ pub async fn delete_partition(
         .await?
         .ok_or_else(|| ApiError::not_found("partition"))?;
     if_match.check(p.version)?;
-    store::delete_with_keys(&mut tx, &p, caller.sub(), trace.for_event()).await?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    store::delete_with_keys(&mut tx, &p, &cause).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -3,7 +3,7 @@
 use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::partition::{self as ev, Partition};
 use shared_model::ids::{CustomerId, PartitionGroupId, PartitionId};
-use shared_model::outbox;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
@@ -139,8 +139,7 @@ pub async fn all_of(
 pub async fn delete_with_keys(
     conn: &mut PgConnection,
     p: &Partition,
-    actor: &str,
-    traceparent: Option<String>,
+    cause: &Cause,
 ) -> Result<(), ApiError> {
     sqlx::query(
         "UPDATE api_keys SET expires_at = now(), version = version + 1
@@ -159,16 +158,8 @@ pub async fn delete_with_keys(
     let mut gone = p.clone();
     gone.version += 1;
     gone.updated_at = shared_model::db::now();
-    outbox::emit(
-        conn,
-        crate::SOURCE,
-        ev::DELETED,
-        p.id,
-        Some(p.customer_id),
-        actor,
-        traceparent,
-        &gone,
-    )
-    .await?;
+    cause
+        .emit(conn, ev::DELETED, p.id, p.customer_id, &gone)
+        .await?;
     Ok(())
 }

@@ -195,9 +195,3 @@ impl<S: Send + Sync> FromRequestParts<S> for Trace {
     }
 }
 
-impl Trace {
-    /// The `traceparent` to write into events caused by this request.
-    pub fn for_event(&self) -> Option<String> {
-        Some(self.0.child().header())
-    }
-}

@@ -1,6 +1,6 @@
 //! The transactional outbox and its relay.
 //!
-//! `enqueue` writes an event in the caller's transaction, so an event exists if and only if the
+//! [`write`] (or [`Cause::emit`]) writes events in the caller's transaction, so an event exists if and only if the
 //! change committed. The relay (one leader per service database, elected with an advisory lock)
 //! publishes rows to RabbitMQ with publisher confirms in `(txid, id)` order, reading only rows
 //! whose transaction id is below the snapshot's xmin: every transaction that could still add an
@@ -12,11 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sqlx::PgConnection;
+use uuid::Uuid;
 
 use crate::envelope::CloudEvent;
 
+mod cause;
 mod relay;
 
+pub use cause::Cause;
 pub use relay::{Relay, pending};
 
 const NOTIFY_CHANNEL: &str = "outbox";
@@ -45,84 +48,73 @@ pub fn wake_relay() -> bool {
     should_notify()
 }
 
-/// Writes `event` to the outbox in the caller's transaction (waking the relay on commit, at
-/// most once per few milliseconds per process).
-pub async fn enqueue(conn: &mut PgConnection, event: &CloudEvent) -> Result<(), sqlx::Error> {
-    let payload = serde_json::to_vec(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+/// Writes `events` to the outbox in the caller's transaction, in one statement, so they exist
+/// if and only if the transaction commits (waking the relay on commit, at most once per few
+/// milliseconds per process). The one way events are written; [`Cause::emit`] builds and
+/// writes one.
+pub async fn write(conn: &mut PgConnection, events: &[CloudEvent]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
     let sql = if should_notify() {
         "WITH ins AS (
              INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
-             VALUES ($1, $2, $3, $4, $5)
+             SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[])
              RETURNING 1
          )
-         SELECT pg_notify('outbox', '') FROM ins"
+         SELECT pg_notify('outbox', '') FROM ins LIMIT 1"
     } else {
         "INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
-         VALUES ($1, $2, $3, $4, $5)"
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[])"
     };
-    sqlx::query(sql)
-        .bind(event.id)
-        .bind(event.customerid)
-        .bind(&event.event_type)
-        .bind(payload)
-        .bind(&event.traceparent)
+    Rows::of(events)?
+        .bind(sqlx::query(sql))
         .execute(conn)
         .await?;
     Ok(())
 }
 
-/// Builds a CloudEvent about an entity of `customer` and writes it to the outbox in the
-/// caller's transaction.
-#[allow(clippy::too_many_arguments)]
-pub async fn emit(
-    conn: &mut PgConnection,
-    source: &str,
-    kind: crate::envelope::EventType,
-    subject: impl ToString,
-    customer: Option<crate::ids::CustomerId>,
-    actor: &str,
-    traceparent: Option<String>,
-    data: &impl serde::Serialize,
-) -> Result<(), sqlx::Error> {
-    let event = CloudEvent::new(source, kind, subject, customer, actor, traceparent, data)
-        .map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
-    enqueue(conn, &event).await
+/// Events as outbox rows, for a statement that makes a change and writes its events at once
+/// (one round trip instead of two): five arrays with an element per event, bound in the column
+/// order of `INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
+/// SELECT * FROM UNNEST($n::uuid[], $n+1::uuid[], $n+2::text[], $n+3::bytea[], $n+4::text[])`.
+/// [`write`] is this statement alone.
+pub struct Rows {
+    ids: Vec<Uuid>,
+    customers: Vec<Option<Uuid>>,
+    routing_keys: Vec<String>,
+    payloads: Vec<Vec<u8>>,
+    traceparents: Vec<Option<String>>,
 }
 
-/// An event ready to be written as part of the statement that makes the change, saving the
-/// round trip a separate `enqueue` costs: the statement gets an
-/// `outbox_row AS (INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
-/// VALUES ...)` clause whose values [`Staged::bind`] binds, and wakes the relay when
-/// [`wake_relay`] says so.
-pub struct Staged {
-    event_id: crate::ids::EventId,
-    customer_id: Option<crate::ids::CustomerId>,
-    routing_key: String,
-    payload: Vec<u8>,
-    traceparent: Option<String>,
-}
+type Query<'q> = sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>;
 
-impl Staged {
-    /// The row's five values bound to a query, in the column order of
-    /// `INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)`.
-    pub fn bind<'q>(
-        &'q self,
-        q: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
-    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
-        q.bind(self.event_id)
-            .bind(self.customer_id)
-            .bind(&self.routing_key)
-            .bind(&self.payload)
-            .bind(&self.traceparent)
+impl Rows {
+    pub fn of(events: &[CloudEvent]) -> Result<Self, sqlx::Error> {
+        let mut rows = Rows {
+            ids: Vec::with_capacity(events.len()),
+            customers: Vec::with_capacity(events.len()),
+            routing_keys: Vec::with_capacity(events.len()),
+            payloads: Vec::with_capacity(events.len()),
+            traceparents: Vec::with_capacity(events.len()),
+        };
+        for e in events {
+            rows.ids.push(e.id.0);
+            rows.customers.push(e.customerid.map(|c| c.0));
+            rows.routing_keys.push(e.event_type.clone());
+            rows.payloads
+                .push(serde_json::to_vec(e).map_err(|e| sqlx::Error::Encode(Box::new(e)))?);
+            rows.traceparents.push(e.traceparent.clone());
+        }
+        Ok(rows)
     }
 
-    pub fn new(event: &CloudEvent) -> Result<Self, sqlx::Error> {
-        Ok(Self {
-            event_id: event.id,
-            customer_id: event.customerid,
-            routing_key: event.event_type.clone(),
-            payload: serde_json::to_vec(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?,
-            traceparent: event.traceparent.clone(),
-        })
+    /// Binds the five arrays, in column order.
+    pub fn bind<'q>(&'q self, q: Query<'q>) -> Query<'q> {
+        q.bind(&self.ids)
+            .bind(&self.customers)
+            .bind(&self.routing_keys)
+            .bind(&self.payloads)
+            .bind(&self.traceparents)
     }
 }

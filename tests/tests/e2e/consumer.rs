@@ -255,11 +255,8 @@ async fn broker_restart_in_the_middle_of_5000_events_loses_none() {
         // 1,000 transactions of 5 events over about 8 seconds.
         for t in 0..TOTAL / 5 {
             let mut tx = db::begin(&pool, Scope::System).await.unwrap();
-            for i in 0..5 {
-                outbox::enqueue(&mut tx, &thing(t * 5 + i, false))
-                    .await
-                    .unwrap();
-            }
+            let events: Vec<_> = (0..5).map(|i| thing(t * 5 + i, false)).collect();
+            outbox::write(&mut tx, &events).await.unwrap();
             tx.commit().await.unwrap();
             tokio::time::sleep(Duration::from_millis(8)).await;
         }

@@ -78,7 +78,9 @@ struct Written {
 async fn writer(pool: sqlx::PgPool, n: usize, hold: Duration, commit: bool) -> Written {
     let mut tx = db::begin(&pool, Scope::System).await.unwrap();
     let e = CloudEvent::new("/test", WRITTEN, n, None, "system", None, &json!({"n": n})).unwrap();
-    outbox::enqueue(&mut tx, &e).await.unwrap();
+    outbox::write(&mut tx, std::slice::from_ref(&e))
+        .await
+        .unwrap();
     let xid: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
         .fetch_one(&mut *tx)
         .await

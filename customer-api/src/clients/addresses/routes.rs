@@ -10,12 +10,13 @@ use serde::Deserialize;
 use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
+use shared_model::events::Updated;
 use shared_model::events::client::{self as ev, ClientAddress};
-use shared_model::events::{EventType, Updated};
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
 use shared_model::ids::{AddressId, ClientId, CustomerId};
 use shared_model::model::CountryCode;
+use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -26,7 +27,7 @@ use crate::AppState;
 use crate::access::client_scope;
 use crate::clients::changes::lock_client;
 use crate::clients::store as clients;
-use crate::common::{created, emit, validate_address};
+use crate::common::{created, validate_address};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -112,25 +113,13 @@ fn rename_fields(e: ApiError) -> ApiError {
     e
 }
 
-async fn write(
-    tx: &mut PgConnection,
-    kind: EventType,
-    a: &ClientAddress,
-    data: &impl serde::Serialize,
-    caller: &Caller,
-    trace: &Trace,
-) -> Result<(), ApiError> {
-    emit(tx, kind, a.id, a.customer_id, caller.sub(), trace, data).await
-}
-
 /// Stores `a` (new, or changed from `before`), taking default flags from the client's other
 /// addresses; each address changed gets its event.
 async fn store_address(
     tx: &mut PgConnection,
     a: &ClientAddress,
     before: Option<&ClientAddress>,
-    caller: &Caller,
-    trace: &Trace,
+    cause: &Cause,
 ) -> Result<(), ApiError> {
     let book = if a.default_shipping || a.default_billing {
         store::addresses(tx, a.customer_id, a.client_id).await?
@@ -142,16 +131,25 @@ async fn store_address(
             Some(was) => Updated::new(was, &other).map_err(ApiError::internal)?,
             None => Updated::of(&other, &["defaultShipping", "defaultBilling"]),
         };
-        write(tx, ev::ADDRESS_UPDATED, &other, &data, caller, trace).await?;
+        cause
+            .emit(tx, ev::ADDRESS_UPDATED, other.id, other.customer_id, &data)
+            .await?;
     }
     store::upsert_address(tx, a).await?;
     match before {
         Some(before) => {
             let data = Updated::new(before, a).map_err(ApiError::internal)?;
-            write(tx, ev::ADDRESS_UPDATED, a, &data, caller, trace).await
+            cause
+                .emit(tx, ev::ADDRESS_UPDATED, a.id, a.customer_id, &data)
+                .await?;
         }
-        None => write(tx, ev::ADDRESS_CREATED, a, a, caller, trace).await,
+        None => {
+            cause
+                .emit(tx, ev::ADDRESS_CREATED, a.id, a.customer_id, a)
+                .await?
+        }
     }
+    Ok(())
 }
 
 /// Add an address to a client's address book.
@@ -204,7 +202,8 @@ pub async fn create_address(
             format!("a client has at most {MAX_ADDRESSES} addresses"),
         ));
     }
-    store_address(&mut tx, &a, None, &caller, &trace).await?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    store_address(&mut tx, &a, None, &cause).await?;
     idem.commit(
         tx,
         created(
@@ -320,7 +319,8 @@ pub async fn update_address(
     }
     a.version += 1;
     a.updated_at = db::now();
-    store_address(&mut tx, &a, Some(&before), &caller, &trace).await?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    store_address(&mut tx, &a, Some(&before), &cause).await?;
     tx.commit().await?;
     Ok(with_etag(StatusCode::OK, a.version, &a))
 }
@@ -354,7 +354,9 @@ pub async fn delete_address(
     store::delete_address(&mut tx, customer_id, address_id).await?;
     a.version += 1;
     a.updated_at = db::now();
-    write(&mut tx, ev::ADDRESS_DELETED, &a, &a, &caller, &trace).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(&mut tx, ev::ADDRESS_DELETED, a.id, a.customer_id, &a)
+        .await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

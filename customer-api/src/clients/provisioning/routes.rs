@@ -12,11 +12,12 @@ use shared_model::auth::Caller;
 use shared_model::db::{self, Scope};
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::client as client_ev;
-use shared_model::events::customer::{self as customer_ev, Customer};
+use shared_model::events::customer::Customer;
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{ApiPath, Trace};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{ClientType, CustomerStatus, CustomerType};
+use shared_model::outbox::Cause;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -25,7 +26,6 @@ use crate::AppState;
 use crate::access::client_scope;
 use crate::clients::changes::{lock_client, save};
 use crate::common::created;
-use crate::customers::changes as customer_changes;
 use crate::customers::store as customers;
 use crate::customers::validate as customer_rules;
 
@@ -132,15 +132,9 @@ pub async fn provision_client(
     // The new customer is another tenant: this transaction writes it explicitly as the system,
     // after the caller was authorized for the client above.
     db::set_scope(&mut tx, Scope::System).await?;
-    let event = customer_changes::event(
-        customer_ev::CREATED,
-        &account,
-        None,
-        caller.sub(),
-        trace.for_event(),
-    )?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let deliver_claims = state.settings.claims_webhook_url.is_some();
-    customers::insert(&mut tx, &account, &event, deliver_claims).await?;
+    customers::insert(&mut tx, &account, &cause, deliver_claims).await?;
     let mut after = before.clone();
     after.provisioned_customer_id = Some(account.id);
     save(
