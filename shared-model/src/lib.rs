@@ -22,6 +22,7 @@ pub mod http;
 pub mod ids;
 pub mod model;
 pub mod outbox;
+pub mod projection;
 pub mod service;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

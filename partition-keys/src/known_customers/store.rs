@@ -4,6 +4,9 @@ use shared_model::error::ApiError;
 use shared_model::ids::CustomerId;
 use sqlx::PgConnection;
 
+/// The status of a deleted customer's tombstone.
+pub const DELETED: &str = "deleted";
+
 /// The customer is known here and active (404 / 409 otherwise); holds a share lock on it.
 pub async fn ensure_active(conn: &mut PgConnection, customer: CustomerId) -> Result<(), ApiError> {
     let status: Option<String> =
@@ -12,7 +15,7 @@ pub async fn ensure_active(conn: &mut PgConnection, customer: CustomerId) -> Res
             .fetch_optional(&mut *conn)
             .await?;
     match status.as_deref() {
-        None => Err(ApiError::not_found("customer")),
+        None | Some(DELETED) => Err(ApiError::not_found("customer")),
         Some("active") => Ok(()),
         Some(_) => Err(ApiError::conflict(
             "CUSTOMER_DEACTIVATED",
@@ -25,8 +28,9 @@ pub async fn ensure_active(conn: &mut PgConnection, customer: CustomerId) -> Res
 /// unknown customer is 404, as in customer-api, not an empty page.
 pub async fn ensure_known(conn: &mut PgConnection, customer: CustomerId) -> Result<(), ApiError> {
     let known: Option<i32> =
-        sqlx::query_scalar("SELECT 1 FROM known_customers WHERE customer_id = $1")
+        sqlx::query_scalar("SELECT 1 FROM known_customers WHERE customer_id = $1 AND status <> $2")
             .bind(customer)
+            .bind(DELETED)
             .fetch_optional(&mut *conn)
             .await?;
     known
@@ -34,7 +38,7 @@ pub async fn ensure_known(conn: &mut PgConnection, customer: CustomerId) -> Resu
         .ok_or_else(|| ApiError::not_found("customer"))
 }
 
-/// Records the customer's state if `version` is newer; true if it was.
+/// Records the customer's state if `version` is newer than the row's; true if it was.
 pub async fn record(
     conn: &mut PgConnection,
     id: CustomerId,
@@ -53,4 +57,18 @@ pub async fn record(
     .await?
     .rows_affected()
         == 1)
+}
+
+/// Removes a deleted customer's partition groups (its partitions are gone already).
+pub async fn delete_partition_groups(
+    conn: &mut PgConnection,
+    id: CustomerId,
+) -> Result<u64, ApiError> {
+    Ok(
+        sqlx::query("DELETE FROM partition_groups WHERE customer_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
 }

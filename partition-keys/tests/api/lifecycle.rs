@@ -202,3 +202,73 @@ async fn customer_lifecycle_cascades_onto_partitions_and_keys() {
         .unwrap();
     assert_eq!(live_keys, 0);
 }
+
+#[tokio::test]
+async fn a_deleted_customer_stays_deleted_when_stale_events_arrive_after_it() {
+    let ctx = Ctx::new().await;
+    let id = CustomerId::new();
+    let t = testkit::token("tenant-admin", Some(id), &[Permission::ManagePartitions]);
+    let partitions = format!("/v1/customers/{id}/partitions");
+    let created = customer_event(ev::CREATED, id, "active", 1);
+    testkit::publish(&ctx.amqp, std::slice::from_ref(&created)).await;
+    wait_for("creation", async || {
+        ctx.send(Method::GET, &partitions, &t, None).await.status() == StatusCode::OK
+    })
+    .await;
+    ok(
+        ctx.send(
+            Method::POST,
+            &format!("/v1/customers/{id}/partition-groups"),
+            &t,
+            Some(json!({"name": "Regions"})),
+        )
+        .await,
+        StatusCode::CREATED,
+    )
+    .await;
+    testkit::publish(&ctx.amqp, &[customer_event(ev::DELETED, id, "active", 3)]).await;
+    wait_for("deletion", async || {
+        ctx.send(Method::GET, &partitions, &t, None).await.status() == StatusCode::NOT_FOUND
+    })
+    .await;
+
+    // An update older than the deletion, and the creation published again under a new event
+    // id (as a replayed dead letter would be): both are stale against the tombstone.
+    let stale = customer_event(ev::UPDATED, id, "active", 2);
+    let mut replayed = created.clone();
+    replayed.id = shared_model::ids::EventId::new();
+    testkit::publish(&ctx.amqp, &[stale.clone(), replayed.clone()]).await;
+    let mut su = ctx.db.superuser().await;
+    wait_for("the stale events to be consumed", async || {
+        let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM inbox WHERE event_id = ANY($1)")
+            .bind(vec![stale.id.0, replayed.id.0])
+            .fetch_one(&mut su)
+            .await
+            .unwrap();
+        seen == 2
+    })
+    .await;
+    problem(
+        ctx.send(Method::GET, &partitions, &t, None).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
+    problem(
+        ctx.send(
+            Method::POST,
+            &partitions,
+            &t,
+            Some(json!({"name": "Live", "environment": "prod"})),
+        )
+        .await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
+    let groups: i64 = sqlx::query_scalar("SELECT count(*) FROM partition_groups")
+        .fetch_one(&mut su)
+        .await
+        .unwrap();
+    assert_eq!(groups, 0, "the customer's partition groups went with it");
+}

@@ -194,4 +194,3 @@ impl<S: Send + Sync> FromRequestParts<S> for Trace {
         ))
     }
 }
-
