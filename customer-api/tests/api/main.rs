@@ -1,10 +1,12 @@
 //! customer-api integration tests: the real router and service runner against a real
 //! PostgreSQL database per test, used through a role that row-level security applies to.
 
+mod addresses;
 mod claims;
 mod client_access;
 mod client_actions;
 mod clients;
+mod customer_lists;
 mod customers;
 mod fixtures;
 mod groups;
@@ -20,16 +22,19 @@ mod tags;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use shared_model::auth::Permission;
-use shared_model::config::{AmqpConfig, KitConfig};
+use shared_model::config::KitConfig;
 use shared_model::ids::CustomerId;
-use shared_model::testkit::{self, TestApp, TestDb};
+use shared_model::testkit::{self, Harness};
 pub use shared_model::testkit::{invalid, ok, problem};
-use sqlx::Row;
 
-pub struct Ctx {
-    pub app: TestApp,
-    pub db: TestDb,
-    pub amqp: AmqpConfig,
+/// customer-api under test, with its fixtures.
+pub struct Ctx(Harness);
+
+impl std::ops::Deref for Ctx {
+    type Target = Harness;
+    fn deref(&self) -> &Harness {
+        &self.0
+    }
 }
 
 pub const ADMIN_PERMS: &[Permission] = &[
@@ -45,12 +50,7 @@ impl Ctx {
 
     /// A context whose service configuration `adjust` changes first.
     pub async fn with(adjust: impl FnOnce(&mut KitConfig)) -> Ctx {
-        let db = TestDb::new(&(customer_api::SERVICE.migrations)()).await;
-        let amqp = testkit::amqp_config("customer-api");
-        let mut cfg = testkit::config(&db, amqp.clone(), false);
-        adjust(&mut cfg);
-        let app = TestApp::spawn(&customer_api::SERVICE, cfg).await;
-        Ctx { app, db, amqp }
+        Ctx(Harness::start(&customer_api::SERVICE, adjust).await)
     }
 
     pub fn admin(&self) -> String {
@@ -63,30 +63,6 @@ impl Ctx {
             Some(id.parse::<CustomerId>().unwrap()),
             TENANT_PERMS,
         )
-    }
-
-    pub fn req(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        token: Option<&str>,
-    ) -> reqwest::RequestBuilder {
-        let r = self.app.http.request(method, self.app.url(path));
-        match token {
-            Some(t) => r.bearer_auth(t),
-            None => r,
-        }
-    }
-
-    /// The JSON answer of a `GET` made with `token`.
-    pub async fn get_json(&self, path: &str, token: &str) -> Value {
-        self.req(reqwest::Method::GET, path, Some(token))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
     }
 
     pub async fn create(&self, body: Value) -> Value {
@@ -104,44 +80,10 @@ impl Ctx {
     /// `customer.claims_changed` events every creation also writes are left out (the claims
     /// tests look at them).
     pub async fn events(&self) -> Vec<(String, Value)> {
-        self.all_events()
+        self.outbox()
             .await
             .into_iter()
             .filter(|(k, _)| k != "customer.claims_changed")
-            .collect()
-    }
-
-    /// Asserts that every `*.updated` event written so far names the fields it changed.
-    pub async fn assert_updates_name_their_changes(&self) {
-        let mut updates = 0;
-        for (kind, event) in self.all_events().await {
-            if kind.ends_with(".updated") {
-                updates += 1;
-                let fields = event["data"]["changedFields"].as_array();
-                assert!(
-                    fields.is_some_and(|f| !f.is_empty() && f.iter().all(|x| x.is_string())),
-                    "{kind} without changedFields: {event}"
-                );
-            }
-        }
-        assert!(updates > 0, "no update event to check");
-    }
-
-    /// Every event in the outbox, oldest first.
-    pub async fn all_events(&self) -> Vec<(String, Value)> {
-        let mut su = self.db.superuser().await;
-        sqlx::query("SELECT routing_key, payload FROM outbox ORDER BY id")
-            .fetch_all(&mut su)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| {
-                let payload: Vec<u8> = r.get("payload");
-                (
-                    r.get("routing_key"),
-                    serde_json::from_slice(&payload).unwrap(),
-                )
-            })
             .collect()
     }
 }

@@ -119,7 +119,7 @@ async fn keys_are_shown_once_verify_and_never_leak() {
     for p in payloads {
         assert!(!String::from_utf8_lossy(&p).contains(body));
     }
-    let kinds: Vec<String> = ctx.events().await.into_iter().map(|(k, _)| k).collect();
+    let kinds: Vec<String> = ctx.outbox().await.into_iter().map(|(k, _)| k).collect();
     assert!(kinds.contains(&"apikey.created".to_string()));
 }
 
@@ -194,7 +194,7 @@ async fn custom_scopes_ttl_and_validation() {
     );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let expired: Vec<Value> = ctx
-        .events()
+        .outbox()
         .await
         .into_iter()
         .filter(|(k, _)| k == "apikey.expired")
@@ -301,7 +301,7 @@ async fn rotation_overlap_and_revocation_reach_a_second_process_within_a_second(
         "revocation visible on the second process after {:?}",
         revoked_at.elapsed()
     );
-    let kinds: Vec<String> = ctx.events().await.into_iter().map(|(k, _)| k).collect();
+    let kinds: Vec<String> = ctx.outbox().await.into_iter().map(|(k, _)| k).collect();
     for k in ["apikey.created", "apikey.rotated", "apikey.revoked"] {
         assert!(kinds.contains(&k.to_string()), "{k} missing from {kinds:?}");
     }

@@ -113,7 +113,7 @@ async fn customer_lifecycle_cascades_onto_partitions_and_keys() {
     .await;
     assert!(took < Duration::from_millis(1500), "{took:?}");
     wait_for("apikey.expired", async || {
-        ctx.events()
+        ctx.outbox()
             .await
             .iter()
             .any(|(k, _)| k == "apikey.expired")
@@ -172,7 +172,7 @@ async fn customer_lifecycle_cascades_onto_partitions_and_keys() {
     deleted.traceparent = Some(format!("00-{trace}-00f067aa0ba902b7-01"));
     testkit::publish(&ctx.amqp, &[deleted]).await;
     wait_for("partitions deleted", async || {
-        ctx.events()
+        ctx.outbox()
             .await
             .iter()
             .filter(|(k, _)| k == "partition.deleted")
@@ -181,7 +181,7 @@ async fn customer_lifecycle_cascades_onto_partitions_and_keys() {
     })
     .await;
     for (_, e) in ctx
-        .events()
+        .outbox()
         .await
         .iter()
         .filter(|(k, _)| k == "partition.deleted")

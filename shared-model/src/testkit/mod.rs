@@ -22,10 +22,12 @@ use crate::service::ServiceSpec;
 
 mod broker;
 mod client;
+mod harness;
 mod responses;
 
 pub use broker::{delete_broker_names, delete_queues, listen, publish, receive, service_queues};
 pub use client::{Answer, Client};
+pub use harness::Harness;
 pub use responses::{invalid, ok, problem};
 
 pub const OWNER_ROLE: &str = "cp_test_owner";
