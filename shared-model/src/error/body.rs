@@ -122,28 +122,67 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         ));
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::bad_request(
-                "MALFORMED_JSON",
-                format!("the body is not valid JSON: {inner}"),
-            );
+    match serde_path_to_error::deserialize(de) {
+        Ok(v) => Ok(v),
+        // JSON has one number type: `5.0` is the integer 5, as JSON Schema says. A float where
+        // an integer is asked is read again with whole-number floats as integers (only on this
+        // error path, so other bodies are parsed once).
+        Err(err)
+            if err
+                .inner()
+                .to_string()
+                .starts_with("invalid type: floating point") =>
+        {
+            let mut value: serde_json::Value =
+                serde_json::from_slice(bytes).map_err(|e| field_error(".".into(), e))?;
+            whole_floats_as_integers(&mut value);
+            serde_path_to_error::deserialize(value)
+                .map_err(|err| field_error(err.path().to_string(), err.into_inner()))
         }
-        let msg = inner.to_string();
-        // serde appends " at line L column C"; the field path says where.
-        let rule = msg.split(" at line ").next().unwrap_or(&msg).to_string();
-        let field = if path == "." {
-            unknown_field(&rule).unwrap_or_default()
-        } else {
-            path
-        };
-        let field = missing_field(&rule)
-            .map(|m| join_path(&field, &m))
-            .unwrap_or(field);
-        ApiError::field(field, rule)
-    })
+        Err(err) => Err(field_error(err.path().to_string(), err.into_inner())),
+    }
+}
+
+/// A number with no fractional part that fits an `i64` (or a `u64`) becomes that integer.
+fn whole_floats_as_integers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let f = n.as_f64().unwrap_or(f64::NAN);
+            // `i64::MAX as f64` and `u64::MAX as f64` round up to 2^63 and 2^64: the exclusive
+            // bounds are exact.
+            if f.fract() == 0.0 && (i64::MIN as f64..i64::MAX as f64).contains(&f) {
+                *value = Value::from(f as i64);
+            } else if f.fract() == 0.0 && (0.0..u64::MAX as f64).contains(&f) {
+                *value = Value::from(f as u64);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(whole_floats_as_integers),
+        Value::Object(fields) => fields.values_mut().for_each(whole_floats_as_integers),
+        _ => {}
+    }
+}
+
+/// The 400 or 422 of a body that does not deserialize, `path` naming where.
+fn field_error(path: String, inner: serde_json::Error) -> ApiError {
+    if inner.is_syntax() || inner.is_eof() {
+        return ApiError::bad_request(
+            "MALFORMED_JSON",
+            format!("the body is not valid JSON: {inner}"),
+        );
+    }
+    let msg = inner.to_string();
+    // serde appends " at line L column C"; the field path says where.
+    let rule = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    let field = if path == "." {
+        unknown_field(&rule).unwrap_or_default()
+    } else {
+        path
+    };
+    let field = missing_field(&rule)
+        .map(|m| join_path(&field, &m))
+        .unwrap_or(field);
+    ApiError::field(field, rule)
 }
 
 /// Whether `bytes` hold `\u0000` (in any case of hex digits).
@@ -269,5 +308,24 @@ mod tests {
         );
         // An escaped backslash before "u0000" is no NUL.
         assert!(parse_json::<Body>(br#"{"name":"a\\u0000"}"#).is_ok());
+    }
+
+    #[test]
+    fn a_whole_number_float_is_an_integer() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Page {
+            limit: i64,
+            small: Option<i16>,
+            items: Vec<u32>,
+        }
+        let p: Page = parse_json(br#"{"limit": 137.0, "small": -2e0, "items": [1.0, 2]}"#).unwrap();
+        assert_eq!((p.limit, p.small, p.items), (137, Some(-2), vec![1, 2]));
+        let e = parse_json::<Page>(br#"{"limit": 1.5, "items": []}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "limit");
+        let e = parse_json::<Page>(br#"{"limit": 1, "small": 1e30, "items": []}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "small");
+        let e = parse_json::<Page>(br#"{"limit": 1.0, "items": [], "other": 1}"#).unwrap_err();
+        assert_eq!(e.errors[0].field, "other");
     }
 }
