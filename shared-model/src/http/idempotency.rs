@@ -121,7 +121,7 @@ async fn prepare(kit: &Kit, req: Request) -> Result<Request, ApiError> {
         .get(IDEMPOTENCY_KEY)
         .and_then(|v| v.to_str().ok())
         .map(str::trim)
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| (1..=255).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::field(
                 "Idempotency-Key",

@@ -178,18 +178,22 @@ async fn authentication_comes_before_the_idempotency_key() {
             assert_problem(&answer, StatusCode::UNAUTHORIZED, "NOT_AUTHORIZED");
         }
     }
-    // With a valid token, the header itself is checked.
-    let answer = p
-        .call(
-            &p.customers,
-            Method::POST,
-            &format!("/v1/customers/{cid}/clients"),
-            Some(&owner),
-            Some(json!({"type": "business", "name": "Hooli"})),
-            &[("Idempotency-Key", " ")],
-        )
-        .await;
-    assert_invalid(&answer, "Idempotency-Key");
+    // With a valid token, the header itself is checked: 1 to 255 visible ASCII characters, as
+    // the document's pattern says (no blank, no inner space, no tab).
+    let long = "k".repeat(256);
+    for key in [" ", "two words", "tab\tbed", long.as_str()] {
+        let answer = p
+            .call(
+                &p.customers,
+                Method::POST,
+                &format!("/v1/customers/{cid}/clients"),
+                Some(&owner),
+                Some(json!({"type": "business", "name": "Hooli"})),
+                &[("Idempotency-Key", key)],
+            )
+            .await;
+        assert_invalid(&answer, "Idempotency-Key");
+    }
 }
 
 #[tokio::test]
