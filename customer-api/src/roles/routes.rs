@@ -67,13 +67,13 @@ pub const DEFAULT_ROLES: &[(&str, &str, &[Permission])] = &[
 
 /// The permissions a tenant may put in its roles.
 pub fn tenant_grantable(p: Permission) -> bool {
-    !matches!(
-        p,
-        Permission::PlatformAdminEditAllCustomers
-            | Permission::PlatformAdminViewAllCustomers
-            | Permission::PlatformAdminSearchAllCustomers
-            | Permission::VerifyApiKeys
-    )
+    !p.is_service()
+        && !matches!(
+            p,
+            Permission::PlatformAdminEditAllCustomers
+                | Permission::PlatformAdminViewAllCustomers
+                | Permission::PlatformAdminSearchAllCustomers
+        )
 }
 
 /// The default roles of a new customer.

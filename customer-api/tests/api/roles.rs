@@ -58,6 +58,11 @@ async fn new_customers_get_default_roles_and_tenants_manage_their_own() {
             json!({"name": "Svc", "permissions": ["VerifyApiKeys"]}),
             "permissions[0]",
         ),
+        // A service permission makes a tenant token refused as a whole: never grantable.
+        (
+            json!({"name": "Snap", "permissions": ["ViewClient", "ReadClientSnapshots"]}),
+            "permissions[1]",
+        ),
         (
             json!({"name": "Typo", "permissions": ["EditEverything"]}),
             "permissions[0]",
