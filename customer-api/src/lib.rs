@@ -229,7 +229,7 @@ impl Settings {
     components(schemas(
         Customer, Address, BusinessProfile, SocialProfile, Problem, FieldError,
         customers::routes::CreateCustomer, customers::routes::UpdateCustomer,
-        Client, Revenue, clients::routes::CreateClient, clients::routes::UpdateClient,
+        Client, Revenue, clients::requests::CreateClient, clients::requests::UpdateClient,
         clients::actions::Purchase, clients::actions::ConvertLead, clients::actions::ClientStats,
         clients::actions::CurrencyTotal, Tag, tags::routes::CreateTag, tags::routes::UpdateTag,
         ClientAddress, clients::addresses::routes::CreateAddress, clients::addresses::routes::UpdateAddress,

@@ -23,6 +23,7 @@ pub mod ids;
 pub mod model;
 pub mod outbox;
 pub mod projection;
+pub mod schema;
 pub mod service;
 pub mod telemetry;
 #[cfg(feature = "testkit")]

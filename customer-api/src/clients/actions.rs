@@ -47,6 +47,7 @@ const EARLIEST_PURCHASE: OffsetDateTime = time::macros::datetime!(2000-01-01 0:0
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Purchase {
     /// In minor units (cents for EUR), 1 to 10^15.
+    #[schema(minimum = 1, maximum = 1_000_000_000_000_000_i64)]
     pub amount_minor: i64,
     /// Must be the client's revenue currency once it has one.
     pub currency: CurrencyCode,
@@ -62,11 +63,13 @@ pub struct Purchase {
 pub struct ConvertLead {
     /// The organisation's name; required when an individual lead becomes a business client.
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text200>)]
     pub name: Option<String>,
     /// Given for a business: the client becomes (or stays) a business client.
     #[serde(default)]
     pub business_profile: Option<BusinessProfile>,
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text128>)]
     pub external_id: Option<String>,
 }
 
@@ -93,7 +96,7 @@ pub struct CurrencyTotal {
 /// Record a purchase: adds it to the client's revenue atomically.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/purchases", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Send one so a retried purchase is counted once")),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: send one so a retried purchase is counted once (see the README)")),
     request_body = Purchase,
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
@@ -173,7 +176,7 @@ pub async fn add_purchase(
 /// Convert a lead: status becomes `active`; given business details make it a business client.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/convert", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = ConvertLead,
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
@@ -263,7 +266,7 @@ async fn set_disabled(
 /// `client.disabled`). Disabling a disabled client changes nothing.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/disable", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -284,7 +287,7 @@ pub async fn disable_client(
 /// Enable a disabled client.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/enable", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 200, body = Client, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,

@@ -15,21 +15,20 @@ use shared_model::auth::Caller;
 use shared_model::db::{self};
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::client::{self as ev, Client};
-use shared_model::events::customer::BusinessProfile;
 use shared_model::http::idempotency::Idempotency;
 use shared_model::http::{
-    ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, decode_cursor, page, page_limit, with_etag,
+    ApiPath, ApiQuery, IfMatch, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::ids::{ClientId, CustomerId, GroupId};
-use shared_model::model::{ClientSource, ClientStatus, ClientType, Email, Locale, Phone};
+use shared_model::ids::{ClientId, CustomerId};
+use shared_model::model::{ClientSource, ClientStatus, ClientType};
 use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
-use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::changes::{lock_client, save};
+use super::requests::{CreateClient, ListQuery, UpdateClient};
 use super::store;
 use super::validate::{validate_client, validate_tags};
 use crate::AppState;
@@ -41,116 +40,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(list_clients, create_client))
         .routes(routes!(get_client, update_client, delete_client))
         .merge(super::actions::router())
-}
-
-/// Body of `POST .../clients`.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateClient {
-    #[serde(rename = "type")]
-    pub client_type: ClientType,
-    /// Business clients: 1 to 200 characters (required). Individuals: derived from first and
-    /// last name.
-    #[serde(default)]
-    pub name: Option<String>,
-    /// Individuals (required): 1 to 100 characters.
-    #[serde(default)]
-    pub first_name: Option<String>,
-    /// Individuals (required): 1 to 100 characters.
-    #[serde(default)]
-    pub last_name: Option<String>,
-    #[serde(default)]
-    pub email: Option<Email>,
-    #[serde(default)]
-    pub phone: Option<Phone>,
-    #[serde(default)]
-    pub locale: Option<Locale>,
-    /// Business clients only.
-    #[serde(default)]
-    pub business_profile: Option<BusinessProfile>,
-    /// 1 to 128 characters, unique per customer.
-    #[serde(default)]
-    pub external_id: Option<String>,
-    /// Default `active`.
-    #[serde(default)]
-    pub status: Option<ClientStatus>,
-    /// Default `direct`.
-    #[serde(default)]
-    pub source: Option<ClientSource>,
-    /// A user id, 1 to 200 characters.
-    #[serde(default)]
-    pub assignee: Option<String>,
-    /// Names of existing tags (at most 50).
-    #[serde(default)]
-    pub tags: Vec<String>,
-}
-
-/// Body of `PATCH .../clients/{clientId}` (JSON merge patch).
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdateClient {
-    /// Immutable here: a lead becomes a business through `convert`.
-    #[serde(default, rename = "type")]
-    pub client_type: Option<ClientType>,
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub first_name: Patch<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub last_name: Patch<String>,
-    #[serde(default)]
-    #[schema(value_type = Option<Email>)]
-    pub email: Patch<Email>,
-    #[serde(default)]
-    #[schema(value_type = Option<Phone>)]
-    pub phone: Patch<Phone>,
-    #[serde(default)]
-    #[schema(value_type = Option<Locale>)]
-    pub locale: Patch<Locale>,
-    #[serde(default)]
-    #[schema(value_type = Option<BusinessProfile>)]
-    pub business_profile: Patch<BusinessProfile>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub external_id: Patch<String>,
-    #[serde(default)]
-    pub status: Option<ClientStatus>,
-    #[serde(default)]
-    pub source: Option<ClientSource>,
-    #[serde(default)]
-    #[schema(value_type = Option<String>)]
-    pub assignee: Patch<String>,
-    /// Replaces the client's tags (names of existing tags).
-    #[serde(default)]
-    pub tags: Option<Vec<String>>,
-}
-
-/// Query of `GET .../clients`.
-#[derive(Debug, Default, Deserialize, IntoParams)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub struct ListQuery {
-    /// 1 to 200 (default 50).
-    pub limit: Option<i64>,
-    /// `nextCursor` of the previous page.
-    pub cursor: Option<String>,
-    #[param(value_type = Option<ClientStatus>)]
-    pub status: Option<ClientStatus>,
-    #[serde(rename = "type")]
-    #[param(rename = "type", value_type = Option<ClientType>)]
-    pub client_type: Option<ClientType>,
-    pub assignee: Option<String>,
-    /// A tag name (case-insensitive).
-    pub tag: Option<String>,
-    /// A group id.
-    #[param(value_type = Option<GroupId>)]
-    pub group: Option<GroupId>,
-    /// Case-insensitive text in name, e-mail or external id (1 to 100 characters).
-    pub q: Option<String>,
-    /// RFC 3339 time: only clients updated at or after it.
-    pub updated_since: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -182,7 +71,7 @@ async fn resolve_tags(
 /// Create a client.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same body")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateClient,
     responses(
         (status = 201, body = Client, headers(("ETag" = String), ("Location" = String))),

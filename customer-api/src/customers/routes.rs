@@ -19,6 +19,7 @@ use shared_model::http::{
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
 use shared_model::outbox::Cause;
+use shared_model::schema::ProductCodes;
 use time::OffsetDateTime;
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -42,6 +43,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCustomer {
     /// 1 to 200 characters.
+    #[schema(value_type = shared_model::schema::Text200)]
     pub name: String,
     #[serde(rename = "type")]
     pub customer_type: CustomerType,
@@ -60,12 +62,15 @@ pub struct CreateCustomer {
     pub business_profile: Option<BusinessProfile>,
     /// 300 to 2,592,000 seconds; null means the platform default.
     #[serde(default)]
+    #[schema(minimum = 300, maximum = 2_592_000)]
     pub session_expiration_seconds: Option<i32>,
     /// Links the customer to its authentication tenant: 3 to 128 of `A-Z a-z 0-9 . _ : -`,
     /// unique, immutable.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{3,128}$")]
     pub bootstrap_tenant_key: String,
     /// Product codes: lower-case `a-z 0-9 . _ -`, at most 64 characters each, at most 50.
     #[serde(default)]
+    #[schema(value_type = ProductCodes)]
     pub products: Vec<String>,
 }
 
@@ -74,6 +79,7 @@ pub struct CreateCustomer {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateCustomer {
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text200>)]
     pub name: Option<String>,
     /// Immutable: accepted only if equal to the current type.
     #[serde(default, rename = "type")]
@@ -97,12 +103,14 @@ pub struct UpdateCustomer {
     #[schema(value_type = Option<BusinessProfile>)]
     pub business_profile: Patch<BusinessProfile>,
     #[serde(default)]
-    #[schema(value_type = Option<i32>)]
+    #[schema(value_type = Option<i32>, minimum = 300, maximum = 2_592_000)]
     pub session_expiration_seconds: Patch<i32>,
     /// Immutable: accepted only if equal to the current key.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._:-]{3,128}$")]
     pub bootstrap_tenant_key: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<ProductCodes>)]
     pub products: Option<Vec<String>>,
 }
 
@@ -112,8 +120,10 @@ pub struct UpdateCustomer {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
-    /// `nextCursor` of the previous page.
+    /// The `next` cursor of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     #[serde(rename = "type")]
     #[param(rename = "type", value_type = Option<CustomerType>)]
@@ -121,6 +131,7 @@ pub struct ListQuery {
     #[param(value_type = Option<CustomerStatus>)]
     pub status: Option<CustomerStatus>,
     /// Case-insensitive text contained in name, e-mail or website (1 to 100 characters).
+    #[param(value_type = Option<shared_model::schema::Text100>)]
     pub q: Option<String>,
     /// RFC 3339 time: only customers updated at or after it.
     pub updated_since: Option<String>,
@@ -144,7 +155,7 @@ fn created(customer: &Customer) -> Response {
 #[utoipa::path(
     post, path = "/v1/customers", tag = "customers",
     request_body = CreateCustomer,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Replays the first response for the same body")),
+    params(("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 201, description = "Created", body = Customer, headers(("ETag" = String), ("Location" = String))),
         shared_model::http::problems::AuthErrors,

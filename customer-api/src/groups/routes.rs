@@ -46,15 +46,19 @@ const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateGroup {
     /// 1 to 100 characters, unique per customer (case-insensitive).
+    #[schema(value_type = shared_model::schema::Text100)]
     pub name: String,
     /// At most 500 characters.
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Option<String>,
     /// 1 to 128 characters.
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text128>)]
     pub price_list_id: Option<String>,
     /// -1000 to 1000, default 0; higher wins.
     #[serde(default)]
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
 }
 
@@ -63,14 +67,16 @@ pub struct CreateGroup {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateGroup {
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text128>)]
     pub price_list_id: Patch<String>,
     #[serde(default)]
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
 }
 
@@ -79,7 +85,10 @@ pub struct UpdateGroup {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next` cursor of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -98,7 +107,7 @@ fn validate(v: &mut Validator, name: Option<&str>, priority: Option<i32>) -> Opt
 /// Create a group.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/groups", tag = "groups",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateGroup,
     responses(
         (status = 201, body = Group, headers(("ETag" = String), ("Location" = String))),

@@ -47,12 +47,15 @@ pub struct FeedbackBody {
     pub reason_code: DeactivationReason,
     /// At most 2,000 characters.
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text2000>)]
     pub text: Option<String>,
     /// 0 to 10: how likely the customer would recommend the product.
     #[serde(default)]
-    pub recommendation_score: Option<i16>,
+    #[schema(minimum = 0, maximum = 10)]
+    pub recommendation_score: Option<i32>,
     /// Free-form JSON object (at most 4 KiB), e.g. the plan or the screen the user left from.
     #[serde(default)]
+    #[schema(value_type = Option<Object>)]
     pub context: Option<serde_json::Value>,
 }
 
@@ -79,7 +82,10 @@ pub struct ReportQuery {
     #[param(value_type = Option<DeactivationReason>)]
     pub reason_code: Option<DeactivationReason>,
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next` cursor of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -152,7 +158,8 @@ fn feedback(v: &mut Validator, f: FeedbackBody) -> Feedback {
     Feedback {
         reason_code: f.reason_code,
         text,
-        recommendation_score: f.recommendation_score,
+        // 0 to 10, checked above.
+        recommendation_score: f.recommendation_score.map(|s| s.clamp(0, 10) as i16),
         context: f.context,
     }
 }
@@ -168,7 +175,7 @@ fn scope(caller: &Caller, id: CustomerId) -> Result<db::Scope, ApiError> {
 /// Deactivate a customer.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/deactivate", tag = "lifecycle",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = Deactivate,
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
@@ -216,7 +223,7 @@ pub async fn deactivate_customer(
 /// Reactivate a deactivated customer within its window.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/reactivate", tag = "lifecycle",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     responses(
         (status = 200, body = Customer, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,

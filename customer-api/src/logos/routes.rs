@@ -166,10 +166,26 @@ async fn set_client_logo(
 }
 
 /// Upload a customer's logo (raw image body).
+/// A logo upload's body in the document: the image's bytes.
+pub struct ImageBody;
+
+impl utoipa::PartialSchema for ImageBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .format(Some(utoipa::openapi::schema::SchemaFormat::KnownFormat(
+                utoipa::openapi::schema::KnownFormat::Binary,
+            )))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for ImageBody {}
+
 #[utoipa::path(
     put, path = "/v1/customers/{customerId}/logo", tag = "logos",
     params(("customerId" = CustomerId, Path)),
-    request_body(content = Vec<u8>, content_type = "image/png", description = "PNG, JPEG or WebP, recognised by content; at most 1 MiB and 4096 px per side"),
+    request_body(content((ImageBody = "image/png"), (ImageBody = "image/jpeg"), (ImageBody = "image/webp")), description = "The image itself: PNG, JPEG or WebP, recognised by its bytes (the Content-Type is not relied on); at most 1 MiB and 4096 px per side. Other bytes are 422."),
     responses(
         (status = 200, description = "The customer with its logo receipt", body = shared_model::events::customer::Customer, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -213,7 +229,7 @@ pub async fn delete_customer_logo(
 #[utoipa::path(
     put, path = "/v1/customers/{customerId}/clients/{clientId}/logo", tag = "logos",
     params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path)),
-    request_body(content = Vec<u8>, content_type = "image/png", description = "PNG, JPEG or WebP, recognised by content; at most 1 MiB and 4096 px per side"),
+    request_body(content((ImageBody = "image/png"), (ImageBody = "image/jpeg"), (ImageBody = "image/webp")), description = "The image itself: PNG, JPEG or WebP, recognised by its bytes (the Content-Type is not relied on); at most 1 MiB and 4096 px per side. Other bytes are 422."),
     responses(
         (status = 200, description = "The client with its logo receipt", body = shared_model::events::client::Client, headers(("ETag" = String))),
         shared_model::http::problems::TenantErrors,
@@ -257,7 +273,7 @@ pub async fn delete_client_logo(
 /// SHA-256, learnt only from a customer or client record. Immutable, so cacheable for a year.
 #[utoipa::path(
     get, path = "/v1/logos/{sha256}", tag = "logos",
-    params(("sha256" = String, Path, description = "64 lower-case hex digits")),
+    params(("sha256" = String, Path, pattern = "^[0-9a-f]{64}$", description = "64 lower-case hex digits")),
     responses(
         (status = 200, description = "The image", content_type = "image/*", headers(("ETag" = String), ("Cache-Control" = String))),
         (status = 304, description = "Not modified (If-None-Match)"),

@@ -27,6 +27,7 @@ use shared_model::http::{ApiPath, IfMatch, with_etag};
 use shared_model::ids::CustomerId;
 use shared_model::model::{CustomerStatus, Email};
 use shared_model::outbox::Cause;
+use shared_model::schema::{DomainNames, RoleNames};
 use time::OffsetDateTime;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -104,12 +105,18 @@ pub struct PutRegistration {
     pub enabled: bool,
     /// At most 50 domains, e.g. `acme.com`; not consumer mail domains; unique platform-wide.
     #[serde(default)]
+    #[schema(value_type = DomainNames)]
     pub allowed_domains: Vec<String>,
     /// Names of existing roles of the customer.
     #[serde(default)]
+    #[schema(value_type = RoleNames)]
     pub auto_assign_roles: Vec<String>,
     /// A host name, unique platform-wide, that selects this customer at registration.
     #[serde(default)]
+    #[schema(
+        pattern = "^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}$",
+        max_length = 253
+    )]
     pub custom_host: Option<String>,
 }
 

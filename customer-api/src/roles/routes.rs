@@ -76,6 +76,42 @@ pub fn tenant_grantable(p: Permission) -> bool {
         )
 }
 
+/// A permission a role may grant, in the document: one of the tenant-grantable permissions.
+pub struct TenantPermission;
+
+impl utoipa::PartialSchema for TenantPermission {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let names = Permission::ALL
+            .iter()
+            .filter(|p| tenant_grantable(**p))
+            .map(|p| p.as_str());
+        utoipa::openapi::schema::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .description(Some(
+                "A tenant permission (no PlatformAdmin* or service permission)",
+            ))
+            .enum_values(Some(names))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TenantPermission {}
+
+/// A role's permissions in the document: at least one, none repeated.
+pub struct TenantPermissions;
+
+impl utoipa::PartialSchema for TenantPermissions {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::schema::ArrayBuilder::new()
+            .items(<TenantPermission as utoipa::PartialSchema>::schema())
+            .min_items(Some(1))
+            .unique_items(true)
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for TenantPermissions {}
+
 /// The default roles of a new customer.
 pub fn default_roles(customer: CustomerId, at: time::OffsetDateTime) -> Vec<Role> {
     DEFAULT_ROLES
@@ -99,11 +135,14 @@ pub fn default_roles(customer: CustomerId, at: time::OffsetDateTime) -> Vec<Role
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateRole {
     /// 1 to 64 of `A-Z a-z 0-9 _ -`, unique per customer (case-insensitive).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub name: String,
     /// At most 500 characters.
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Option<String>,
     /// Tenant permissions (no PlatformAdmin* or service permission), at least one.
+    #[schema(value_type = TenantPermissions)]
     pub permissions: Vec<String>,
 }
 
@@ -113,11 +152,13 @@ pub struct CreateRole {
 pub struct UpdateRole {
     /// Default roles cannot be renamed.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<TenantPermissions>)]
     pub permissions: Option<Vec<String>>,
 }
 
@@ -196,7 +237,7 @@ pub async fn roles_changed(
 /// Create a role.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/roles", tag = "roles",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateRole,
     responses(
         (status = 201, body = Role, headers(("ETag" = String), ("Location" = String))),

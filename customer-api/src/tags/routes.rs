@@ -57,9 +57,11 @@ pub fn derived_color(name: &str) -> &'static str {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTag {
     /// 1 to 50 characters, unique per customer (case-insensitive).
+    #[schema(value_type = shared_model::schema::Text50)]
     pub name: String,
     /// `#rrggbb`; derived from the name when absent.
     #[serde(default)]
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub color: Option<String>,
 }
 
@@ -68,8 +70,10 @@ pub struct CreateTag {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateTag {
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text50>)]
     pub name: Option<String>,
     #[serde(default)]
+    #[schema(pattern = "^#[0-9A-Fa-f]{6}$")]
     pub color: Option<String>,
 }
 
@@ -78,7 +82,10 @@ pub struct UpdateTag {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next` cursor of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -126,7 +133,7 @@ async fn lock_carriers(
 /// Create a tag.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/tags", tag = "tags",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateTag,
     responses(
         (status = 201, body = Tag, headers(("ETag" = String), ("Location" = String))),

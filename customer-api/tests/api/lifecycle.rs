@@ -61,6 +61,20 @@ async fn deactivate_keeps_data_readable_refuses_writes_and_reactivates() {
         )
         .await;
     }
+    // The document says int32 0 to 10: an int32 beyond i16 gets that rule, not a type error.
+    let e = invalid(
+        send(
+            &ctx,
+            Method::POST,
+            &format!("{me}/deactivate"),
+            &t,
+            Some(deactivation(in_secs(3600), "other", Some(40_000))),
+        )
+        .await,
+        "feedback.recommendationScore",
+    )
+    .await;
+    assert_eq!(e["errors"][0]["rule"], "must be 0 to 10", "{e}");
     let d = ok(
         send(
             &ctx,

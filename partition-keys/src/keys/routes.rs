@@ -25,7 +25,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::scopes::validate_scopes;
+use super::scopes::{ScopeName, validate_scopes};
 use super::{secret, store};
 use crate::AppState;
 use crate::known_customers::store::ensure_active;
@@ -48,12 +48,17 @@ const MAX_OVERLAP_SECONDS: i64 = 30 * 86_400;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateKey {
-    /// 1 to 100 characters.
+    /// 1 to 100 characters (not blank).
+    #[schema(value_type = shared_model::schema::Text100)]
     pub name: String,
     /// `admin` (read and write everything) or `custom` (the listed scopes).
+    #[schema(pattern = "^(admin|custom)$")]
     pub kind: String,
-    /// For custom keys: `resource:action` (see the scope grammar), at least one.
+    /// For custom keys: 1 to 50 distinct `resource:action` (resource `*`, `customers`,
+    /// `clients`, `partitions`, `departments`, `locations`, `contacts`, `search` or `events`;
+    /// action `read` or `write`); none for an admin key.
     #[serde(default)]
+    #[schema(value_type = Vec<ScopeName>, max_items = 50)]
     pub scopes: Vec<String>,
     /// RFC 3339, in the future; or give `ttlSeconds`. Neither: the key does not expire.
     #[serde(default, with = "time::serde::rfc3339::option")]
@@ -61,9 +66,11 @@ pub struct CreateKey {
     pub expires_at: Option<OffsetDateTime>,
     /// 60 seconds to 5 years.
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 157_680_000)]
     pub ttl_seconds: Option<i64>,
-    /// An id in an external system the key belongs to (1 to 200 characters).
+    /// An id in an external system the key belongs to (1 to 200 characters, not blank).
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text200>)]
     pub foreign_key: Option<String>,
 }
 
@@ -72,6 +79,7 @@ pub struct CreateKey {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Rotate {
     /// How long the old key keeps working: 0 to 2,592,000 seconds.
+    #[schema(minimum = 0, maximum = 2_592_000)]
     pub overlap_seconds: i64,
 }
 
@@ -92,7 +100,10 @@ pub struct IssuedKey {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next` cursor of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 

@@ -38,9 +38,12 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateGroup {
-    /// 1 to 100 characters, unique per customer (case-insensitive).
+    /// 1 to 100 characters (not blank), unique per customer (case-insensitive).
+    #[schema(value_type = shared_model::schema::Text100)]
     pub name: String,
+    /// 1 to 500 characters (not blank).
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Option<String>,
     #[serde(default)]
     pub parent_group_id: Option<PartitionGroupId>,
@@ -51,9 +54,10 @@ pub struct CreateGroup {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateGroup {
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Patch<String>,
     #[serde(default)]
     #[schema(value_type = Option<PartitionGroupId>)]
@@ -65,7 +69,10 @@ pub struct UpdateGroup {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next` cursor of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
 }
 
@@ -75,7 +82,7 @@ struct Position(String, PartitionGroupId);
 /// Create a partition group.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partition-groups", tag = "partitions",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateGroup,
     responses(
         (status = 201, body = PartitionGroup, headers(("ETag" = String))),

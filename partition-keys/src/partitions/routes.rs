@@ -41,12 +41,15 @@ pub const ENVIRONMENTS: [&str; 5] = ["dev", "qa", "staging", "prod", "demo"];
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePartition {
-    /// 1 to 100 characters, unique per customer (case-insensitive).
+    /// 1 to 100 characters (not blank), unique per customer (case-insensitive).
+    #[schema(value_type = shared_model::schema::Text100)]
     pub name: String,
     /// `dev`, `qa`, `staging`, `prod`, `demo`, or a custom label of `a-z 0-9` (1 to 16).
+    #[schema(pattern = "^[a-z0-9]{1,16}$")]
     pub environment: String,
-    /// At most 500 characters.
+    /// 1 to 500 characters (not blank).
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Option<String>,
     /// A partition group of the customer.
     #[serde(default)]
@@ -59,12 +62,14 @@ pub struct CreatePartition {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdatePartition {
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub name: Option<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text500>)]
     pub description: Patch<String>,
     /// `active` or `disabled` (keys of a disabled partition do not verify).
     #[serde(default)]
+    #[schema(pattern = "^(active|disabled)$")]
     pub status: Option<String>,
     /// Moves the partition to a group (null: out of any group).
     #[serde(default)]
@@ -77,7 +82,10 @@ pub struct UpdatePartition {
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
     pub limit: Option<i64>,
+    /// The `next` cursor of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
     pub cursor: Option<String>,
     pub environment: Option<String>,
     /// Only the partitions of this group.
@@ -131,7 +139,7 @@ async fn ensure_group(
 /// Create a partition.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/partitions", tag = "partitions",
-    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreatePartition,
     responses(
         (status = 201, body = Partition, headers(("ETag" = String), ("Location" = String))),

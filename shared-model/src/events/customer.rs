@@ -50,12 +50,16 @@ pub const CLAIMS_CHANGED: EventType = EventType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
     /// Street lines, 1 to 4, each at most 200 characters.
+    #[schema(value_type = Vec<crate::schema::AddressLine>, min_items = 1, max_items = 4)]
     pub lines: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::Text100>)]
     pub city: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::Text100>)]
     pub region: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::Text20>)]
     pub postal_code: Option<String>,
     #[serde(default)]
     pub country: Option<CountryCode>,
@@ -83,9 +87,11 @@ pub struct BusinessProfile {
     #[serde(default)]
     pub size_range: Option<SizeRange>,
     #[serde(default)]
+    #[schema(max_items = 6)]
     pub social_profiles: Vec<SocialProfile>,
     /// An id in an external system; unique across the platform.
     #[serde(default)]
+    #[schema(value_type = Option<crate::schema::Text128>)]
     pub external_id: Option<String>,
 }
 

@@ -17,6 +17,7 @@ use shared_model::http::{ApiPath, IfMatch, Patch, Trace, with_etag};
 use shared_model::ids::{AddressId, ClientId, CustomerId};
 use shared_model::model::CountryCode;
 use shared_model::outbox::Cause;
+use shared_model::schema::AddressLine;
 use sqlx::PgConnection;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -43,14 +44,19 @@ pub const MAX_ADDRESSES: i64 = 50;
 pub struct CreateAddress {
     /// At most 100 characters.
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub label: Option<String>,
     /// 1 to 4 lines of at most 200 characters.
+    #[schema(value_type = Vec<AddressLine>, min_items = 1, max_items = 4)]
     pub lines: Vec<String>,
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub city: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub region: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Option<shared_model::schema::Text20>)]
     pub postal_code: Option<String>,
     #[serde(default)]
     pub country: Option<CountryCode>,
@@ -65,18 +71,19 @@ pub struct CreateAddress {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateAddress {
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub label: Patch<String>,
     #[serde(default)]
+    #[schema(value_type = Option<Vec<AddressLine>>, min_items = 1, max_items = 4)]
     pub lines: Option<Vec<String>>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub city: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text100>)]
     pub region: Patch<String>,
     #[serde(default)]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<shared_model::schema::Text20>)]
     pub postal_code: Patch<String>,
     #[serde(default)]
     #[schema(value_type = Option<CountryCode>)]
@@ -155,7 +162,7 @@ async fn store_address(
 /// Add an address to a client's address book.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/addresses", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 characters: a retry with the same key and body gets the first answer (see the README)")),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = CreateAddress,
     responses(
         (status = 201, body = ClientAddress, headers(("ETag" = String), ("Location" = String))),

@@ -18,6 +18,7 @@ use shared_model::http::{ApiPath, Trace};
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{ClientType, CustomerStatus, CustomerType};
 use shared_model::outbox::Cause;
+use shared_model::schema::ProductCodes;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -39,19 +40,22 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct Provision {
     /// The new customer's authentication tenant key: 3 to 128 of `A-Z a-z 0-9 . _ : -`,
     /// unique.
+    #[schema(pattern = "^[A-Za-z0-9._:-]{3,128}$")]
     pub bootstrap_tenant_key: String,
     /// Product codes of the new customer.
     #[serde(default)]
+    #[schema(value_type = ProductCodes)]
     pub products: Vec<String>,
     /// 300 to 2,592,000 seconds; null means the platform default.
     #[serde(default)]
+    #[schema(minimum = 300, maximum = 2_592_000)]
     pub session_expiration_seconds: Option<i32>,
 }
 
 /// Provision a customer account for a client.
 #[utoipa::path(
     post, path = "/v1/customers/{customerId}/clients/{clientId}/provision", tag = "clients",
-    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header)),
+    params(("customerId" = CustomerId, Path), ("clientId" = ClientId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer (see the README)")),
     request_body = Provision,
     responses(
         (status = 201, description = "The new customer", body = Customer, headers(("ETag" = String), ("Location" = String))),
