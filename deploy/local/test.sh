@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the full test suite: formatting, lints, every unit and integration test against the real
 # PostgreSQL and RabbitMQ (started here if they are not running), then the broker- and
-# database-restart tests, which restart RabbitMQ and PostgreSQL and so run alone, and a smoke run
-# of the benchmark harness.
+# database-restart tests, which restart RabbitMQ and PostgreSQL and so run alone, schemathesis
+# over each service's OpenAPI document (the platform started as up.sh starts it), and a smoke
+# run of the benchmark harness.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -36,5 +37,11 @@ cargo nextest run --workspace --profile "$profile"
 say "broker and database restart tests (each runs alone)"
 cargo nextest run --workspace --profile "$profile" --run-ignored only --test-threads 1 \
   -E 'test(broker_restart) | test(database_restart)'
+say "OpenAPI documents against the running services (schemathesis, deploy/local/api-fuzz.sh)"
+"$ROOT/deploy/local/up.sh" >"${TMPDIR:-/tmp}/cp-up.log" 2>&1 || { cat "${TMPDIR:-/tmp}/cp-up.log"; exit 1; }
+trap '"$ROOT/deploy/local/down.sh" --quiet' EXIT
+"$ROOT/deploy/local/api-fuzz.sh" 60
+"$ROOT/deploy/local/down.sh" --quiet
+trap - EXIT
 say "benchmark harness smoke run (a few seconds; figures from a debug build mean nothing)"
 "${CARGO_TARGET_DIR:-$ROOT/target}/debug/bench" smoke --out "${CARGO_TARGET_DIR:-$ROOT/target}/bench"
