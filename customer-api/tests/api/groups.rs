@@ -7,68 +7,145 @@ use crate::fixtures::{acme_client, send, tenant_setup};
 use crate::ok;
 use crate::{Ctx, invalid, problem};
 
+/// A tenant with four groups (Retail 0 `pl-retail`, Gold 10 `pl-gold`, Silver 10 `pl-silver`,
+/// Newsletter 99 without a price list) and one client that joined Retail, Silver, Gold and
+/// Newsletter, in that order.
+struct Tiers {
+    ctx: Ctx,
+    t: String,
+    cid: String,
+    clients: String,
+    groups: String,
+    client_id: String,
+    retail: String,
+    gold: String,
+    silver: String,
+    news: String,
+}
+
+impl Tiers {
+    async fn new(tag: &str) -> Tiers {
+        let ctx = Ctx::new().await;
+        let (cid, t, clients) = tenant_setup(&ctx, tag).await;
+        let groups = format!("/v1/customers/{cid}/groups");
+        let mut ids = Vec::new();
+        for (name, prio, pl) in [
+            ("Retail", 0, Some("pl-retail")),
+            ("Gold", 10, Some("pl-gold")),
+            ("Silver", 10, Some("pl-silver")),
+            ("Newsletter", 99, None),
+        ] {
+            let g = ok(
+                send(&ctx, Method::POST, &groups, &t, Some(group(name, prio, pl))).await,
+                StatusCode::CREATED,
+            )
+            .await;
+            ids.push(g["id"].as_str().unwrap().to_string());
+        }
+        let c = ok(
+            send(&ctx, Method::POST, &clients, &t, Some(acme_client())).await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let client_id = c["id"].as_str().unwrap().to_string();
+        let [retail, gold, silver, news] = <[String; 4]>::try_from(ids).unwrap();
+        let tiers = Tiers {
+            ctx,
+            t,
+            cid,
+            clients,
+            groups,
+            client_id,
+            retail,
+            gold,
+            silver,
+            news,
+        };
+        for g in [&tiers.retail, &tiers.silver, &tiers.gold, &tiers.news] {
+            ok(
+                send(&tiers.ctx, Method::PUT, &tiers.member(g), &tiers.t, None).await,
+                StatusCode::CREATED,
+            )
+            .await;
+        }
+        tiers
+    }
+
+    fn group(&self, id: &str) -> String {
+        format!("{}/{id}", self.groups)
+    }
+
+    fn member(&self, group: &str) -> String {
+        format!("{}/{group}/members/{}", self.groups, self.client_id)
+    }
+
+    fn pricing_path(&self) -> String {
+        format!(
+            "/internal/v1/customers/{}/clients/{}/groups",
+            self.cid, self.client_id
+        )
+    }
+
+    async fn effective_price_list(&self) -> Value {
+        let pricing = ok(
+            send(
+                &self.ctx,
+                Method::GET,
+                &self.pricing_path(),
+                &service_token(),
+                None,
+            )
+            .await,
+            StatusCode::OK,
+        )
+        .await;
+        pricing["effectivePriceListId"].clone()
+    }
+}
+
+fn group(name: &str, prio: i32, pl: Option<&str>) -> Value {
+    json!({"name": name, "priority": prio, "priceListId": pl})
+}
+
 #[tokio::test]
-async fn groups_memberships_and_effective_price_list() {
+async fn group_names_are_unique_and_priority_and_price_list_are_checked() {
     let ctx = Ctx::new().await;
-    let (cid, t, clients) = tenant_setup(&ctx, "groups").await;
+    let (cid, t, _) = tenant_setup(&ctx, "group-rules").await;
     let groups = format!("/v1/customers/{cid}/groups");
-    let mk = |name: &str, prio: i32, pl: Option<&str>| json!({"name": name, "priority": prio, "priceListId": pl});
-    let retail = ok(
+    ok(
         send(
             &ctx,
             Method::POST,
             &groups,
             &t,
-            Some(mk("Retail", 0, Some("pl-retail"))),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let gold = ok(
-        send(
-            &ctx,
-            Method::POST,
-            &groups,
-            &t,
-            Some(mk("Gold", 10, Some("pl-gold"))),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let silver = ok(
-        send(
-            &ctx,
-            Method::POST,
-            &groups,
-            &t,
-            Some(mk("Silver", 10, Some("pl-silver"))),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let news = ok(
-        send(
-            &ctx,
-            Method::POST,
-            &groups,
-            &t,
-            Some(mk("Newsletter", 99, None)),
+            Some(group("Gold", 10, Some("pl-gold"))),
         )
         .await,
         StatusCode::CREATED,
     )
     .await;
     problem(
-        send(&ctx, Method::POST, &groups, &t, Some(mk("gold", 1, None))).await,
+        send(
+            &ctx,
+            Method::POST,
+            &groups,
+            &t,
+            Some(group("gold", 1, None)),
+        )
+        .await,
         StatusCode::CONFLICT,
         "CONFLICT",
     )
     .await;
     invalid(
-        send(&ctx, Method::POST, &groups, &t, Some(mk("X", 5000, None))).await,
+        send(
+            &ctx,
+            Method::POST,
+            &groups,
+            &t,
+            Some(group("X", 5000, None)),
+        )
+        .await,
         "priority",
     )
     .await;
@@ -84,55 +161,33 @@ async fn groups_memberships_and_effective_price_list() {
         "priceListId",
     )
     .await;
+}
 
-    let c = ok(
-        send(&ctx, Method::POST, &clients, &t, Some(acme_client())).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let client_id = c["id"].as_str().unwrap();
-    let member = |g: &Value| format!("{groups}/{}/members/{client_id}", g["id"].as_str().unwrap());
-    let m = ok(
-        send(&ctx, Method::PUT, &member(&retail), &t, None).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    assert_eq!(m["assignedBy"], "editor");
-    // Putting a member twice returns the existing membership.
+#[tokio::test]
+async fn putting_a_member_twice_returns_the_existing_membership() {
+    let g = Tiers::new("groups-twice").await;
     let again = ok(
-        send(&ctx, Method::PUT, &member(&retail), &t, None).await,
+        send(&g.ctx, Method::PUT, &g.member(&g.retail), &g.t, None).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(again, m);
-    ok(
-        send(&ctx, Method::PUT, &member(&silver), &t, None).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    ok(
-        send(&ctx, Method::PUT, &member(&gold), &t, None).await,
-        StatusCode::CREATED,
-    )
-    .await;
-    ok(
-        send(&ctx, Method::PUT, &member(&news), &t, None).await,
-        StatusCode::CREATED,
-    )
-    .await;
+    assert_eq!(again["assignedBy"], "editor");
+    assert_eq!(again["groupId"], g.retail.as_str());
+}
 
-    // Highest priority wins; on a tie the oldest membership (silver before gold); groups without
-    // a price list do not count.
-    let pricing_path = format!("/internal/v1/customers/{cid}/clients/{client_id}/groups");
-    // Internal endpoints answer a service token, not the tenant's own.
-    problem(
-        send(&ctx, Method::GET, &pricing_path, &t, None).await,
-        StatusCode::FORBIDDEN,
-        "FORBIDDEN",
-    )
-    .await;
+#[tokio::test]
+async fn the_effective_price_list_is_the_highest_priority_then_the_oldest_membership() {
+    let g = Tiers::new("groups-price").await;
+    // Silver and Gold tie at 10: Silver was joined first. Newsletter has no price list.
     let pricing = ok(
-        send(&ctx, Method::GET, &pricing_path, &service_token(), None).await,
+        send(
+            &g.ctx,
+            Method::GET,
+            &g.pricing_path(),
+            &service_token(),
+            None,
+        )
+        .await,
         StatusCode::OK,
     )
     .await;
@@ -144,51 +199,78 @@ async fn groups_memberships_and_effective_price_list() {
         .map(|g| g["name"].as_str().unwrap())
         .collect();
     assert_eq!(order, ["Newsletter", "Silver", "Gold", "Retail"]);
-    // A platform admin's token is no service token.
+
+    // Removing Silver makes Gold effective; deleting Gold falls back to Retail.
+    let res = send(&g.ctx, Method::DELETE, &g.member(&g.silver), &g.t, None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    problem(
+        send(&g.ctx, Method::DELETE, &g.member(&g.silver), &g.t, None).await,
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+    )
+    .await;
+    assert_eq!(g.effective_price_list().await, "pl-gold");
+    let res = send(&g.ctx, Method::DELETE, &g.group(&g.gold), &g.t, None).await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(g.effective_price_list().await, "pl-retail");
+
+    let kinds: Vec<String> = g.ctx.events().await.into_iter().map(|(k, _)| k).collect();
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(count("client_group.created"), 4);
+    assert_eq!(count("client.group_assigned"), 4);
+    // One explicit removal and one through the group's deletion.
+    assert_eq!(count("client.group_removed"), 2);
+    assert_eq!(count("client_group.deleted"), 1);
+}
+
+#[tokio::test]
+async fn client_pricing_answers_a_service_token_only() {
+    let g = Tiers::new("groups-internal").await;
+    // Not the tenant's own token, nor a platform admin's.
     let admin = testkit::token(
         "operator",
         None,
         &[Permission::PlatformAdminViewAllCustomers],
     );
-    problem(
-        send(&ctx, Method::GET, &pricing_path, &admin, None).await,
-        StatusCode::FORBIDDEN,
-        "FORBIDDEN",
-    )
-    .await;
+    for token in [&g.t, &admin] {
+        problem(
+            send(&g.ctx, Method::GET, &g.pricing_path(), token, None).await,
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+        )
+        .await;
+    }
+    assert_eq!(g.effective_price_list().await, "pl-silver");
+}
 
+#[tokio::test]
+async fn members_are_listed_counted_and_filter_the_client_list() {
+    let g = Tiers::new("groups-members").await;
     let listed = ok(
         send(
-            &ctx,
+            &g.ctx,
             Method::GET,
-            &format!("{groups}/{}/members", gold["id"].as_str().unwrap()),
-            &t,
+            &format!("{}/members", g.group(&g.gold)),
+            &g.t,
             None,
         )
         .await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(listed["items"][0]["clientId"], client_id);
-    let g = ok(
-        send(
-            &ctx,
-            Method::GET,
-            &format!("{groups}/{}", gold["id"].as_str().unwrap()),
-            &t,
-            None,
-        )
-        .await,
+    assert_eq!(listed["items"][0]["clientId"], g.client_id.as_str());
+    let gold = ok(
+        send(&g.ctx, Method::GET, &g.group(&g.gold), &g.t, None).await,
         StatusCode::OK,
     )
     .await;
-    assert_eq!(g["memberCount"], 1);
+    assert_eq!(gold["memberCount"], 1);
     let filtered = ok(
         send(
-            &ctx,
+            &g.ctx,
             Method::GET,
-            &format!("{clients}?group={}", gold["id"].as_str().unwrap()),
-            &t,
+            &format!("{}?group={}", g.clients, g.gold),
+            &g.t,
             None,
         )
         .await,
@@ -196,42 +278,15 @@ async fn groups_memberships_and_effective_price_list() {
     )
     .await;
     assert_eq!(filtered["items"].as_array().unwrap().len(), 1);
+}
 
-    // Removing silver makes gold effective; deleting gold falls back to retail.
-    let res = send(&ctx, Method::DELETE, &member(&silver), &t, None).await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    problem(
-        send(&ctx, Method::DELETE, &member(&silver), &t, None).await,
-        StatusCode::NOT_FOUND,
-        "NOT_FOUND",
-    )
-    .await;
-    let pricing = ok(
-        send(&ctx, Method::GET, &pricing_path, &service_token(), None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(pricing["effectivePriceListId"], "pl-gold");
-    let res = send(
-        &ctx,
-        Method::DELETE,
-        &format!("{groups}/{}", gold["id"].as_str().unwrap()),
-        &t,
-        None,
-    )
-    .await;
-    assert_eq!(res.status(), StatusCode::NO_CONTENT);
-    let pricing = ok(
-        send(&ctx, Method::GET, &pricing_path, &service_token(), None).await,
-        StatusCode::OK,
-    )
-    .await;
-    assert_eq!(pricing["effectivePriceListId"], "pl-retail");
-
-    // Patch with If-Match.
-    let retail_loc = format!("{groups}/{}", retail["id"].as_str().unwrap());
-    let stale = ctx
-        .req(Method::PATCH, &retail_loc, Some(&t))
+#[tokio::test]
+async fn a_group_patch_honours_if_match_and_names_its_changes() {
+    let g = Tiers::new("groups-patch").await;
+    let retail = g.group(&g.retail);
+    let stale = g
+        .ctx
+        .req(Method::PATCH, &retail, Some(&g.t))
         .header("if-match", "\"5\"")
         .json(&json!({"priority": 50}))
         .send()
@@ -245,10 +300,10 @@ async fn groups_memberships_and_effective_price_list() {
     .await;
     let p = ok(
         send(
-            &ctx,
+            &g.ctx,
             Method::PATCH,
-            &retail_loc,
-            &t,
+            &retail,
+            &g.t,
             Some(json!({"priceListId": null, "description": "Everyone"})),
         )
         .await,
@@ -257,16 +312,24 @@ async fn groups_memberships_and_effective_price_list() {
     .await;
     assert_eq!(p["priceListId"], Value::Null);
     assert_eq!(p["version"], 2);
-
-    let kinds: Vec<String> = ctx.events().await.into_iter().map(|(k, _)| k).collect();
-    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
-    assert_eq!(count("client_group.created"), 4);
-    assert_eq!(count("client.group_assigned"), 4);
-    // One explicit removal and one through the group's deletion.
-    assert_eq!(count("client.group_removed"), 2);
-    assert_eq!(count("client_group.deleted"), 1);
-    assert_eq!(count("client_group.updated"), 1);
-    ctx.assert_updates_name_their_changes().await;
+    let updates: Vec<Value> = g
+        .ctx
+        .events()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "client_group.updated")
+        .map(|(_, e)| e)
+        .collect();
+    assert_eq!(updates.len(), 1);
+    let mut changed: Vec<&str> = updates[0]["data"]["changedFields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_str().unwrap())
+        .collect();
+    changed.sort();
+    assert_eq!(changed, ["description", "priceListId"]);
+    g.ctx.assert_updates_name_their_changes().await;
 }
 
 #[tokio::test]
