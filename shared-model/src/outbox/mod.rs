@@ -56,7 +56,32 @@ pub async fn write(conn: &mut PgConnection, events: &[CloudEvent]) -> Result<(),
     if events.is_empty() {
         return Ok(());
     }
-    let sql = if should_notify() {
+    let wake = should_notify();
+    // One event, the usual case, binds its five values; several bind five arrays.
+    if let [event] = events {
+        let sql = if wake {
+            "WITH ins AS (
+                 INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
+                 VALUES ($1, $2, $3, $4, $5)
+                 RETURNING 1
+             )
+             SELECT pg_notify('outbox', '') FROM ins"
+        } else {
+            "INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
+             VALUES ($1, $2, $3, $4, $5)"
+        };
+        let payload = serde_json::to_vec(event).map_err(|e| sqlx::Error::Encode(Box::new(e)))?;
+        sqlx::query(sql)
+            .bind(event.id)
+            .bind(event.customerid)
+            .bind(&event.event_type)
+            .bind(payload)
+            .bind(&event.traceparent)
+            .execute(conn)
+            .await?;
+        return Ok(());
+    }
+    let sql = if wake {
         "WITH ins AS (
              INSERT INTO outbox (event_id, customer_id, routing_key, payload, traceparent)
              SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::bytea[], $5::text[])
