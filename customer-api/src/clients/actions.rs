@@ -51,7 +51,7 @@ pub struct Purchase {
     pub amount_minor: i64,
     /// Must be the client's revenue currency once it has one.
     pub currency: CurrencyCode,
-    /// RFC 3339; default now; not in the future.
+    /// RFC 3339; default now; not in the future, and in the year 2000 or later.
     #[serde(default, with = "time::serde::rfc3339::option")]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub purchased_at: Option<OffsetDateTime>,

@@ -103,7 +103,8 @@ pub struct Registration {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PutRegistration {
     pub enabled: bool,
-    /// At most 50 domains, e.g. `acme.com`; not consumer mail domains; unique platform-wide.
+    /// At most 50 domains, e.g. `acme.com`; at least one when `enabled`; not consumer mail
+    /// domains; unique platform-wide.
     #[serde(default)]
     #[schema(value_type = DomainNames)]
     pub allowed_domains: Vec<String>,

@@ -86,6 +86,7 @@ pub struct BusinessProfile {
     pub classification: Option<BusinessClassification>,
     #[serde(default)]
     pub size_range: Option<SizeRange>,
+    /// At most 6, no platform twice.
     #[serde(default)]
     #[schema(max_items = 6)]
     pub social_profiles: Vec<SocialProfile>,
