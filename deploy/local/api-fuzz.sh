@@ -22,11 +22,12 @@ for s in "${SERVICES[@]}"; do
   run() {
     (cd "$STATE" && st --config-file "$ROOT/deploy/local/schemathesis.toml" run \
       "http://127.0.0.1:$port/openapi.json" -H "Authorization: Bearer $TOKEN" \
-      --checks all --max-examples 10 --max-time "$secs" --workers 2 --seed 1 \
+      --checks all --max-examples 10 --max-time "$secs" --workers 1 --seed 1 \
       --no-shrink --continue-on-failure) >"$report" 2>&1
   }
-  # A run that stopped on an error of the tool itself (no FAILURES section: e.g. CPython's
-  # "AST constructor recursion depth mismatch" inside hypothesis) is run once more.
+  # One worker: with two threads, CPython 3.11.7's ast module raises "AST constructor recursion
+  # depth mismatch" inside hypothesis now and then (a thread-safety bug of that release). A run
+  # that still stops on an error of the tool itself (no FAILURES section) is run once more.
   rc=0
   run || rc=$?
   if [ "$rc" -ne 0 ] && ! grep -q '^=* FAILURES =*$' "$report"; then
