@@ -14,6 +14,7 @@ use sqlx::PgConnection;
 
 use super::store;
 use crate::keys::store as keys;
+use crate::partition_groups::store as partition_groups;
 use crate::partitions::store as partitions;
 
 /// The customers partition-keys knows of.
@@ -54,7 +55,7 @@ impl Projection for KnownCustomers {
                     for p in partitions::all_of(conn, c.id).await? {
                         partitions::delete_with_keys(conn, &p, &cause).await?;
                     }
-                    store::delete_partition_groups(conn, c.id).await?;
+                    partition_groups::delete_all_of(conn, c.id).await?;
                     tracing::info!(customer_id = %c.id, "customer deleted: partitions removed");
                 }
                 Change::Upsert if event.event_type == customer::DEACTIVATED.name => {

@@ -58,17 +58,3 @@ pub async fn record(
     .rows_affected()
         == 1)
 }
-
-/// Removes a deleted customer's partition groups (its partitions are gone already).
-pub async fn delete_partition_groups(
-    conn: &mut PgConnection,
-    id: CustomerId,
-) -> Result<u64, ApiError> {
-    Ok(
-        sqlx::query("DELETE FROM partition_groups WHERE customer_id = $1")
-            .bind(id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected(),
-    )
-}

@@ -192,3 +192,14 @@ pub async fn delete(
         .await?;
     Ok((members, children))
 }
+
+/// Removes a deleted customer's partition groups (its partitions are gone already).
+pub async fn delete_all_of(conn: &mut PgConnection, id: CustomerId) -> Result<u64, ApiError> {
+    Ok(
+        sqlx::query("DELETE FROM partition_groups WHERE customer_id = $1")
+            .bind(id)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected(),
+    )
+}
