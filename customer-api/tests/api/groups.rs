@@ -332,10 +332,20 @@ async fn a_group_patch_honours_if_match_and_names_its_changes() {
     g.ctx.assert_updates_name_their_changes().await;
 }
 
-#[tokio::test]
-async fn groups_authorization_and_snapshot() {
+/// Two tenants, the first with a group "Gold".
+struct GoldGroup {
+    ctx: Ctx,
+    cid: String,
+    /// The second tenant's token and its clients' collection.
+    other: String,
+    other_clients: String,
+    /// The group's address.
+    gloc: String,
+}
+
+async fn gold_group() -> GoldGroup {
     let ctx = Ctx::new().await;
-    let (cid, t, clients) = tenant_setup(&ctx, "groups-auth").await;
+    let (cid, t, _) = tenant_setup(&ctx, "groups-auth").await;
     let (_, other, other_clients) = tenant_setup(&ctx, "groups-auth-2").await;
     let groups = format!("/v1/customers/{cid}/groups");
     let g = ok(
@@ -351,6 +361,24 @@ async fn groups_authorization_and_snapshot() {
     )
     .await;
     let gloc = format!("{groups}/{}", g["id"].as_str().unwrap());
+    GoldGroup {
+        ctx,
+        cid,
+        other,
+        other_clients,
+        gloc,
+    }
+}
+
+#[tokio::test]
+async fn groups_need_a_token_the_permission_and_the_tenant() {
+    let GoldGroup {
+        ctx,
+        cid,
+        other,
+        gloc,
+        ..
+    } = gold_group().await;
     problem(
         ctx.req(Method::GET, &gloc, None).send().await.unwrap(),
         StatusCode::UNAUTHORIZED,
@@ -400,8 +428,17 @@ async fn groups_authorization_and_snapshot() {
         "NOT_AUTHORIZED",
     )
     .await;
+}
 
-    // Another tenant's client cannot join this tenant's group.
+#[tokio::test]
+async fn another_tenants_client_cannot_join_a_group() {
+    let GoldGroup {
+        ctx,
+        other,
+        other_clients,
+        gloc,
+        ..
+    } = gold_group().await;
     let foreign = ok(
         send(
             &ctx,
@@ -428,8 +465,13 @@ async fn groups_authorization_and_snapshot() {
         "NOT_FOUND",
     )
     .await;
+}
 
-    // The snapshot carries the default addresses.
+#[tokio::test]
+async fn client_snapshots_carry_default_addresses_for_platform_services_only() {
+    let ctx = Ctx::new().await;
+    let (cid, t, clients) = tenant_setup(&ctx, "groups-auth").await;
+    let (_, other, _) = tenant_setup(&ctx, "groups-auth-2").await;
     let c = ok(
         send(&ctx, Method::POST, &clients, &t, Some(acme_client())).await,
         StatusCode::CREATED,

@@ -5,12 +5,21 @@ use shared_model::testkit;
 
 use crate::{Ctx, invalid, ok, problem};
 
-#[tokio::test]
-async fn partitions_crud_with_events_and_rules() {
+/// A customer with two partitions, "Production" (prod, returned) and "EU" (euwest2), created
+/// in that order.
+struct TwoPartitions {
+    ctx: Ctx,
+    t: String,
+    path: String,
+    /// The "Production" partition as created, and its address.
+    p: serde_json::Value,
+    loc: String,
+}
+
+async fn two_partitions() -> TwoPartitions {
     let ctx = Ctx::new().await;
     let (cid, t) = ctx.customer("active").await;
     let path = format!("/v1/customers/{cid}/partitions");
-
     let res = ctx
         .send(
             Method::POST,
@@ -34,6 +43,18 @@ async fn partitions_crud_with_events_and_rules() {
         StatusCode::CREATED,
     )
     .await;
+    TwoPartitions {
+        ctx,
+        t,
+        path,
+        p,
+        loc,
+    }
+}
+
+#[tokio::test]
+async fn partitions_are_created_with_unique_names_and_valid_fields() {
+    let TwoPartitions { ctx, t, path, .. } = two_partitions().await;
     problem(
         ctx.send(
             Method::POST,
@@ -61,7 +82,17 @@ async fn partitions_crud_with_events_and_rules() {
     ] {
         invalid(ctx.send(Method::POST, &path, &t, Some(body)).await, field).await;
     }
+}
 
+#[tokio::test]
+async fn partitions_are_read_and_listed_by_page_and_environment() {
+    let TwoPartitions {
+        ctx,
+        t,
+        path,
+        p,
+        loc,
+    } = two_partitions().await;
     let got = ok(ctx.send(Method::GET, &loc, &t, None).await, StatusCode::OK).await;
     assert_eq!(got, p);
     let listed = ok(
@@ -91,7 +122,11 @@ async fn partitions_crud_with_events_and_rules() {
     )
     .await;
     assert_eq!(prod["items"].as_array().unwrap().len(), 1);
+}
 
+#[tokio::test]
+async fn partition_updates_honour_if_match_and_validate() {
+    let TwoPartitions { ctx, t, loc, .. } = two_partitions().await;
     let stale = ctx
         .req(Method::PATCH, &loc, Some(&t))
         .header("if-match", "\"9\"")
@@ -130,7 +165,17 @@ async fn partitions_crud_with_events_and_rules() {
         "environment",
     )
     .await;
+}
 
+#[tokio::test]
+async fn partitions_are_deleted_and_every_change_has_its_event() {
+    let TwoPartitions { ctx, t, loc, .. } = two_partitions().await;
+    ok(
+        ctx.send(Method::PATCH, &loc, &t, Some(json!({"description": null})))
+            .await,
+        StatusCode::OK,
+    )
+    .await;
     assert_eq!(
         ctx.send(Method::DELETE, &loc, &t, None).await.status(),
         StatusCode::NO_CONTENT
@@ -152,8 +197,11 @@ async fn partitions_crud_with_events_and_rules() {
         ]
     );
     ctx.assert_updates_name_their_changes().await;
+}
 
-    // Unknown and deactivated customers.
+#[tokio::test]
+async fn partitions_need_a_known_active_customer() {
+    let ctx = Ctx::new().await;
     let (gone, gone_t) = ctx.customer("deactivated").await;
     problem(
         ctx.send(
