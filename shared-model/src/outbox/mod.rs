@@ -20,7 +20,7 @@ mod cause;
 mod relay;
 
 pub use cause::Cause;
-pub use relay::{Relay, pending};
+pub use relay::{BATCH_SQL, Relay, pending};
 
 const NOTIFY_CHANNEL: &str = "outbox";
 
