@@ -444,10 +444,10 @@ async fn the_relays_batch_statement_does_not_read_the_dead_rows_of_a_burst() {
     .await
     .unwrap();
     let top = &plan[0]["Plan"];
-    let rows = top["Actual Rows"].as_f64().unwrap();
     let pages =
         top["Shared Hit Blocks"].as_f64().unwrap() + top["Shared Read Blocks"].as_f64().unwrap();
-    assert_eq!(rows, 10.0, "the live rows are read: {plan:#}");
+    // (Whether the 10 rows are read or wait depends on the cluster's oldest open transaction,
+    // which other tests' databases share: the pages read are the point either way.)
     // 20,000 rows of 1 kB fill about 2,900 heap pages; the live rows and the index need a few.
     assert!(pages < 100.0, "{pages} pages read for 10 rows: {plan:#}");
 }
