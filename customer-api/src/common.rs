@@ -1,12 +1,9 @@
 //! Helpers every resource of customer-api shares: the deactivated-customer rule,
 //! validation of shared shapes and response building.
 
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::Response;
 use serde::Serialize;
 use shared_model::error::{ApiError, Validator};
-use shared_model::events::customer::{Address, BusinessProfile};
-use shared_model::http::with_etag;
+use shared_model::events::customer::BusinessProfile;
 use shared_model::ids::CustomerId;
 use shared_model::model::CustomerStatus;
 use sqlx::PgConnection;
@@ -55,34 +52,6 @@ async fn visible_status(
         .bind(customer)
         .fetch_optional(conn)
         .await?)
-}
-
-/// 201 with `ETag` and `Location`.
-pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> Response {
-    let mut res = with_etag(StatusCode::CREATED, version, body);
-    if let Ok(loc) = HeaderValue::from_str(&location) {
-        res.headers_mut().insert(header::LOCATION, loc);
-    }
-    res
-}
-
-/// Street lines, city, region and postal code of an address under `at`.
-pub fn validate_address(v: &mut Validator, a: &Address, at: &str) {
-    if a.lines.is_empty() || a.lines.len() > 4 {
-        v.add(format!("{at}.lines"), "must have 1 to 4 lines");
-    }
-    for (i, line) in a.lines.iter().enumerate() {
-        v.text(&format!("{at}.lines[{i}]"), line, 1, 200);
-    }
-    for (field, value, max) in [
-        ("city", &a.city, 100),
-        ("region", &a.region, 100),
-        ("postalCode", &a.postal_code, 20),
-    ] {
-        if let Some(value) = value {
-            v.text(&format!("{at}.{field}"), value, 1, max);
-        }
-    }
 }
 
 /// Industry sector/group consistency, social profiles and the external id of a business

@@ -33,7 +33,8 @@ use super::store;
 use super::validate::{validate_client, validate_tags};
 use crate::AppState;
 use crate::access::{client_scope, not_client_bound, scope};
-use crate::common::{created, ensure_visible, ensure_writable, optional_text};
+use crate::common::{ensure_visible, ensure_writable, optional_text};
+use shared_model::http::created;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -30,7 +30,7 @@ use super::validate::{
     same_set, validate_bootstrap_key, validate_products, validate_profile_allowed, validate_session,
 };
 use crate::AppState;
-use crate::common::{changed_fields, validate_address, validate_profile};
+use crate::common::{changed_fields, validate_profile};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -175,7 +175,7 @@ pub async fn create_customer(
     let mut v = Validator::new();
     let name = v.text("name", &body.name, 1, 200);
     if let Some(a) = &body.address {
-        validate_address(&mut v, a, "address");
+        a.validate(&mut v, "address");
     }
     validate_profile_allowed(&mut v, body.customer_type, &body.business_profile);
     if let Some(p) = &mut body.business_profile {
@@ -325,7 +325,7 @@ pub async fn update_customer(
         c.products = products;
     }
     if let Some(a) = &c.address {
-        validate_address(&mut v, a, "address");
+        a.validate(&mut v, "address");
     }
     validate_profile_allowed(&mut v, c.customer_type, &c.business_profile);
     if let Some(p) = &mut c.business_profile {

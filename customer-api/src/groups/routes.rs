@@ -29,7 +29,8 @@ use utoipa_axum::routes;
 use super::store;
 use crate::AppState;
 use crate::access::scope;
-use crate::common::{created, ensure_visible, ensure_writable, optional_text};
+use crate::common::{ensure_visible, ensure_writable, optional_text};
+use shared_model::http::created;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

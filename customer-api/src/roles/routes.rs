@@ -24,7 +24,8 @@ use utoipa_axum::routes;
 
 use super::store;
 use crate::AppState;
-use crate::common::{created, ensure_visible, ensure_writable};
+use crate::common::{ensure_visible, ensure_writable};
+use shared_model::http::created;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

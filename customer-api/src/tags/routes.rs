@@ -31,7 +31,8 @@ use crate::AppState;
 use crate::access::{client_scope, scope};
 use crate::clients::changes::{lock_client, save};
 use crate::clients::store as clients;
-use crate::common::{created, ensure_visible, ensure_writable};
+use crate::common::{ensure_visible, ensure_writable};
+use shared_model::http::created;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()

@@ -65,6 +65,28 @@ pub struct Address {
     pub country: Option<CountryCode>,
 }
 
+impl Address {
+    /// Checks the street lines, city, region and postal code of the address at `at` (the
+    /// field path in 422s, e.g. `address`).
+    pub fn validate(&self, v: &mut crate::error::Validator, at: &str) {
+        if self.lines.is_empty() || self.lines.len() > 4 {
+            v.add(format!("{at}.lines"), "must have 1 to 4 lines");
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            v.text(&format!("{at}.lines[{i}]"), line, 1, 200);
+        }
+        for (field, value, max) in [
+            ("city", &self.city, 100),
+            ("region", &self.region, 100),
+            ("postalCode", &self.postal_code, 20),
+        ] {
+            if let Some(value) = value {
+                v.text(&format!("{at}.{field}"), value, 1, max);
+            }
+        }
+    }
+}
+
 /// A link to a social network profile.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

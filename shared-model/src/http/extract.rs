@@ -135,6 +135,15 @@ pub fn with_etag<T: Serialize>(status: StatusCode, version: i64, body: &T) -> Re
     res
 }
 
+/// 201 with `ETag` and `Location`.
+pub fn created<T: Serialize>(location: String, version: i64, body: &T) -> Response {
+    let mut res = with_etag(StatusCode::CREATED, version, body);
+    if let Ok(loc) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, loc);
+    }
+    res
+}
+
 /// Deserialize helper for optional-nullable PATCH fields: absent, `null`, or a value.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub enum Patch<T> {

@@ -6,13 +6,14 @@
 mod extract;
 pub mod idempotency;
 mod limits;
+pub mod nested;
 mod observe;
 pub mod openapi;
 mod ops;
 mod pagination;
 pub mod serve;
 
-pub use extract::{ApiPath, ApiQuery, IfMatch, Patch, etag, parse_if_match, with_etag};
+pub use extract::{ApiPath, ApiQuery, IfMatch, Patch, created, etag, parse_if_match, with_etag};
 pub use observe::Trace;
 pub use openapi::{KitDoc, problems};
 pub use pagination::{

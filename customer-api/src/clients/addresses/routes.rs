@@ -28,7 +28,7 @@ use crate::AppState;
 use crate::access::client_scope;
 use crate::clients::changes::lock_client;
 use crate::clients::store as clients;
-use crate::common::{created, validate_address};
+use shared_model::http::created;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -104,7 +104,7 @@ fn validate(v: &mut Validator, a: &mut ClientAddress) {
     a.label = a.label.take().map(|l| v.text("label", &l, 1, 100));
     // The shared validator names fields under a prefix; `rename_fields` lifts them to the top
     // level, where an address book entry has them.
-    validate_address(v, &a.postal(), "address");
+    a.postal().validate(v, "address");
     for line in a.lines.iter_mut() {
         *line = line.trim().to_string();
     }

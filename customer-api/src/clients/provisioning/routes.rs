@@ -26,9 +26,9 @@ use utoipa_axum::routes;
 use crate::AppState;
 use crate::access::client_scope;
 use crate::clients::changes::{lock_client, save};
-use crate::common::created;
 use crate::customers::store as customers;
 use crate::customers::validate as customer_rules;
+use shared_model::http::created;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(provision_client))
