@@ -111,6 +111,18 @@ id_type!(
     /// A tenant role.
     RoleId
 );
+id_type!(
+    /// A location (site) of a customer or of one of its clients.
+    LocationId
+);
+id_type!(
+    /// A department of a customer or of one of its clients.
+    DepartmentId
+);
+id_type!(
+    /// A contact person of a customer or of one of its clients.
+    ContactId
+);
 
 #[cfg(test)]
 mod tests {

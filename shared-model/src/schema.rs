@@ -81,6 +81,16 @@ text_schema!(
     "^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\\.)+[A-Za-z]{2,63}\\.?$"
 );
 
+text_schema!(
+    /// An internal code for external systems: 1 to 64 of `A-Z a-z 0-9 _ -`, unique per owner.
+    Code, 1, 64, "^[A-Za-z0-9_-]+$"
+);
+text_schema!(
+    /// An IANA time zone name such as `Europe/Berlin` or `UTC` (one the server's time zone
+    /// database knows; any case, answered in its canonical spelling).
+    TimeZoneName, 1, 64, "^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"
+);
+
 macro_rules! list_schema {
     ($(#[doc = $doc:literal])* $name:ident, $item:ty, $min:expr, $max:expr) => {
         $(#[doc = $doc])*

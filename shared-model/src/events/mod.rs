@@ -13,6 +13,7 @@ macro_rules! event_types {
 
 pub mod client;
 pub mod customer;
+pub mod org;
 pub mod partition;
 pub mod tenant;
 

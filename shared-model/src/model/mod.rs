@@ -237,6 +237,22 @@ string_enum!(
     }
 );
 
+string_enum!(
+    /// What a location is. An owner has at most one `hq`.
+    LocationKind {
+        Hq = "hq",
+        Branch = "branch",
+        Warehouse = "warehouse",
+        Store = "store",
+        Other = "other",
+    }
+);
+
+string_enum!(
+    /// Whose address an HQ location was made from (and is kept in step with).
+    DerivedFrom { Customer = "customer", Client = "client" }
+);
+
 mod values;
 
 pub use values::{CountryCode, CurrencyCode, Email, Locale, Phone, WebUrl};
