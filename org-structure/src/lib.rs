@@ -1,16 +1,33 @@
-//! org-structure: departments, locations and contacts of customers and clients.
+//! org-structure: locations (and, next, departments and contacts) of customers and of their
+//! clients, the owners' projections from customer-api's events, and the HQ made from a new
+//! business customer's address.
 //!
-//! Its resources arrive as folders beside this file, each with its routes, store, reactions
-//! and jobs, and are listed in the definition below.
+//! `SERVICE` describes the binary to the kit's runner, so tests start the real service on port
+//! 0 with `shared_model::service::run`.
 #![forbid(unsafe_code)]
 
-use shared_model::service::{NoSettings, Service, ServiceSpec};
+pub mod locations;
+pub mod owners;
+pub mod values;
+
+use shared_model::bus::Subscription;
+use shared_model::error::{FieldError, Problem};
+use shared_model::events::org::Location;
+use shared_model::service::{App, NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+/// The `source` of this service's events.
+pub const SOURCE: &str = "/org-structure";
 
 /// org-structure, as the kit runs it.
 pub struct OrgStructure;
 
 pub static SERVICE: ServiceSpec = ServiceSpec::of::<OrgStructure>();
+
+/// The routes' state.
+pub type AppState = App<OrgStructure>;
 
 impl Service for OrgStructure {
     const NAME: &'static str = "org-structure";
@@ -18,4 +35,34 @@ impl Service for OrgStructure {
     const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
     type Settings = NoSettings;
     type State = ();
+
+    fn routes() -> OpenApiRouter<AppState> {
+        locations::routes::router()
+    }
+
+    fn openapi() -> utoipa::openapi::OpenApi {
+        ApiDoc::openapi()
+    }
+
+    fn subscriptions(_: &AppState) -> Vec<Subscription> {
+        owners::reactions::subscriptions()
+    }
 }
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "org-structure",
+        description = "Locations of customers and of their clients, at both levels: \
+            `/v1/customers/{customerId}/...` and `/v1/customers/{customerId}/clients/{clientId}/...`. \
+            Errors are RFC 9457 problem details with a stable `code`.",
+    ),
+    components(schemas(
+        Location, Problem, FieldError,
+        locations::routes::CreateLocation, locations::routes::UpdateLocation,
+    )),
+    tags(
+        (name = "locations", description = "Locations (sites) of a customer or of a client"),
+    )
+)]
+pub struct ApiDoc;
