@@ -1,6 +1,46 @@
 //! Field rules shared by org-structure's resources (the 422 rule texts).
 
-use shared_model::error::Validator;
+use serde::Deserialize;
+use shared_model::error::{ApiError, Validator};
+use utoipa::IntoParams;
+
+/// `?detach=true` on a delete.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DetachQuery {
+    /// true: what points to the entity is detached from it (each with its `*.updated`), then
+    /// the entity is deleted. Otherwise an entity something points to is not deleted (409,
+    /// naming what points to it).
+    pub detach: Option<bool>,
+}
+
+impl DetachQuery {
+    pub fn detach(&self) -> bool {
+        self.detach.unwrap_or(false)
+    }
+}
+
+/// 409 `code` naming what points to an `entity`: `(what, ids)` pairs, the first ids of each.
+pub fn in_use(code: &'static str, entity: &str, pointing: &[(&str, Vec<String>)]) -> ApiError {
+    const SHOWN: usize = 10;
+    let parts: Vec<String> = pointing
+        .iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(what, ids)| {
+            let more = if ids.len() > SHOWN { ", ..." } else { "" };
+            let shown = ids[..ids.len().min(SHOWN)].join(", ");
+            format!("{} {what} ({shown}{more})", ids.len())
+        })
+        .collect();
+    ApiError::conflict(
+        code,
+        format!(
+            "{} point to this {entity}: delete with ?detach=true to detach them",
+            parts.join(" and ")
+        ),
+    )
+}
 
 /// A code for external systems: 1 to 64 of `A-Z a-z 0-9 _ -` (None, with the rule in `v`, if
 /// it is not).
@@ -30,6 +70,13 @@ pub fn time_zone(v: &mut Validator, field: &str, name: &str) -> Option<String> {
             None
         }
     }
+}
+
+/// `s` as a literal inside an `ILIKE` pattern.
+pub fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }
 
 #[cfg(test)]

@@ -32,8 +32,9 @@ use utoipa_axum::routes;
 
 use super::{hq, store};
 use crate::AppState;
+use crate::departments::store as departments;
 use crate::owners::{CLIENT_LEVEL, Owner, OwnerPath};
-use crate::values;
+use crate::values::{self, DetachQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -388,15 +389,16 @@ pub async fn update_location(
     Ok(with_etag(StatusCode::OK, l.version, &l))
 }
 
-/// Delete a location.
+/// Delete a location (`?detach=true`: its departments are detached from it first).
 #[utoipa::path(
     delete, path = "/v1/customers/{customerId}/locations/{locationId}", tag = "locations",
-    params(("customerId" = CustomerId, Path), ("locationId" = LocationId, Path), ("If-Match" = Option<String>, Header)),
+    params(("customerId" = CustomerId, Path), ("locationId" = LocationId, Path), DetachQuery, ("If-Match" = Option<String>, Header)),
     responses(
         (status = 204, description = "Deleted"),
         shared_model::http::problems::TenantErrors,
         shared_model::http::problems::Stale,
-        (status = 409, description = "CUSTOMER_DEACTIVATED; CLIENT_DISABLED", body = shared_model::error::Problem, content_type = "application/problem+json"),
+        shared_model::http::problems::Invalid,
+        (status = 409, description = "LOCATION_IN_USE (names what points to it); CUSTOMER_DEACTIVATED; CLIENT_DISABLED", body = shared_model::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = []))
 )]
@@ -406,6 +408,7 @@ pub async fn delete_location(
     trace: Trace,
     if_match: IfMatch,
     ApiPath(path): ApiPath<LocationPath>,
+    ApiQuery(q): ApiQuery<DetachQuery>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let scope = owner.edit_scope(&caller)?;
@@ -416,6 +419,25 @@ pub async fn delete_location(
         .ok_or_else(|| ApiError::not_found("location"))?;
     if_match.check(l.version)?;
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    let departments = departments::at_location(&mut tx, &owner, l.id).await?;
+    if !departments.is_empty() {
+        if !q.detach() {
+            let ids = departments.iter().map(|d| d.id.to_string()).collect();
+            return Err(values::in_use(
+                "LOCATION_IN_USE",
+                "location",
+                &[("departments", ids)],
+            ));
+        }
+        departments::detach(
+            &mut tx,
+            departments,
+            "locationId",
+            |d| d.location_id = None,
+            &cause,
+        )
+        .await?;
+    }
     store::delete(&mut tx, &l, &cause).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())

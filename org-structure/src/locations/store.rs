@@ -192,7 +192,7 @@ pub async fn list(
         .bind(filter.active)
         .bind(filter.kind)
         .bind(filter.code)
-        .bind(filter.q.map(like_escape))
+        .bind(filter.q.map(crate::values::like_escape))
         .bind(name)
         .bind(id)
         .bind(limit + 1)
@@ -201,13 +201,6 @@ pub async fn list(
         .into_iter()
         .map(Location::from)
         .collect())
-}
-
-/// `s` as a literal inside an `ILIKE` pattern.
-pub fn like_escape(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
 
 /// Deletes a location; `location.deleted` carries it at its deletion's version.

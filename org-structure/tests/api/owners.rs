@@ -218,6 +218,12 @@ async fn deleting_a_customer_or_a_client_removes_its_locations_with_their_events
         })
         .await;
     }
+    let t_org = testkit::token("org-admin", Some(id), &[Permission::ManageOrgStructure]);
+    let dept = format!("/v1/customers/{id}/departments");
+    let ops = ctx
+        .send(Method::POST, &dept, &t_org, Some(json!({"name": "Ops"})))
+        .await;
+    testkit::ok(ops, StatusCode::CREATED).await;
     testkit::publish(
         &ctx.amqp,
         &[client_event(client_ev::DELETED, id, gone, false, 2)],
@@ -245,6 +251,7 @@ async fn deleting_a_customer_or_a_client_removes_its_locations_with_their_events
         ctx.events_of(org_ev::LOCATION_DELETED).await.len() == 3
     })
     .await;
+    assert_eq!(ctx.events_of(org_ev::DEPARTMENT_DELETED).await.len(), 1);
     let mut su = ctx.db.superuser().await;
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM locations WHERE customer_id = $1")
         .bind(id)
