@@ -1,4 +1,4 @@
-//! org-structure: locations and departments (and, next, contacts) of customers and of their
+//! org-structure: locations, departments and contacts of customers and of their
 //! clients, the owners' projections from customer-api's events, and the HQ made from a new
 //! business customer's address.
 //!
@@ -6,6 +6,7 @@
 //! 0 with `shared_model::service::run`.
 #![forbid(unsafe_code)]
 
+pub mod contacts;
 pub mod departments;
 pub mod locations;
 pub mod owners;
@@ -13,7 +14,7 @@ pub mod values;
 
 use shared_model::bus::Subscription;
 use shared_model::error::{FieldError, Problem};
-use shared_model::events::org::{Department, Location};
+use shared_model::events::org::{Contact, Department, Location};
 use shared_model::service::{App, NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
 use utoipa::OpenApi;
@@ -38,7 +39,9 @@ impl Service for OrgStructure {
     type State = ();
 
     fn routes() -> OpenApiRouter<AppState> {
-        locations::routes::router().merge(departments::routes::router())
+        locations::routes::router()
+            .merge(departments::routes::router())
+            .merge(contacts::routes::router())
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
@@ -54,18 +57,20 @@ impl Service for OrgStructure {
 #[openapi(
     info(
         title = "org-structure",
-        description = "Locations and departments of customers and of their clients, at both levels: \
+        description = "Locations, departments and contacts of customers and of their clients, at both levels: \
             `/v1/customers/{customerId}/...` and `/v1/customers/{customerId}/clients/{clientId}/...`. \
             Errors are RFC 9457 problem details with a stable `code`.",
     ),
     components(schemas(
-        Location, Department, Problem, FieldError,
+        Location, Department, Contact, Problem, FieldError,
         locations::routes::CreateLocation, locations::routes::UpdateLocation,
         departments::routes::CreateDepartment, departments::routes::UpdateDepartment,
+        contacts::routes::CreateContact, contacts::routes::UpdateContact,
     )),
     tags(
         (name = "locations", description = "Locations (sites) of a customer or of a client"),
         (name = "departments", description = "Departments of a customer or of a client: a tree of at most 5 levels"),
+        (name = "contacts", description = "Contact persons of a customer or of a client"),
     )
 )]
 pub struct ApiDoc;

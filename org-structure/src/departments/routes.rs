@@ -33,6 +33,7 @@ use utoipa_axum::routes;
 
 use super::{store, tree};
 use crate::AppState;
+use crate::contacts::store as contacts;
 use crate::locations::store as locations;
 use crate::owners::{CLIENT_LEVEL, Owner, OwnerPath};
 use crate::values::{self, DetachQuery};
@@ -410,7 +411,8 @@ pub async fn update_department(
     Ok(with_etag(StatusCode::OK, d.version, &d))
 }
 
-/// Delete a department (`?detach=true`: its sub-departments become top-level).
+/// Delete a department (`?detach=true`: its sub-departments become top-level, its contacts
+/// leave it).
 #[utoipa::path(
     delete, path = "/v1/customers/{customerId}/departments/{departmentId}", tag = "departments",
     params(("customerId" = CustomerId, Path), ("departmentId" = DepartmentId, Path), DetachQuery, ("If-Match" = Option<String>, Header)),
@@ -442,15 +444,22 @@ pub async fn delete_department(
     if_match.check(d.version)?;
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let children = store::children(&mut tx, &owner, d.id).await?;
-    if !children.is_empty() {
+    let members = contacts::in_department(&mut tx, &owner, d.id).await?;
+    if !children.is_empty() || !members.is_empty() {
         if !q.detach() {
             return Err(values::in_use(
                 "DEPARTMENT_IN_USE",
                 "department",
-                &[(
-                    "sub-departments",
-                    children.iter().map(|c| c.id.to_string()).collect(),
-                )],
+                &[
+                    (
+                        "sub-departments",
+                        children.iter().map(|c| c.id.to_string()).collect(),
+                    ),
+                    (
+                        "contacts",
+                        members.iter().map(|c| c.id.to_string()).collect(),
+                    ),
+                ],
             ));
         }
         store::detach(
@@ -458,6 +467,14 @@ pub async fn delete_department(
             children,
             "parentId",
             |c| c.parent_id = None,
+            &cause,
+        )
+        .await?;
+        contacts::detach(
+            &mut tx,
+            members,
+            "departmentId",
+            |c| c.department_id = None,
             &cause,
         )
         .await?;

@@ -32,6 +32,7 @@ use utoipa_axum::routes;
 
 use super::{hq, store};
 use crate::AppState;
+use crate::contacts::store as contacts;
 use crate::departments::store as departments;
 use crate::owners::{CLIENT_LEVEL, Owner, OwnerPath};
 use crate::values::{self, DetachQuery};
@@ -389,7 +390,7 @@ pub async fn update_location(
     Ok(with_etag(StatusCode::OK, l.version, &l))
 }
 
-/// Delete a location (`?detach=true`: its departments are detached from it first).
+/// Delete a location (`?detach=true`: its departments and contacts are detached from it first).
 #[utoipa::path(
     delete, path = "/v1/customers/{customerId}/locations/{locationId}", tag = "locations",
     params(("customerId" = CustomerId, Path), ("locationId" = LocationId, Path), DetachQuery, ("If-Match" = Option<String>, Header)),
@@ -420,13 +421,22 @@ pub async fn delete_location(
     if_match.check(l.version)?;
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let departments = departments::at_location(&mut tx, &owner, l.id).await?;
-    if !departments.is_empty() {
+    let contacts = contacts::at_location(&mut tx, &owner, l.id).await?;
+    if !departments.is_empty() || !contacts.is_empty() {
         if !q.detach() {
-            let ids = departments.iter().map(|d| d.id.to_string()).collect();
             return Err(values::in_use(
                 "LOCATION_IN_USE",
                 "location",
-                &[("departments", ids)],
+                &[
+                    (
+                        "departments",
+                        departments.iter().map(|d| d.id.to_string()).collect(),
+                    ),
+                    (
+                        "contacts",
+                        contacts.iter().map(|c| c.id.to_string()).collect(),
+                    ),
+                ],
             ));
         }
         departments::detach(
@@ -434,6 +444,14 @@ pub async fn delete_location(
             departments,
             "locationId",
             |d| d.location_id = None,
+            &cause,
+        )
+        .await?;
+        contacts::detach(
+            &mut tx,
+            contacts,
+            "locationId",
+            |c| c.location_id = None,
             &cause,
         )
         .await?;

@@ -3,11 +3,11 @@
 //!
 //! - `customer.created|updated|deactivated|reactivated` → the customer's status; a new
 //!   business customer's HQ, and the derived HQ following its address ([`crate::locations::hq`]).
-//! - `customer.deleted` → every department and location of the customer and of its clients is
+//! - `customer.deleted` → every contact, department and location of the customer and of its clients is
 //!   deleted, each with its `*.deleted`; the customer stays as a tombstone (404 from then on).
 //! - `client.created|updated|disabled|enabled` → the client's status (`disabled` refuses
-//!   changes with 409 `CLIENT_DISABLED`); `client.deleted` → the client's departments and
-//!   locations are deleted, each with its event.
+//!   changes with 409 `CLIENT_DISABLED`); `client.deleted` → the client's contacts,
+//!   departments and locations are deleted, each with its event.
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
@@ -22,6 +22,7 @@ use shared_model::projection::{self, Change, Projection};
 use sqlx::PgConnection;
 
 use super::store;
+use crate::contacts::store as contacts;
 use crate::departments::store as departments;
 use crate::locations::{hq, store as locations};
 
@@ -60,9 +61,10 @@ impl Projection for KnownCustomers {
             match change {
                 Change::Delete => {
                     let cause = Cause::reaction(crate::SOURCE, event);
+                    let k = contacts::delete_all_of(conn, c.id, None, &cause).await?;
                     let d = departments::delete_all_of(conn, c.id, None, &cause).await?;
                     let l = locations::delete_all_of(conn, c.id, None, &cause).await?;
-                    tracing::info!(customer_id = %c.id, departments = d, locations = l, "customer deleted: its organisation removed");
+                    tracing::info!(customer_id = %c.id, contacts = k, departments = d, locations = l, "customer deleted: its organisation removed");
                 }
                 Change::Upsert if event.event_type == customer::CREATED.name => {
                     hq::from_new_customer(conn, event, c).await?;
@@ -118,9 +120,10 @@ impl Projection for KnownClients {
             if change == Change::Delete {
                 let cause = Cause::reaction(crate::SOURCE, event);
                 let (customer, client) = (c.customer_id, Some(c.id));
+                let k = contacts::delete_all_of(conn, customer, client, &cause).await?;
                 let d = departments::delete_all_of(conn, customer, client, &cause).await?;
                 let l = locations::delete_all_of(conn, customer, client, &cause).await?;
-                tracing::info!(customer_id = %c.customer_id, client_id = %c.id, departments = d, locations = l, "client deleted: its organisation removed");
+                tracing::info!(customer_id = %c.customer_id, client_id = %c.id, contacts = k, departments = d, locations = l, "client deleted: its organisation removed");
             }
             Ok(())
         }

@@ -1,6 +1,7 @@
 //! org-structure integration tests: the real service against a PostgreSQL database of its own
 //! (used through a role RLS applies to) and RabbitMQ.
 
+mod contacts;
 mod departments;
 mod locations;
 mod owners;

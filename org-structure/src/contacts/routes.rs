@@ -1,0 +1,577 @@
+//! `/v1/customers/{customerId}/contacts` and, the same operations,
+//! `/v1/customers/{customerId}/clients/{clientId}/contacts`: an owner's contact persons; and
+//! those at a location or in a department at `.../locations/{locationId}/contacts` and
+//! `.../departments/{departmentId}/contacts`.
+//!
+//! Authorization and owner rules: [`crate::owners`]. `locationId` and `departmentId` name a
+//! location and a department of the same owner (422 otherwise). At most one primary contact per
+//! owner and type (the database enforces it): making a contact primary makes the previous
+//! primary of its type an ordinary one in the same transaction (with its `contact.updated`).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use shared_model::auth::Caller;
+use shared_model::db;
+use shared_model::error::{ApiError, ApiJson, Validator};
+use shared_model::events::Updated;
+use shared_model::events::org::{self as ev, Contact};
+use shared_model::http::idempotency::Idempotency;
+use shared_model::http::nested::nested;
+use shared_model::http::{
+    ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, created, decode_cursor, page, page_limit,
+    with_etag,
+};
+use shared_model::ids::{ClientId, ContactId, CustomerId, DepartmentId, LocationId};
+use shared_model::model::{Email, Locale, Phone};
+use shared_model::outbox::Cause;
+use shared_model::schema::{Text20, Text100, Text200};
+use sqlx::PgConnection;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::store;
+use crate::AppState;
+use crate::departments::store as departments;
+use crate::locations::store as locations;
+use crate::owners::{CLIENT_LEVEL, Owner, OwnerPath};
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(nested(
+            routes!(list_contacts, create_contact),
+            &CLIENT_LEVEL,
+        ))
+        .routes(nested(
+            routes!(get_contact, update_contact, delete_contact),
+            &CLIENT_LEVEL,
+        ))
+        .routes(nested(routes!(list_location_contacts), &CLIENT_LEVEL))
+        .routes(nested(routes!(list_department_contacts), &CLIENT_LEVEL))
+}
+
+/// The standard contact types; any other label of `[a-z][a-z0-9_]{0,31}` is a custom one.
+pub const TYPES: [&str; 3] = ["account_owner", "billing", "technical"];
+
+/// Path parameters of an owner's entity (`{contactId}`, `{locationId}` or `{departmentId}`),
+/// at either level.
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityPath<Id> {
+    customer_id: CustomerId,
+    #[serde(default)]
+    client_id: Option<ClientId>,
+    #[serde(rename = "contactId", alias = "locationId", alias = "departmentId")]
+    id: Id,
+}
+
+impl<Id: Copy> EntityPath<Id> {
+    fn owner(&self) -> Owner {
+        Owner {
+            customer: self.customer_id,
+            client: self.client_id,
+        }
+    }
+
+    fn id(&self) -> Id {
+        self.id
+    }
+}
+
+/// Body of `POST .../contacts`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateContact {
+    /// `account_owner`, `billing`, `technical`, or a custom label.
+    #[serde(rename = "type")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,31}$")]
+    pub contact_type: String,
+    /// Default false. true makes the owner's previous primary contact of this type an ordinary
+    /// one.
+    #[serde(default)]
+    pub primary: Option<bool>,
+    #[serde(default)]
+    #[schema(value_type = Option<Text20>)]
+    pub salutation: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Text100>)]
+    pub first_name: Option<String>,
+    #[schema(value_type = Text100)]
+    pub last_name: String,
+    #[serde(default)]
+    #[schema(value_type = Option<Text100>)]
+    pub job_title: Option<String>,
+    #[serde(default)]
+    pub email: Option<Email>,
+    #[serde(default)]
+    pub phone: Option<Phone>,
+    #[serde(default)]
+    pub mobile: Option<Phone>,
+    #[serde(default)]
+    pub location_id: Option<LocationId>,
+    #[serde(default)]
+    pub department_id: Option<DepartmentId>,
+    #[serde(default)]
+    pub locale: Option<Locale>,
+    /// Default true.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// Body of `PATCH .../contacts/{contactId}` (JSON merge patch).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateContact {
+    #[serde(default, rename = "type")]
+    #[schema(pattern = "^[a-z][a-z0-9_]{0,31}$")]
+    pub contact_type: Option<String>,
+    #[serde(default)]
+    pub primary: Option<bool>,
+    #[serde(default)]
+    #[schema(value_type = Option<Text20>)]
+    pub salutation: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Text100>)]
+    pub first_name: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Text100>)]
+    pub last_name: Option<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Text100>)]
+    pub job_title: Patch<String>,
+    #[serde(default)]
+    #[schema(value_type = Option<Email>)]
+    pub email: Patch<Email>,
+    #[serde(default)]
+    #[schema(value_type = Option<Phone>)]
+    pub phone: Patch<Phone>,
+    #[serde(default)]
+    #[schema(value_type = Option<Phone>)]
+    pub mobile: Patch<Phone>,
+    #[serde(default)]
+    #[schema(value_type = Option<LocationId>)]
+    pub location_id: Patch<LocationId>,
+    #[serde(default)]
+    #[schema(value_type = Option<DepartmentId>)]
+    pub department_id: Patch<DepartmentId>,
+    #[serde(default)]
+    #[schema(value_type = Option<Locale>)]
+    pub locale: Patch<Locale>,
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<i64>,
+    /// The `nextCursor` of the previous page, as returned (opaque).
+    #[param(pattern = "^[A-Za-z0-9_-]+$")]
+    pub cursor: Option<String>,
+    pub active: Option<bool>,
+    #[serde(rename = "type")]
+    #[param(rename = "type", pattern = "^[a-z][a-z0-9_]{0,31}$")]
+    pub contact_type: Option<String>,
+    pub primary: Option<bool>,
+    #[param(value_type = Option<LocationId>)]
+    pub location_id: Option<LocationId>,
+    #[param(value_type = Option<DepartmentId>)]
+    pub department_id: Option<DepartmentId>,
+    /// Text found (case-insensitive) in the names, job title or e-mail.
+    #[param(value_type = Option<Text200>)]
+    pub q: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Position(String, ContactId);
+
+fn contact_type(v: &mut Validator, t: &str) -> String {
+    let ok = (1..=32).contains(&t.len())
+        && t.starts_with(|c: char| c.is_ascii_lowercase())
+        && t.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !ok {
+        v.add(
+            "type",
+            "must be account_owner, billing, technical or a custom label of [a-z][a-z0-9_]{0,31}",
+        );
+    }
+    t.to_string()
+}
+
+/// The references exist for the owner (422 naming the field otherwise); locks them.
+async fn ensure_references(
+    conn: &mut PgConnection,
+    owner: &Owner,
+    location: Option<LocationId>,
+    department: Option<DepartmentId>,
+) -> Result<(), ApiError> {
+    if let Some(l) = location
+        && locations::find(conn, owner, l, true).await?.is_none()
+    {
+        return Err(ApiError::field(
+            "locationId",
+            "must name a location of the same owner",
+        ));
+    }
+    if let Some(d) = department
+        && departments::find(conn, owner, d, true).await?.is_none()
+    {
+        return Err(ApiError::field(
+            "departmentId",
+            "must name a department of the same owner",
+        ));
+    }
+    Ok(())
+}
+
+/// Makes `contact` the owner's primary of `contact_type`: the current one, if another, stops
+/// being primary (and publishes its update). Serialized per owner and type.
+async fn take_primary(
+    conn: &mut PgConnection,
+    owner: &Owner,
+    contact_type: &str,
+    contact: ContactId,
+    cause: &Cause,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1::text || '/contacts/' || $2, 0))",
+    )
+    .bind(owner.id())
+    .bind(contact_type)
+    .execute(&mut *conn)
+    .await?;
+    let Some(before) = store::primary(conn, owner, contact_type).await? else {
+        return Ok(());
+    };
+    if before.id == contact {
+        return Ok(());
+    }
+    let mut c = before.clone();
+    c.primary = false;
+    c.version += 1;
+    c.updated_at = db::now();
+    store::save(conn, &c).await?;
+    let data = Updated::new(&before, &c).map_err(ApiError::internal)?;
+    cause
+        .emit(conn, ev::CONTACT_UPDATED, c.id, c.customer_id, &data)
+        .await?;
+    Ok(())
+}
+
+/// Create a contact.
+#[utoipa::path(
+    post, path = "/v1/customers/{customerId}/contacts", tag = "contacts",
+    params(("customerId" = CustomerId, Path), ("Idempotency-Key" = Option<String>, Header, pattern = "^[!-~]{1,255}$", description = "1 to 255 visible ASCII characters: a retry with the same key and body gets the first answer")),
+    request_body = CreateContact,
+    responses(
+        (status = 201, body = Contact, headers(("ETag" = String), ("Location" = String))),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
+        (status = 409, description = "CUSTOMER_DEACTIVATED; CLIENT_DISABLED", body = shared_model::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn create_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    idem: Idempotency,
+    trace: Trace,
+    ApiPath(path): ApiPath<OwnerPath>,
+    ApiJson(body): ApiJson<CreateContact>,
+) -> Result<Response, ApiError> {
+    let owner = path.owner();
+    let scope = owner.edit_scope(&caller)?;
+    let mut v = Validator::new();
+    let kind = contact_type(&mut v, &body.contact_type);
+    let salutation = body.salutation.map(|s| v.text("salutation", &s, 1, 20));
+    let first_name = body.first_name.map(|s| v.text("firstName", &s, 1, 100));
+    let last_name = v.text("lastName", &body.last_name, 1, 100);
+    let job_title = body.job_title.map(|s| v.text("jobTitle", &s, 1, 100));
+    v.finish()?;
+    let now = db::now();
+    let c = Contact {
+        id: ContactId::new(),
+        customer_id: owner.customer,
+        client_id: owner.client,
+        contact_type: kind,
+        primary: body.primary.unwrap_or(false),
+        salutation,
+        first_name,
+        last_name,
+        job_title,
+        email: body.email,
+        phone: body.phone,
+        mobile: body.mobile,
+        location_id: body.location_id,
+        department_id: body.department_id,
+        locale: body.locale,
+        active: body.active.unwrap_or(true),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    let mut tx = idem.begin(&state.kit.pool, scope).await?;
+    owner.ensure_writable(&mut tx).await?;
+    ensure_references(&mut tx, &owner, c.location_id, c.department_id).await?;
+    if c.primary {
+        take_primary(&mut tx, &owner, &c.contact_type, c.id, &cause).await?;
+    }
+    store::save(&mut tx, &c).await?;
+    cause
+        .emit(&mut tx, ev::CONTACT_CREATED, c.id, c.customer_id, &c)
+        .await?;
+    let res = created(format!("{}/contacts/{}", owner.path(), c.id), c.version, &c);
+    idem.commit(tx, res).await
+}
+
+/// Get a contact.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/contacts/{contactId}", tag = "contacts",
+    params(("customerId" = CustomerId, Path), ("contactId" = ContactId, Path)),
+    responses(
+        (status = 200, body = Contact, headers(("ETag" = String))),
+        shared_model::http::problems::TenantErrors,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn get_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<EntityPath<ContactId>>,
+) -> Result<Response, ApiError> {
+    let owner = path.owner();
+    let scope = owner.read_scope(&caller)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    let c = store::find(&mut tx, &owner, path.id(), false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    drop(tx);
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// List contacts by last name.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/contacts", tag = "contacts",
+    params(("customerId" = CustomerId, Path), ListQuery),
+    responses(
+        (status = 200, body = Page<Contact>),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<OwnerPath>,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    list(&state, &caller, path.owner(), q).await
+}
+
+/// List a location's contacts by last name.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/locations/{locationId}/contacts", tag = "contacts",
+    params(("customerId" = CustomerId, Path), ("locationId" = LocationId, Path), ListQuery),
+    responses(
+        (status = 200, body = Page<Contact>),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_location_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<EntityPath<LocationId>>,
+    ApiQuery(mut q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let owner = path.owner();
+    let mut tx = db::begin(&state.kit.pool, owner.read_scope(&caller)?).await?;
+    locations::find(&mut tx, &owner, path.id(), false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("location"))?;
+    drop(tx);
+    q.location_id = Some(path.id());
+    list(&state, &caller, owner, q).await
+}
+
+/// List a department's contacts by last name.
+#[utoipa::path(
+    get, path = "/v1/customers/{customerId}/departments/{departmentId}/contacts", tag = "contacts",
+    params(("customerId" = CustomerId, Path), ("departmentId" = DepartmentId, Path), ListQuery),
+    responses(
+        (status = 200, body = Page<Contact>),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Invalid,
+    ),
+    security(("bearer" = []))
+)]
+pub async fn list_department_contacts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(path): ApiPath<EntityPath<DepartmentId>>,
+    ApiQuery(mut q): ApiQuery<ListQuery>,
+) -> Result<Response, ApiError> {
+    let owner = path.owner();
+    let mut tx = db::begin(&state.kit.pool, owner.read_scope(&caller)?).await?;
+    departments::find(&mut tx, &owner, path.id(), false)
+        .await?
+        .ok_or_else(|| ApiError::not_found("department"))?;
+    drop(tx);
+    q.department_id = Some(path.id());
+    list(&state, &caller, owner, q).await
+}
+
+async fn list(
+    state: &AppState,
+    caller: &Caller,
+    owner: Owner,
+    q: ListQuery,
+) -> Result<Response, ApiError> {
+    let scope = owner.read_scope(caller)?;
+    let limit = page_limit(q.limit)?;
+    let after: Option<Position> = q.cursor.as_deref().map(decode_cursor).transpose()?;
+    let mut v = Validator::new();
+    let kind = q.contact_type.as_deref().map(|t| contact_type(&mut v, t));
+    let text = q.q.as_deref().map(|t| v.text("q", t, 1, 200));
+    v.finish()?;
+    let filter = store::Filter {
+        active: q.active,
+        contact_type: kind.as_deref(),
+        primary: q.primary,
+        location: q.location_id,
+        department: q.department_id,
+        q: text.as_deref(),
+    };
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    owner.ensure_known(&mut tx).await?;
+    let rows = store::list(&mut tx, &owner, &filter, after.map(|p| (p.0, p.1)), limit).await?;
+    drop(tx);
+    let body: Page<Contact> = page(rows, limit, |c| Position(c.last_name.to_lowercase(), c.id));
+    Ok(axum::Json(body).into_response())
+}
+
+/// Update a contact (JSON merge patch; `If-Match` honoured).
+#[utoipa::path(
+    patch, path = "/v1/customers/{customerId}/contacts/{contactId}", tag = "contacts",
+    params(("customerId" = CustomerId, Path), ("contactId" = ContactId, Path), ("If-Match" = Option<String>, Header)),
+    request_body = UpdateContact,
+    responses(
+        (status = 200, body = Contact, headers(("ETag" = String))),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        shared_model::http::problems::Invalid,
+        (status = 409, description = "CUSTOMER_DEACTIVATED; CLIENT_DISABLED", body = shared_model::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn update_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath(path): ApiPath<EntityPath<ContactId>>,
+    ApiJson(body): ApiJson<UpdateContact>,
+) -> Result<Response, ApiError> {
+    let owner = path.owner();
+    let scope = owner.edit_scope(&caller)?;
+    let mut v = Validator::new();
+    let kind = body.contact_type.map(|t| contact_type(&mut v, &t));
+    let salutation = body.salutation.map(|s| v.text("salutation", &s, 1, 20));
+    let first_name = body.first_name.map(|s| v.text("firstName", &s, 1, 100));
+    let last_name = body.last_name.map(|s| v.text("lastName", &s, 1, 100));
+    let job_title = body.job_title.map(|s| v.text("jobTitle", &s, 1, 100));
+    v.finish()?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    owner.ensure_writable(&mut tx).await?;
+    let before = store::find(&mut tx, &owner, path.id(), true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    if_match.check(before.version)?;
+    let mut c = before.clone();
+    if let Some(k) = kind {
+        c.contact_type = k;
+    }
+    if let Some(p) = body.primary {
+        c.primary = p;
+    }
+    salutation.apply(&mut c.salutation);
+    first_name.apply(&mut c.first_name);
+    if let Some(n) = last_name {
+        c.last_name = n;
+    }
+    job_title.apply(&mut c.job_title);
+    body.email.apply(&mut c.email);
+    body.phone.apply(&mut c.phone);
+    body.mobile.apply(&mut c.mobile);
+    body.location_id.apply(&mut c.location_id);
+    body.department_id.apply(&mut c.department_id);
+    body.locale.apply(&mut c.locale);
+    if let Some(a) = body.active {
+        c.active = a;
+    }
+    if c == before {
+        return Ok(with_etag(StatusCode::OK, c.version, &c));
+    }
+    let location = c
+        .location_id
+        .filter(|_| c.location_id != before.location_id);
+    let department = c
+        .department_id
+        .filter(|_| c.department_id != before.department_id);
+    ensure_references(&mut tx, &owner, location, department).await?;
+    if c.primary && (!before.primary || c.contact_type != before.contact_type) {
+        take_primary(&mut tx, &owner, &c.contact_type, c.id, &cause).await?;
+    }
+    c.version += 1;
+    c.updated_at = db::now();
+    store::save(&mut tx, &c).await?;
+    let data = Updated::new(&before, &c).map_err(ApiError::internal)?;
+    cause
+        .emit(&mut tx, ev::CONTACT_UPDATED, c.id, c.customer_id, &data)
+        .await?;
+    tx.commit().await?;
+    Ok(with_etag(StatusCode::OK, c.version, &c))
+}
+
+/// Delete a contact.
+#[utoipa::path(
+    delete, path = "/v1/customers/{customerId}/contacts/{contactId}", tag = "contacts",
+    params(("customerId" = CustomerId, Path), ("contactId" = ContactId, Path), ("If-Match" = Option<String>, Header)),
+    responses(
+        (status = 204, description = "Deleted"),
+        shared_model::http::problems::TenantErrors,
+        shared_model::http::problems::Stale,
+        (status = 409, description = "CUSTOMER_DEACTIVATED; CLIENT_DISABLED", body = shared_model::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn delete_contact(
+    State(state): State<AppState>,
+    caller: Caller,
+    trace: Trace,
+    if_match: IfMatch,
+    ApiPath(path): ApiPath<EntityPath<ContactId>>,
+) -> Result<Response, ApiError> {
+    let owner = path.owner();
+    let scope = owner.edit_scope(&caller)?;
+    let mut tx = db::begin(&state.kit.pool, scope).await?;
+    owner.ensure_writable(&mut tx).await?;
+    let c = store::find(&mut tx, &owner, path.id(), true)
+        .await?
+        .ok_or_else(|| ApiError::not_found("contact"))?;
+    if_match.check(c.version)?;
+    let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
+    store::delete(&mut tx, &c, &cause).await?;
+    tx.commit().await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
