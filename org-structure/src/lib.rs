@@ -65,7 +65,7 @@ impl Service for OrgStructure {
         Location, Department, Contact, Problem, FieldError,
         locations::routes::CreateLocation, locations::routes::UpdateLocation,
         departments::routes::CreateDepartment, departments::routes::UpdateDepartment,
-        contacts::routes::CreateContact, contacts::routes::UpdateContact,
+        contacts::requests::CreateContact, contacts::requests::UpdateContact,
     )),
     tags(
         (name = "locations", description = "Locations (sites) of a customer or of a client"),

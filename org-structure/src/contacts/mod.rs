@@ -2,5 +2,6 @@
 //! `technical` or a custom label), at most one primary per owner and type, optionally at a
 //! location and in a department of the same owner.
 
+pub mod requests;
 pub mod routes;
 pub mod store;
