@@ -17,8 +17,7 @@ use sqlx::Connection;
 
 use super::client::Call;
 use super::load::{self, LoadSpec};
-use super::pgbench;
-use super::scenarios::{Comparison, Options};
+use super::scenarios::{self, Comparison, Options};
 use super::stats::Samples;
 use crate::{ServiceProcess, free_port};
 
@@ -191,36 +190,10 @@ impl KeysEnv {
 
     pub async fn compare_verify(&self) -> anyhow::Result<Comparison> {
         let script = self.baseline_sql();
-        self.service_side(self.opts.warmup).await;
-        let phase = self.opts.duration / self.opts.rounds.max(1);
-        let (mut svc, mut base) = (Samples::default(), Samples::default());
-        for _ in 0..self.opts.rounds.max(1) {
-            svc.merge(self.service_side(phase).await);
-            base.merge(
-                pgbench::run(
-                    &self.superuser_url,
-                    &script,
-                    self.opts.concurrency,
-                    phase,
-                    &self.opts.workdir,
-                )
-                .await?,
-            );
-        }
-        let (service, baseline) = (svc.figures(), base.figures());
-        let ratio = if baseline.throughput_per_s > 0.0 {
-            service.throughput_per_s / baseline.throughput_per_s
-        } else {
-            0.0
-        };
-        Ok(Comparison {
-            scenario: "verify-key".into(),
-            concurrency: self.opts.concurrency,
-            service,
-            baseline,
-            baseline_sql: script,
-            ratio,
+        scenarios::alternate(&self.opts, &self.superuser_url, "verify-key", script, |d| {
+            self.service_side(d)
         })
+        .await
     }
 
     /// Whether the replica accepts `key` (an unanswered call counts as accepted: not refused).

@@ -258,37 +258,56 @@ impl Env {
         let mut su = sqlx::PgConnection::connect(&self.superuser_url).await?;
         sqlx::query("ANALYZE").execute(&mut su).await?;
         su.close().await.ok();
-        self.service_side(scenario, self.opts.warmup).await;
-        let phase = self.opts.duration / self.opts.rounds.max(1);
-        let (mut svc, mut base) = (Samples::default(), Samples::default());
-        for _ in 0..self.opts.rounds.max(1) {
-            svc.merge(self.service_side(scenario, phase).await);
-            base.merge(
-                pgbench::run(
-                    &self.superuser_url,
-                    &script,
-                    self.opts.concurrency,
-                    phase,
-                    &self.opts.workdir,
-                )
-                .await?,
-            );
-        }
-        let (service, baseline) = (svc.figures(), base.figures());
-        let ratio = if baseline.throughput_per_s > 0.0 {
-            service.throughput_per_s / baseline.throughput_per_s
-        } else {
-            0.0
-        };
-        Ok(Comparison {
-            scenario: scenario.to_string(),
-            concurrency: self.opts.concurrency,
-            service,
-            baseline,
-            baseline_sql: script,
-            ratio,
+        alternate(&self.opts, &self.superuser_url, scenario, script, |d| {
+            self.service_side(scenario, d)
         })
+        .await
     }
+}
+
+/// A warm-up of `service_side`, then `opts.rounds` alternations of it and of its pgbench
+/// `script` against `superuser_url`, compared.
+pub async fn alternate<'a, F, Fut>(
+    opts: &Options,
+    superuser_url: &str,
+    scenario: &str,
+    script: String,
+    service_side: F,
+) -> anyhow::Result<Comparison>
+where
+    F: Fn(Duration) -> Fut,
+    Fut: std::future::Future<Output = Samples> + 'a,
+{
+    service_side(opts.warmup).await;
+    let phase = opts.duration / opts.rounds.max(1);
+    let (mut svc, mut base) = (Samples::default(), Samples::default());
+    for _ in 0..opts.rounds.max(1) {
+        svc.merge(service_side(phase).await);
+        base.merge(
+            pgbench::run(
+                superuser_url,
+                &script,
+                opts.concurrency,
+                phase,
+                &opts.workdir,
+            )
+            .await?,
+        );
+    }
+    let (service, baseline) = (svc.figures(), base.figures());
+    let ratio = if baseline.throughput_per_s > 0.0 {
+        service.throughput_per_s / baseline.throughput_per_s
+    } else {
+        0.0
+    };
+    Ok(Comparison {
+        scenario: scenario.to_string(),
+        concurrency: opts.concurrency,
+        service,
+        baseline,
+        baseline_sql: script,
+        ratio,
+    })
 }
 
 /// Start-to-ready time and idle resident memory of each service binary.
