@@ -5,6 +5,7 @@ pub mod client;
 pub mod delivery;
 pub mod keys;
 pub mod load;
+pub mod org;
 pub mod pgbench;
 pub mod scenarios;
 pub mod stats;

@@ -19,13 +19,15 @@ use serde_json::json;
 use tests::bench::scenarios::{self, Env, Options};
 
 /// Every scenario, in the order `all` runs them.
-const ALL: [&str; 7] = [
+const ALL: [&str; 9] = [
     "get-customer",
     "create-customer",
     "list-customers",
     "event-delivery",
     "verify-key",
     "revocation-visibility",
+    "hq-creation",
+    "list-contacts",
     "startup",
 ];
 
@@ -33,7 +35,7 @@ const ALL: [&str; 7] = [
 #[command(about = "Customer-platform benchmark harness")]
 struct Cli {
     /// Scenarios to run: get-customer, create-customer, list-customers, event-delivery,
-    /// verify-key, revocation-visibility,
+    /// verify-key, revocation-visibility, hq-creation, list-contacts,
     /// startup, all, smoke.
     #[arg(required = true)]
     scenarios: Vec<String>,
@@ -61,6 +63,12 @@ struct Cli {
     /// Seconds of writing in event-delivery.
     #[arg(long, default_value_t = 60)]
     event_duration: u64,
+    /// Business customers created per second in hq-creation.
+    #[arg(long, default_value_t = 100.0)]
+    hq_rate: f64,
+    /// Seconds of creating customers in hq-creation.
+    #[arg(long, default_value_t = 30)]
+    hq_duration: u64,
     /// Runtime worker threads of each service under test (`TOKIO_WORKER_THREADS`); by default
     /// one per core.
     #[arg(long)]
@@ -86,6 +94,8 @@ async fn main() -> anyhow::Result<()> {
                 cli.tenants = cli.tenants.min(10);
                 cli.event_rate = cli.event_rate.min(50.0);
                 cli.event_duration = cli.event_duration.min(3);
+                cli.hq_rate = cli.hq_rate.min(20.0);
+                cli.hq_duration = cli.hq_duration.min(2);
             }
             one if ALL.contains(&one) => list.push(one.to_string()),
             other => anyhow::bail!("unknown scenario {other}"),
@@ -114,15 +124,16 @@ async fn main() -> anyhow::Result<()> {
     let mut delivery_sweep = None;
     let mut startup = None;
     const KEY_SCENARIOS: [&str; 2] = ["verify-key", "revocation-visibility"];
-    let needs_env = list
-        .iter()
-        .any(|s| s != "startup" && !KEY_SCENARIOS.contains(&s.as_str()));
+    const ORG_SCENARIOS: [&str; 2] = ["hq-creation", "list-contacts"];
+    let own_env =
+        |s: &String| KEY_SCENARIOS.contains(&s.as_str()) || ORG_SCENARIOS.contains(&s.as_str());
+    let needs_env = list.iter().any(|s| s != "startup" && !own_env(s));
     let env = if needs_env {
         Some(Env::start(opts.clone()).await?)
     } else {
         None
     };
-    for s in list.iter().filter(|s| !KEY_SCENARIOS.contains(&s.as_str())) {
+    for s in list.iter().filter(|s| !own_env(s)) {
         eprintln!("running {s} ...");
         match s.as_str() {
             "event-delivery" => {
@@ -150,6 +161,22 @@ async fn main() -> anyhow::Result<()> {
             revocation = Some(keys.revocation_visibility(samples).await?);
         }
         keys.stop().await;
+    }
+    let mut hq = None;
+    if list.iter().any(|s| ORG_SCENARIOS.contains(&s.as_str())) {
+        let org = tests::bench::org::OrgEnv::start(opts.clone()).await?;
+        if list.iter().any(|s| s == "hq-creation") {
+            eprintln!("running hq-creation ...");
+            hq = Some(
+                org.hq_creation(cli.hq_rate, Duration::from_secs(cli.hq_duration))
+                    .await?,
+            );
+        }
+        if list.iter().any(|s| s == "list-contacts") {
+            eprintln!("running list-contacts ...");
+            comparisons.push(org.compare_list_contacts().await?);
+        }
+        org.stop().await;
     }
     if list.iter().any(|s| s == "startup") {
         startup = Some(scenarios::startup(&workdir).await?);
@@ -240,6 +267,21 @@ async fn main() -> anyhow::Result<()> {
             r.samples, r.p50_ms, r.p99_ms, r.max_ms
         );
     }
+    if let Some(h) = &hq {
+        println!(
+            "\nhq-creation at {}/s for {}s: created {} (errors {}), HQ missing {}, duplicated {}; \
+             customer-api commit → HQ readable in org-structure p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            h.rate_per_s,
+            h.duration_s,
+            h.created,
+            h.create_errors,
+            h.missing,
+            h.duplicated,
+            h.p50_ms,
+            h.p99_ms,
+            h.max_ms
+        );
+    }
     if let Some(st) = &startup {
         println!(
             "\n{:<16} {:>16} {:>14}",
@@ -261,6 +303,7 @@ async fn main() -> anyhow::Result<()> {
         "eventDelivery": delivery,
         "eventDeliverySweep": delivery_sweep,
         "revocationVisibility": revocation,
+        "hqCreation": hq,
         "startup": startup,
     });
     let path = cli.out.join(format!("result-{stamp}.json"));
@@ -270,5 +313,9 @@ async fn main() -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|d| d.lost > 0 || d.duplicated > 0);
     anyhow::ensure!(!failed, "events were lost or duplicated");
+    let hq_failed = hq
+        .as_ref()
+        .is_some_and(|h| h.missing > 0 || h.duplicated > 0);
+    anyhow::ensure!(!hq_failed, "HQ locations were missing or duplicated");
     Ok(())
 }
