@@ -6,6 +6,7 @@ mod audit;
 mod consumer;
 mod customer_events;
 mod keys;
+mod org;
 mod otlp;
 mod relay;
 mod services;
