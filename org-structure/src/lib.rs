@@ -10,11 +10,12 @@ pub mod contacts;
 pub mod departments;
 pub mod locations;
 pub mod owners;
+pub mod settings;
 pub mod values;
 
 use shared_model::bus::Subscription;
 use shared_model::error::{FieldError, Problem};
-use shared_model::events::org::{Contact, Department, Location};
+use shared_model::events::org::{Contact, Department, Location, OrgSettings};
 use shared_model::service::{App, NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
 use utoipa::OpenApi;
@@ -42,6 +43,7 @@ impl Service for OrgStructure {
         locations::routes::router()
             .merge(departments::routes::router())
             .merge(contacts::routes::router())
+            .merge(settings::routes::router())
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
@@ -62,15 +64,17 @@ impl Service for OrgStructure {
             Errors are RFC 9457 problem details with a stable `code`.",
     ),
     components(schemas(
-        Location, Department, Contact, Problem, FieldError,
+        Location, Department, Contact, OrgSettings, Problem, FieldError,
         locations::routes::CreateLocation, locations::routes::UpdateLocation,
         departments::routes::CreateDepartment, departments::routes::UpdateDepartment,
         contacts::requests::CreateContact, contacts::requests::UpdateContact,
+        settings::routes::PutSettings,
     )),
     tags(
         (name = "locations", description = "Locations (sites) of a customer or of a client"),
         (name = "departments", description = "Departments of a customer or of a client: a tree of at most 5 levels"),
         (name = "contacts", description = "Contact persons of a customer or of a client"),
+        (name = "settings", description = "A customer's org-structure settings"),
     )
 )]
 pub struct ApiDoc;

@@ -4,7 +4,7 @@ use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::CloudEvent;
 use shared_model::events::customer::Address;
 use shared_model::events::org::{self as ev, Location};
-use shared_model::ids::{ClientId, CustomerId, LocationId};
+use shared_model::ids::{AddressId, ClientId, CustomerId, LocationId};
 use shared_model::model::{DerivedFrom, Email, LocationKind, Phone, WebUrl};
 use shared_model::outbox::{self, Cause};
 use sqlx::PgConnection;
@@ -251,4 +251,55 @@ pub async fn delete_all_of(
         .collect::<Result<Vec<CloudEvent>, _>>()?;
     outbox::write(conn, &events).await?;
     Ok(events.len())
+}
+
+/// The owner's HQ, locked, with the client address it follows and the version of that address
+/// last applied (both None unless a client address made it).
+pub async fn hq_with_source(
+    conn: &mut PgConnection,
+    owner: &Owner,
+) -> Result<Option<(Location, Option<AddressId>, Option<i64>)>, ApiError> {
+    #[derive(sqlx::FromRow)]
+    struct Sourced {
+        #[sqlx(flatten)]
+        row: Row,
+        derived_address_id: Option<AddressId>,
+        derived_address_version: Option<i64>,
+    }
+    let sql = format!(
+        "SELECT {COLUMNS}, derived_address_id, derived_address_version FROM locations
+          WHERE customer_id = $1 AND owner_id = $2 AND kind = 'hq' FOR UPDATE"
+    );
+    Ok(sqlx::query_as::<_, Sourced>(sqlx::AssertSqlSafe(sql))
+        .bind(owner.customer)
+        .bind(owner.id())
+        .fetch_optional(conn)
+        .await?
+        .map(|s| {
+            (
+                Location::from(s.row),
+                s.derived_address_id,
+                s.derived_address_version,
+            )
+        }))
+}
+
+/// Records the client address (and its version) a derived HQ follows.
+pub async fn set_source(
+    conn: &mut PgConnection,
+    l: &Location,
+    address: AddressId,
+    version: i64,
+) -> Result<(), ApiError> {
+    sqlx::query(
+        "UPDATE locations SET derived_address_id = $3, derived_address_version = $4
+          WHERE customer_id = $1 AND location_id = $2",
+    )
+    .bind(l.customer_id)
+    .bind(l.id)
+    .bind(address)
+    .bind(version)
+    .execute(conn)
+    .await?;
+    Ok(())
 }

@@ -133,6 +133,7 @@ impl Projection for KnownClients {
 
 pub fn subscriptions() -> Vec<Subscription> {
     vec![
+        hq::client_addresses(),
         projection::subscription::<KnownCustomers>(
             "customers",
             &[

@@ -5,6 +5,7 @@ mod contacts;
 mod departments;
 mod locations;
 mod owners;
+mod settings;
 
 use std::time::{Duration, Instant};
 

@@ -112,3 +112,22 @@ pub struct Contact {
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
 }
+
+event_types!("urn:customer-platform:schema:org-settings:v1";
+    SETTINGS_UPDATED = "org_settings.updated",
+);
+
+/// A customer's org-structure settings: the API representation and the data of
+/// `org_settings.updated`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OrgSettings {
+    pub customer_id: CustomerId,
+    /// A client's first address (from `client_address.created`) makes the client's HQ, which
+    /// then follows that address while it is still derived. Default false.
+    pub client_hq_from_address: bool,
+    /// 0 until the settings are first changed.
+    pub version: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
