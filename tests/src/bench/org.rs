@@ -2,8 +2,8 @@
 //!
 //! - `hq-creation`: business customers with an address created over customer-api's API at
 //!   `--hq-rate` for `--hq-duration`; for each, the time from its `createdAt` (set just before
-//!   customer-api's commit) to its HQ being readable through org-structure's API, polled every
-//!   few milliseconds; and how many never appear or appear twice.
+//!   customer-api's commit) to its HQ's commit in org-structure (see [`OrgEnv::hq_creation`]);
+//!   then every HQ read through org-structure's API, counting those missing or doubled.
 //! - `list-contacts`: the first page of 50 of one owner's 1,000 contacts, against the same
 //!   query under pgbench.
 
@@ -17,6 +17,13 @@ use shared_model::config::AmqpConfig;
 use shared_model::ids::CustomerId;
 use shared_model::testkit::{self, TestDb};
 use sqlx::Connection;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::client::Call;
@@ -27,8 +34,6 @@ use crate::{ServiceProcess, free_port};
 
 /// Contacts of the owner `list-contacts` reads.
 const CONTACTS: i64 = 1_000;
-/// How often a new customer's HQ is looked for.
-const POLL: Duration = Duration::from_millis(5);
 /// How long an HQ may take before it counts as missing.
 const GIVE_UP: Duration = Duration::from_secs(10);
 
@@ -38,6 +43,9 @@ pub struct HqCreation {
     pub duration_s: f64,
     pub created: u64,
     pub create_errors: u64,
+    /// Customers whose HQ's `location.created` arrived (the latencies are theirs).
+    pub timed: u64,
+    /// Customers without an HQ, read through the API after the run.
     pub missing: u64,
     pub duplicated: u64,
     pub p50_ms: f64,
@@ -200,6 +208,12 @@ impl OrgEnv {
     }
 
     /// `hq-creation` at `rate` customers a second for `duration`.
+    ///
+    /// When the HQ became readable is taken from org-structure's `location.created`: its
+    /// `enqueuedat` is written in the HQ's own transaction, just before it commits. Polling
+    /// each new customer's HQ instead would load org-structure with thousands of reads a
+    /// second and measure that. Afterwards every customer's HQs are read through the API:
+    /// none is missing, none has two.
     pub async fn hq_creation(&self, rate: f64, duration: Duration) -> anyhow::Result<HqCreation> {
         let admin = testkit::token(
             "bench-admin",
@@ -209,10 +223,41 @@ impl OrgEnv {
                 Permission::PlatformAdminViewAllCustomers,
             ],
         );
-        let (tx, mut rx) =
-            tokio::sync::mpsc::unbounded_channel::<(CustomerId, time::OffsetDateTime)>();
+        let conn = shared_model::bus::connect(&self.amqp, "bench-hq").await?;
+        let ch = conn.create_channel().await?;
+        let queue = format!("{}.bench-hq", self.amqp.queue_prefix);
+        shared_model::bus::declare_queue(&ch, &self.amqp, &queue, &["location.created".into()])
+            .await?;
+        let mut consumer = ch
+            .basic_consume(
+                queue.clone().into(),
+                "bench-hq".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        // customer → when its HQ's transaction wrote the event.
+        let seen: Arc<Mutex<HashMap<String, time::OffsetDateTime>>> = Arc::default();
+        let sink = seen.clone();
+        let reader = tokio::spawn(async move {
+            while let Some(Ok(d)) = consumer.next().await {
+                let at = d.properties.headers().as_ref().and_then(|h| {
+                    match h.inner().get("enqueuedat") {
+                        Some(AMQPValue::LongString(s)) => parse_time(&s.to_string()),
+                        _ => None,
+                    }
+                });
+                let v: serde_json::Value = serde_json::from_slice(&d.data).unwrap_or_default();
+                if let (Some(at), Some(customer)) = (at, v["data"]["customerId"].as_str()) {
+                    sink.lock().await.entry(customer.to_string()).or_insert(at);
+                }
+                let _ = d.ack(BasicAckOptions::default()).await;
+            }
+        });
+
+        let created: Arc<Mutex<Vec<(String, time::OffsetDateTime)>>> = Arc::default();
         let writes = {
-            let admin = admin.clone();
+            let (admin, created) = (admin.clone(), created.clone());
             let spec = LoadSpec {
                 concurrency: self.opts.concurrency,
                 duration,
@@ -228,22 +273,19 @@ impl OrgEnv {
                         "address": {"lines": [format!("{seq} Main St")], "city": "Springfield"}
                     }),
                 );
-                let tx = tx.clone();
+                let created = created.clone();
                 async move {
                     let ok = match conn.send(&call).await {
                         Ok((s, body)) if s == StatusCode::CREATED => {
                             let v: serde_json::Value =
                                 serde_json::from_slice(&body).unwrap_or_default();
-                            let id = v["id"].as_str().and_then(|i| i.parse().ok());
-                            let at = v["createdAt"].as_str().and_then(|t| {
-                                time::OffsetDateTime::parse(
-                                    t,
-                                    &time::format_description::well_known::Rfc3339,
-                                )
-                                .ok()
-                            });
+                            let id = v["id"].as_str().map(String::from);
+                            let at = v["createdAt"].as_str().and_then(parse_time);
                             match (id, at) {
-                                (Some(id), Some(at)) => tx.send((id, at)).is_ok(),
+                                (Some(id), Some(at)) => {
+                                    created.lock().await.push((id, at));
+                                    true
+                                }
                                 _ => false,
                             }
                         }
@@ -252,57 +294,65 @@ impl OrgEnv {
                     (conn, ok)
                 }
             })
+            .await
         };
-        // Look for each customer's HQ as soon as customer-api answers.
-        let http = self.http.clone();
-        let org = self.org.base.clone();
-        let pollers = tokio::spawn(async move {
-            let mut polls = JoinSet::new();
-            while let Some((id, created_at)) = rx.recv().await {
-                let (http, org, admin) = (http.clone(), org.clone(), admin.clone());
-                polls.spawn(async move {
-                    let url = format!("{org}/v1/customers/{id}/locations?kind=hq");
-                    let started = Instant::now();
-                    while started.elapsed() < GIVE_UP {
-                        let found = match http.get(&url).bearer_auth(&admin).send().await {
-                            Ok(r) if r.status() == StatusCode::OK => r
-                                .json::<serde_json::Value>()
-                                .await
-                                .ok()
-                                .and_then(|v| v["items"].as_array().map(|a| a.len()))
-                                .unwrap_or(0),
-                            _ => 0,
-                        };
-                        if found > 0 {
-                            let now = time::OffsetDateTime::now_utc();
-                            return Some(((now - created_at).as_seconds_f64() * 1e6) as u64);
-                        }
-                        tokio::time::sleep(POLL).await;
-                    }
-                    None
-                });
+        let created = created.lock().await.clone();
+        let deadline = Instant::now() + GIVE_UP;
+        while seen.lock().await.len() < created.len() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        reader.abort();
+        let _ = conn.close(200, "done".into()).await;
+        testkit::delete_queues(&self.amqp, &[queue]).await;
+
+        // Every customer's HQs, as org-structure's API answers them.
+        let mut reads = JoinSet::new();
+        let mut counts = Vec::with_capacity(created.len());
+        for (id, _) in &created {
+            let url = format!("{}/v1/customers/{id}/locations?kind=hq", self.org.base);
+            let (http, admin) = (self.http.clone(), admin.clone());
+            reads.spawn(async move {
+                let page: serde_json::Value = http
+                    .get(&url)
+                    .bearer_auth(&admin)
+                    .send()
+                    .await
+                    .ok()?
+                    .json()
+                    .await
+                    .ok()?;
+                page["items"].as_array().map(Vec::len)
+            });
+            // 32 reads at a time.
+            if reads.len() >= 32
+                && let Some(r) = reads.join_next().await
+            {
+                counts.push(r.ok().flatten().unwrap_or(0));
             }
-            let mut latencies = Vec::new();
-            let mut missing = 0;
-            while let Some(r) = polls.join_next().await {
-                match r.ok().flatten() {
-                    Some(us) => latencies.push(us),
-                    None => missing += 1,
-                }
-            }
-            (latencies, missing)
-        });
-        let written = writes.await;
-        let (latencies, missing) = pollers.await?;
+        }
+        while let Some(r) = reads.join_next().await {
+            counts.push(r.ok().flatten().unwrap_or(0));
+        }
+        let seen = seen.lock().await;
+        let latencies: Vec<u64> = created
+            .iter()
+            .filter_map(|(id, at)| {
+                seen.get(id)
+                    .map(|hq| ((*hq - *at).as_seconds_f64() * 1e6).max(0.0) as u64)
+            })
+            .collect();
         let mut su = sqlx::PgConnection::connect(&self.org_superuser_url).await?;
-        let duplicated: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM (SELECT 1 FROM locations WHERE kind = 'hq'
-                GROUP BY customer_id, owner_id HAVING count(*) > 1) d",
+        // The database's own count of owners with two HQs (its unique index makes it 0).
+        let doubled: i64 = sqlx::query_scalar(
+            "SELECT count(*) - count(DISTINCT (customer_id, owner_id)) FROM locations
+              WHERE kind = 'hq'",
         )
         .fetch_one(&mut su)
         .await?;
         su.close().await.ok();
-        let created = latencies.len() as u64 + missing;
+        let missing = counts.iter().filter(|n| **n == 0).count() as u64;
+        let duplicated = counts.iter().filter(|n| **n > 1).count() as u64 + doubled as u64;
+        let timed = latencies.len() as u64;
         let f = Samples {
             latencies_us: latencies,
             errors: 0,
@@ -312,13 +362,18 @@ impl OrgEnv {
         Ok(HqCreation {
             rate_per_s: rate,
             duration_s: duration.as_secs_f64(),
-            created,
-            create_errors: written.errors,
+            created: created.len() as u64,
+            create_errors: writes.errors,
+            timed,
             missing,
-            duplicated: duplicated as u64,
+            duplicated,
             p50_ms: f.p50_ms,
             p99_ms: f.p99_ms,
             max_ms: f.max_ms,
         })
     }
+}
+
+fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }

@@ -270,13 +270,14 @@ async fn main() -> anyhow::Result<()> {
     if let Some(h) = &hq {
         println!(
             "\nhq-creation at {}/s for {}s: created {} (errors {}), HQ missing {}, duplicated {}; \
-             customer-api commit → HQ readable in org-structure p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+             customer-api commit → HQ committed in org-structure ({} timed) p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             h.rate_per_s,
             h.duration_s,
             h.created,
             h.create_errors,
             h.missing,
             h.duplicated,
+            h.timed,
             h.p50_ms,
             h.p99_ms,
             h.max_ms
