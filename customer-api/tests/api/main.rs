@@ -9,6 +9,7 @@ mod clients;
 mod customer_lists;
 mod customers;
 mod fixtures;
+mod group_access;
 mod groups;
 mod isolation;
 mod lifecycle;
