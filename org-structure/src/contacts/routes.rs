@@ -22,7 +22,7 @@ use shared_model::http::nested::nested;
 use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Trace, created, decode_cursor, page, page_limit, with_etag,
 };
-use shared_model::ids::{ClientId, ContactId, CustomerId, DepartmentId, LocationId};
+use shared_model::ids::{ContactId, CustomerId, DepartmentId, LocationId};
 use shared_model::outbox::Cause;
 use sqlx::PgConnection;
 use utoipa_axum::router::OpenApiRouter;
@@ -33,7 +33,7 @@ use super::store;
 use crate::AppState;
 use crate::departments::store as departments;
 use crate::locations::store as locations;
-use crate::owners::{CLIENT_LEVEL, Owner, OwnerPath};
+use crate::owners::{CLIENT_LEVEL, EntityPath, Owner, OwnerPath};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -47,31 +47,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         ))
         .routes(nested(routes!(list_location_contacts), &CLIENT_LEVEL))
         .routes(nested(routes!(list_department_contacts), &CLIENT_LEVEL))
-}
-
-/// Path parameters of an owner's entity (`{contactId}`, `{locationId}` or `{departmentId}`),
-/// at either level.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EntityPath<Id> {
-    customer_id: CustomerId,
-    #[serde(default)]
-    client_id: Option<ClientId>,
-    #[serde(rename = "contactId", alias = "locationId", alias = "departmentId")]
-    id: Id,
-}
-
-impl<Id: Copy> EntityPath<Id> {
-    fn owner(&self) -> Owner {
-        Owner {
-            customer: self.customer_id,
-            client: self.client_id,
-        }
-    }
-
-    fn id(&self) -> Id {
-        self.id
-    }
 }
 
 #[derive(Serialize, Deserialize)]

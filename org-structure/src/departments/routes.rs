@@ -23,7 +23,7 @@ use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, created, decode_cursor, page, page_limit,
     with_etag,
 };
-use shared_model::ids::{ClientId, CustomerId, DepartmentId, LocationId};
+use shared_model::ids::{CustomerId, DepartmentId, LocationId};
 use shared_model::outbox::Cause;
 use shared_model::schema::{Code, Text200};
 use sqlx::PgConnection;
@@ -35,7 +35,7 @@ use super::{store, tree};
 use crate::AppState;
 use crate::contacts::store as contacts;
 use crate::locations::store as locations;
-use crate::owners::{CLIENT_LEVEL, Owner, OwnerPath};
+use crate::owners::{CLIENT_LEVEL, EntityPath, Owner, OwnerPath};
 use crate::values::{self, DetachQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -49,44 +49,6 @@ pub fn router() -> OpenApiRouter<AppState> {
             &CLIENT_LEVEL,
         ))
         .routes(nested(routes!(list_location_departments), &CLIENT_LEVEL))
-}
-
-/// A department's path parameters, at either level.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DepartmentPath {
-    customer_id: CustomerId,
-    #[serde(default)]
-    client_id: Option<ClientId>,
-    department_id: DepartmentId,
-}
-
-impl DepartmentPath {
-    fn owner(&self) -> Owner {
-        Owner {
-            customer: self.customer_id,
-            client: self.client_id,
-        }
-    }
-}
-
-/// A location's path parameters, at either level.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AtLocationPath {
-    customer_id: CustomerId,
-    #[serde(default)]
-    client_id: Option<ClientId>,
-    location_id: LocationId,
-}
-
-impl AtLocationPath {
-    fn owner(&self) -> Owner {
-        Owner {
-            customer: self.customer_id,
-            client: self.client_id,
-        }
-    }
 }
 
 /// Body of `POST .../departments`.
@@ -247,12 +209,12 @@ pub async fn create_department(
 pub async fn get_department(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(path): ApiPath<DepartmentPath>,
+    ApiPath(path): ApiPath<EntityPath<DepartmentId>>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let d = store::find(&mut tx, &owner, path.department_id, false)
+    let d = store::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("department"))?;
     drop(tx);
@@ -293,17 +255,17 @@ pub async fn list_departments(
 pub async fn list_location_departments(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(path): ApiPath<AtLocationPath>,
+    ApiPath(path): ApiPath<EntityPath<LocationId>>,
     ApiQuery(mut q): ApiQuery<ListQuery>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    locations::find(&mut tx, &owner, path.location_id, false)
+    locations::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     drop(tx);
-    q.location_id = Some(path.location_id);
+    q.location_id = Some(path.id());
     list(&state, &caller, owner, q).await
 }
 
@@ -357,7 +319,7 @@ pub async fn update_department(
     caller: Caller,
     trace: Trace,
     if_match: IfMatch,
-    ApiPath(path): ApiPath<DepartmentPath>,
+    ApiPath(path): ApiPath<EntityPath<DepartmentId>>,
     ApiJson(body): ApiJson<UpdateDepartment>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
@@ -373,7 +335,7 @@ pub async fn update_department(
     if !matches!(body.parent_id, Patch::Absent) {
         tree::lock(&mut tx, &owner).await?;
     }
-    let before = store::find(&mut tx, &owner, path.department_id, true)
+    let before = store::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("department"))?;
     if_match.check(before.version)?;
@@ -430,7 +392,7 @@ pub async fn delete_department(
     caller: Caller,
     trace: Trace,
     if_match: IfMatch,
-    ApiPath(path): ApiPath<DepartmentPath>,
+    ApiPath(path): ApiPath<EntityPath<DepartmentId>>,
     ApiQuery(q): ApiQuery<DetachQuery>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
@@ -438,7 +400,7 @@ pub async fn delete_department(
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
     tree::lock(&mut tx, &owner).await?;
-    let d = store::find(&mut tx, &owner, path.department_id, true)
+    let d = store::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("department"))?;
     if_match.check(d.version)?;

@@ -22,7 +22,7 @@ use shared_model::http::{
     ApiPath, ApiQuery, IfMatch, Page, Patch, Trace, created, decode_cursor, page, page_limit,
     with_etag,
 };
-use shared_model::ids::{ClientId, CustomerId, LocationId};
+use shared_model::ids::{CustomerId, LocationId};
 use shared_model::model::{Email, LocationKind, Phone, WebUrl};
 use shared_model::outbox::Cause;
 use shared_model::schema::{Code, Text200, Text2000, TimeZoneName};
@@ -34,7 +34,7 @@ use super::{hq, store};
 use crate::AppState;
 use crate::contacts::store as contacts;
 use crate::departments::store as departments;
-use crate::owners::{CLIENT_LEVEL, Owner, OwnerPath};
+use crate::owners::{CLIENT_LEVEL, EntityPath, OwnerPath};
 use crate::values::{self, DetachQuery};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -47,25 +47,6 @@ pub fn router() -> OpenApiRouter<AppState> {
             routes!(get_location, update_location, delete_location),
             &CLIENT_LEVEL,
         ))
-}
-
-/// A location's path parameters, at either level.
-#[derive(Clone, Copy, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LocationPath {
-    customer_id: CustomerId,
-    #[serde(default)]
-    client_id: Option<ClientId>,
-    location_id: LocationId,
-}
-
-impl LocationPath {
-    fn owner(&self) -> Owner {
-        Owner {
-            customer: self.customer_id,
-            client: self.client_id,
-        }
-    }
 }
 
 /// Body of `POST .../locations`.
@@ -251,12 +232,12 @@ pub async fn create_location(
 pub async fn get_location(
     State(state): State<AppState>,
     caller: Caller,
-    ApiPath(path): ApiPath<LocationPath>,
+    ApiPath(path): ApiPath<EntityPath<LocationId>>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let l = store::find(&mut tx, &owner, path.location_id, false)
+    let l = store::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     drop(tx);
@@ -324,7 +305,7 @@ pub async fn update_location(
     caller: Caller,
     trace: Trace,
     if_match: IfMatch,
-    ApiPath(path): ApiPath<LocationPath>,
+    ApiPath(path): ApiPath<EntityPath<LocationId>>,
     ApiJson(body): ApiJson<UpdateLocation>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
@@ -348,7 +329,7 @@ pub async fn update_location(
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let before = store::find(&mut tx, &owner, path.location_id, true)
+    let before = store::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     if_match.check(before.version)?;
@@ -408,14 +389,14 @@ pub async fn delete_location(
     caller: Caller,
     trace: Trace,
     if_match: IfMatch,
-    ApiPath(path): ApiPath<LocationPath>,
+    ApiPath(path): ApiPath<EntityPath<LocationId>>,
     ApiQuery(q): ApiQuery<DetachQuery>,
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let scope = owner.edit_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let l = store::find(&mut tx, &owner, path.location_id, true)
+    let l = store::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     if_match.check(l.version)?;

@@ -70,6 +70,32 @@ impl OwnerPath {
     }
 }
 
+/// The path parameters of one of an owner's entities, at either level: `{customerId}`, maybe
+/// `{clientId}`, and the entity's own id under its name (`{locationId}`, `{departmentId}` or
+/// `{contactId}`; a path names one of them).
+#[derive(Clone, Copy, Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EntityPath<Id> {
+    customer_id: CustomerId,
+    #[serde(default)]
+    client_id: Option<ClientId>,
+    #[serde(rename = "locationId", alias = "departmentId", alias = "contactId")]
+    id: Id,
+}
+
+impl<Id: Copy> EntityPath<Id> {
+    pub fn owner(&self) -> Owner {
+        Owner {
+            customer: self.customer_id,
+            client: self.client_id,
+        }
+    }
+
+    pub fn id(&self) -> Id {
+        self.id
+    }
+}
+
 impl Owner {
     /// The owner's id as entities store it (`owner_id`): the client's, or the customer's.
     pub fn id(&self) -> uuid::Uuid {
