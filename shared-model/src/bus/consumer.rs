@@ -1,0 +1,222 @@
+//! Consumers: a queue's subscription and the loop that applies its events once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
+use lapin::types::{FieldTable, ShortString};
+use sqlx::{PgConnection, PgPool};
+use tokio_util::sync::CancellationToken;
+
+use super::{connect, declare_queue, queue_name};
+use crate::config::AmqpConfig;
+use crate::db::{self, Scope};
+use crate::envelope::{CloudEvent, EventType};
+
+/// An event handler: applies one event inside the consumer's transaction.
+pub type Handler = Arc<
+    dyn for<'c> Fn(&'c mut PgConnection, &'c CloudEvent) -> BoxFuture<'c, anyhow::Result<()>>
+        + Send
+        + Sync,
+>;
+
+/// A consumer: a queue, the event types it binds, and what it does with each of them. Event
+/// types are the catalog's constants, so a binding cannot name a type that does not exist:
+///
+/// ```ignore
+/// Subscription::new("customer-lifecycle")
+///     .on(customer::CREATED, upsert.clone())
+///     .on(customer::DELETED, forget)
+/// ```
+#[derive(Clone)]
+pub struct Subscription {
+    /// Queue name without the prefix, e.g. `customer-events`.
+    pub name: String,
+    handlers: Vec<(EventType, Handler)>,
+}
+
+impl Subscription {
+    /// A consumer of the queue `name` (without the service's prefix), binding nothing yet.
+    pub fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            handlers: Vec::new(),
+        }
+    }
+
+    /// Binds `kind` to the queue and handles its events with `handler`.
+    pub fn on(mut self, kind: EventType, handler: Handler) -> Self {
+        self.handlers.retain(|(k, _)| k.name != kind.name);
+        self.handlers.push((kind, handler));
+        self
+    }
+
+    /// [`Subscription::on`] for each of `kinds`, with one handler.
+    pub fn on_each(self, kinds: &[EventType], handler: Handler) -> Self {
+        kinds
+            .iter()
+            .fold(self, |sub, kind| sub.on(*kind, handler.clone()))
+    }
+
+    /// The routing keys bound to the queue: the event types handled.
+    pub fn bindings(&self) -> Vec<String> {
+        self.handlers
+            .iter()
+            .map(|(k, _)| k.name.to_string())
+            .collect()
+    }
+
+    /// The handler of an event type (none for a type the queue does not bind).
+    fn handler(&self, event_type: &str) -> Option<&Handler> {
+        self.handlers
+            .iter()
+            .find(|(k, _)| k.name == event_type)
+            .map(|(_, h)| h)
+    }
+}
+
+/// Runs a consumer until `shutdown`, reconnecting on broker failure. The delivery in hand is
+/// finished (committed and acked, or returned) before it stops.
+pub async fn run_consumer(
+    cfg: AmqpConfig,
+    pool: PgPool,
+    sub: Subscription,
+    ready: Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: CancellationToken,
+) {
+    let queue = queue_name(&cfg, &sub.name);
+    let mut ready = ready;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match consume(&cfg, &pool, &sub, &queue, &mut ready, &shutdown).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(
+                    queue,
+                    error = format!("{e:#}"),
+                    "consumer failed; reconnecting"
+                );
+                metrics::counter!("consumer_errors_total", "queue" => queue.clone()).increment(1);
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        // Capped at a second: consuming resumes within about a second of the broker's return.
+        backoff = (backoff * 2).min(Duration::from_secs(1));
+    }
+}
+
+async fn consume(
+    cfg: &AmqpConfig,
+    pool: &PgPool,
+    sub: &Subscription,
+    queue: &str,
+    ready: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
+    let conn = connect(cfg, queue).await?;
+    let ch = conn.create_channel().await?;
+    declare_queue(&ch, cfg, queue, &sub.bindings()).await?;
+    ch.basic_qos(cfg.prefetch, BasicQosOptions::default())
+        .await?;
+    let mut deliveries = ch
+        .basic_consume(
+            queue.into(),
+            format!("{queue}-{}", uuid::Uuid::new_v4().simple()).into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    if let Some(tx) = ready.take() {
+        let _ = tx.send(());
+    }
+    loop {
+        let delivery = tokio::select! {
+            d = deliveries.next() => d,
+            _ = shutdown.cancelled() => {
+                let _ = conn.close(200, ShortString::from("shutdown")).await;
+                return Ok(());
+            }
+        };
+        let Some(delivery) = delivery else {
+            anyhow::bail!("the consumer stream of {queue} ended");
+        };
+        let delivery = delivery?;
+        let event: CloudEvent = match serde_json::from_slice(&delivery.data) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(queue, error = %e, "undecodable message; dead-lettering it");
+                metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => "undecodable").increment(1);
+                delivery
+                    .reject(BasicRejectOptions { requeue: false })
+                    .await?;
+                continue;
+            }
+        };
+        let parent = event
+            .traceparent
+            .as_deref()
+            .and_then(crate::telemetry::TraceContext::parse);
+        let span = tracing::info_span!(
+            "consume",
+            queue,
+            event_type = %event.event_type,
+            event_id = %event.id,
+            trace_id = parent.as_ref().map(|p| p.trace_id()),
+        );
+        if let Some(parent) = &parent {
+            crate::telemetry::set_remote_parent(&span, parent);
+        }
+        let outcome = tracing::Instrument::instrument(apply(pool, queue, sub, &event), span).await;
+        match outcome {
+            Ok(applied) => {
+                delivery.ack(BasicAckOptions::default()).await?;
+                let outcome = if applied { "applied" } else { "duplicate" };
+                metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => outcome).increment(1);
+            }
+            Err(e) => {
+                tracing::warn!(queue, event_id = %event.id, error = format!("{e:#}"), "handler failed; returning the message");
+                metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => "failed").increment(1);
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
+            }
+        }
+    }
+}
+
+/// Applies an event once: returns false if the inbox shows it was applied before.
+async fn apply(
+    pool: &PgPool,
+    queue: &str,
+    sub: &Subscription,
+    event: &CloudEvent,
+) -> anyhow::Result<bool> {
+    let scope = event.customerid.map(Scope::Tenant).unwrap_or(Scope::System);
+    let mut tx = db::begin(pool, scope).await?;
+    let fresh = sqlx::query(
+        "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(queue)
+    .bind(event.id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    // An event of a type the queue no longer handles (a binding removed since it was queued)
+    // is recorded and dropped.
+    if fresh && let Some(handler) = sub.handler(&event.event_type) {
+        handler(&mut tx, event).await?;
+    }
+    tx.commit().await?;
+    Ok(fresh)
+}
