@@ -5,10 +5,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use lapin::BasicProperties;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use sqlx::{PgConnection, PgPool};
 use tokio_util::sync::CancellationToken;
 
@@ -148,6 +149,11 @@ async fn consume(
             anyhow::bail!("the consumer stream of {queue} ended");
         };
         let delivery = delivery?;
+        let received = std::time::Instant::now();
+        if let Some(delay) = enqueued_ago(&delivery.properties) {
+            metrics::histogram!("consumer_delivery_delay_seconds", "queue" => queue.to_string())
+                .record(delay);
+        }
         let event: CloudEvent = match serde_json::from_slice(&delivery.data) {
             Ok(e) => e,
             Err(e) => {
@@ -174,6 +180,8 @@ async fn consume(
             crate::telemetry::set_remote_parent(&span, parent);
         }
         let outcome = tracing::Instrument::instrument(apply(pool, queue, sub, &event), span).await;
+        metrics::histogram!("consumer_apply_seconds", "queue" => queue.to_string())
+            .record(received.elapsed().as_secs_f64());
         match outcome {
             Ok(applied) => {
                 delivery.ack(BasicAckOptions::default()).await?;
@@ -192,6 +200,24 @@ async fn consume(
             }
         }
     }
+}
+
+/// Seconds since the event's outbox row was written (its `enqueuedat` header), as this
+/// machine's clock sees it; `None` for a message without the header.
+fn enqueued_ago(props: &BasicProperties) -> Option<f64> {
+    let at = match props.headers().as_ref()?.inner().get("enqueuedat")? {
+        AMQPValue::LongString(s) => time::OffsetDateTime::parse(
+            &s.to_string(),
+            &time::format_description::well_known::Rfc3339,
+        )
+        .ok()?,
+        _ => return None,
+    };
+    Some(
+        (time::OffsetDateTime::now_utc() - at)
+            .as_seconds_f64()
+            .max(0.0),
+    )
 }
 
 /// Applies an event once: returns false if the inbox shows it was applied before.
