@@ -15,6 +15,7 @@ use shared_model::testkit;
 use tokio::sync::Mutex;
 
 use super::client::Call;
+use super::histograms::{self, Phase};
 use super::load::{self, LoadSpec};
 use super::pgbench;
 use super::scenarios::Env;
@@ -40,14 +41,6 @@ pub struct Delivery {
     /// bounds, so coarse): commit → publish per event, publish → broker confirm per batch, and
     /// the relay's read of a batch; p50 and p99 in ms.
     pub relay_phases: Vec<Phase>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct Phase {
-    pub metric: &'static str,
-    pub count: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
 }
 
 /// The write rates `event-delivery` sweeps, as fractions of the pgbench insert baseline, until
@@ -78,54 +71,6 @@ const RELAY_PHASES: [&str; 3] = [
     "outbox_relay_confirm_seconds",
     "outbox_relay_select_seconds",
 ];
-
-/// A histogram's cumulative buckets `(le, count)` from Prometheus text.
-fn buckets(text: &str, metric: &str) -> Vec<(f64, f64)> {
-    let prefix = format!("{metric}_bucket{{");
-    text.lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter_map(|l| {
-            let le = l.split("le=\"").nth(1)?.split('"').next()?;
-            let le = if le == "+Inf" {
-                f64::INFINITY
-            } else {
-                le.parse().ok()?
-            };
-            Some((le, l.rsplit(' ').next()?.parse().ok()?))
-        })
-        .collect()
-}
-
-/// The phases between two scrapes: the upper bucket bound holding each quantile.
-fn phases(before: &str, after: &str) -> Vec<Phase> {
-    RELAY_PHASES
-        .iter()
-        .map(|metric| {
-            let b = buckets(before, metric);
-            let a = buckets(after, metric);
-            let delta: Vec<(f64, f64)> = a
-                .iter()
-                .map(|(le, n)| {
-                    let was = b.iter().find(|(l, _)| l == le).map_or(0.0, |(_, n)| *n);
-                    (*le, n - was)
-                })
-                .collect();
-            let count = delta.last().map_or(0.0, |(_, n)| *n);
-            let quantile = |q: f64| {
-                delta
-                    .iter()
-                    .find(|(_, n)| *n >= q * count)
-                    .map_or(f64::NAN, |(le, _)| le * 1000.0)
-            };
-            Phase {
-                metric,
-                count,
-                p50_ms: quantile(0.5),
-                p99_ms: quantile(0.99),
-            }
-        })
-        .collect()
-}
 
 impl Env {
     /// Writes at a fixed rate through the API; measures from the outbox row's write (just before
@@ -266,7 +211,8 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let relay_phases = phases(&metrics_before, &self.metrics().await?);
+        let relay_phases =
+            histograms::phases(&metrics_before, &self.metrics().await?, &RELAY_PHASES);
         reader.abort();
         let _ = conn.close(200, "done".into()).await;
         let got = received.lock().await;

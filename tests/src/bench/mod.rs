@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod delivery;
+pub mod histograms;
 pub mod keys;
 pub mod load;
 pub mod org;

@@ -27,6 +27,7 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::client::Call;
+use super::histograms::{self, Phase};
 use super::load::{self, LoadSpec};
 use super::scenarios::{self, Comparison, Options};
 use super::stats::Samples;
@@ -51,7 +52,30 @@ pub struct HqCreation {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    /// The p99 of the customers created in each 5 s of the run, in ms: a stall at start-up
+    /// shows in the first, a periodic one in several.
+    pub p99_by_5s_ms: Vec<f64>,
+    /// Where the time went, from the histograms of both services over the run: customer-api's
+    /// relay (commit → publish, confirm), then org-structure's consumer (outbox write →
+    /// receipt, receipt → applied) and its relay.
+    pub customer_api_phases: Vec<Phase>,
+    pub org_phases: Vec<Phase>,
 }
+
+/// customer-api's part of an HQ's latency: its relay.
+const CUSTOMER_API_PHASES: [&str; 3] = [
+    "outbox_publish_delay_seconds",
+    "outbox_relay_confirm_seconds",
+    "outbox_relay_select_seconds",
+];
+
+/// org-structure's part: its consumer, and the relay sharing its database.
+const ORG_PHASES: [&str; 4] = [
+    "consumer_delivery_delay_seconds",
+    "consumer_apply_seconds",
+    "outbox_relay_select_seconds",
+    "outbox_publish_delay_seconds",
+];
 
 pub struct OrgEnv {
     customers_db: TestDb,
@@ -256,6 +280,8 @@ impl OrgEnv {
         });
 
         let created: Arc<Mutex<Vec<(String, time::OffsetDateTime)>>> = Arc::default();
+        let api_before = self.metrics(&self.customer_api).await?;
+        let org_before = self.metrics(&self.org).await?;
         let writes = {
             let (admin, created) = (admin.clone(), created.clone());
             let spec = LoadSpec {
@@ -302,6 +328,13 @@ impl OrgEnv {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         reader.abort();
+        let customer_api_phases = histograms::phases(
+            &api_before,
+            &self.metrics(&self.customer_api).await?,
+            &CUSTOMER_API_PHASES,
+        );
+        let org_phases =
+            histograms::phases(&org_before, &self.metrics(&self.org).await?, &ORG_PHASES);
         let _ = conn.close(200, "done".into()).await;
         testkit::delete_queues(&self.amqp, &[queue]).await;
 
@@ -334,13 +367,29 @@ impl OrgEnv {
             counts.push(r.ok().flatten().unwrap_or(0));
         }
         let seen = seen.lock().await;
-        let latencies: Vec<u64> = created
-            .iter()
-            .filter_map(|(id, at)| {
-                seen.get(id)
-                    .map(|hq| ((*hq - *at).as_seconds_f64() * 1e6).max(0.0) as u64)
-            })
-            .collect();
+        let start = created.iter().map(|(_, at)| *at).min();
+        let mut windows: Vec<Vec<u64>> = Vec::new();
+        let mut latencies = Vec::with_capacity(created.len());
+        for (id, at) in &created {
+            let Some(hq) = seen.get(id) else { continue };
+            let us = ((*hq - *at).as_seconds_f64() * 1e6).max(0.0) as u64;
+            latencies.push(us);
+            let w = start.map_or(0, |s| (*at - s).whole_seconds() as usize / 5);
+            if windows.len() <= w {
+                windows.resize_with(w + 1, Vec::new);
+            }
+            windows[w].push(us);
+        }
+        let p99 = |latencies_us: Vec<u64>| {
+            Samples {
+                latencies_us,
+                errors: 0,
+                elapsed_s: 1.0,
+            }
+            .figures()
+            .p99_ms
+        };
+        let p99_by_5s_ms = windows.into_iter().map(p99).collect();
         let mut su = sqlx::PgConnection::connect(&self.org_superuser_url).await?;
         // The database's own count of owners with two HQs (its unique index makes it 0).
         let doubled: i64 = sqlx::query_scalar(
@@ -370,7 +419,20 @@ impl OrgEnv {
             p50_ms: f.p50_ms,
             p99_ms: f.p99_ms,
             max_ms: f.max_ms,
+            p99_by_5s_ms,
+            customer_api_phases,
+            org_phases,
         })
+    }
+
+    async fn metrics(&self, service: &ServiceProcess) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}/metrics", service.base))
+            .send()
+            .await?
+            .text()
+            .await?)
     }
 }
 

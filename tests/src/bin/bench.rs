@@ -232,12 +232,7 @@ async fn main() -> anyhow::Result<()> {
             d.backlog_events,
             d.backlog_drain_s
         );
-        for p in &d.relay_phases {
-            println!(
-                "  {:<32} n {:>7.0}  p50 ≤ {:>7.1} ms  p99 ≤ {:>7.1} ms",
-                p.metric, p.count, p.p50_ms, p.p99_ms
-            );
-        }
+        print_phases("", &d.relay_phases);
     }
     if let Some(s) = &delivery_sweep {
         let tried: Vec<String> = s
@@ -282,6 +277,10 @@ async fn main() -> anyhow::Result<()> {
             h.p99_ms,
             h.max_ms
         );
+        let windows: Vec<String> = h.p99_by_5s_ms.iter().map(|p| format!("{p:.0}")).collect();
+        println!("  p99 of each 5 s, ms: {}", windows.join(" "));
+        print_phases("customer-api ", &h.customer_api_phases);
+        print_phases("org-structure ", &h.org_phases);
     }
     if let Some(st) = &startup {
         println!(
@@ -319,4 +318,16 @@ async fn main() -> anyhow::Result<()> {
         .is_some_and(|h| h.missing > 0 || h.duplicated > 0);
     anyhow::ensure!(!hq_failed, "HQ locations were missing or duplicated");
     Ok(())
+}
+
+fn print_phases(service: &str, phases: &[tests::bench::histograms::Phase]) {
+    for p in phases {
+        println!(
+            "  {:<46} n {:>7.0}  p50 ≤ {:>7.1} ms  p99 ≤ {:>7.1} ms",
+            format!("{service}{}", p.metric),
+            p.count,
+            p.p50_ms,
+            p.p99_ms
+        );
+    }
 }
