@@ -40,7 +40,7 @@ cargo nextest run --workspace --profile "$profile" --run-ignored only --test-thr
 say "OpenAPI documents against the running services (schemathesis, deploy/local/api-fuzz.sh)"
 "$ROOT/deploy/local/up.sh" >"${TMPDIR:-/tmp}/cp-up.log" 2>&1 || { cat "${TMPDIR:-/tmp}/cp-up.log"; exit 1; }
 trap '"$ROOT/deploy/local/down.sh" --quiet' EXIT
-"$ROOT/deploy/local/api-fuzz.sh" 60
+"$ROOT/deploy/local/api-fuzz.sh"
 "$ROOT/deploy/local/down.sh" --quiet
 trap - EXIT
 say "benchmark harness smoke run (a few seconds; figures from a debug build mean nothing)"
