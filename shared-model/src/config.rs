@@ -100,6 +100,9 @@ pub struct AmqpConfig {
     /// Prefix of this service's queue names (tests isolate themselves with it).
     pub queue_prefix: String,
     pub prefetch: u16,
+    /// Deliveries of one queue applied side by side, each in its own transaction; the events
+    /// of one customer stay in order, in one lane.
+    pub consumer_lanes: u16,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -153,6 +156,7 @@ url = "amqp://guest:guest@127.0.0.1:5672/%2f"
 exchange = "platform.events"
 dead_letter_exchange = "platform.dlx"
 prefetch = 32
+consumer_lanes = 4
 
 [auth]
 issuer = "https://auth.customer-platform.local"
@@ -208,6 +212,9 @@ impl Validate for KitConfig {
         }
         if self.amqp.prefetch == 0 {
             return Err("amqp.prefetch: must be > 0".into());
+        }
+        if self.amqp.consumer_lanes == 0 || self.amqp.consumer_lanes > self.amqp.prefetch {
+            return Err("amqp.consumer_lanes: must be between 1 and amqp.prefetch".into());
         }
         match (&self.auth.hs256_secret, &self.auth.jwks_url) {
             (Some(s), None) if s.expose().len() < 32 => {

@@ -1,16 +1,20 @@
 //! Consumers: a queue's subscription and the loop that applies its events once.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
 use lapin::BasicProperties;
+use lapin::message::Delivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use sqlx::{PgConnection, PgPool};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::{connect, declare_queue, queue_name};
@@ -80,8 +84,11 @@ impl Subscription {
     }
 }
 
-/// Runs a consumer until `shutdown`, reconnecting on broker failure. The delivery in hand is
-/// finished (committed and acked, or returned) before it stops.
+/// Runs a consumer until `shutdown`, reconnecting on broker failure. Deliveries are applied in
+/// `amqp.consumer_lanes` lanes side by side; the events of one customer (or, for an event
+/// without a customer, of one subject) all go to one lane and are applied in the order they
+/// arrived. The deliveries in hand are finished (committed and acked, or returned) before it
+/// stops.
 pub async fn run_consumer(
     cfg: AmqpConfig,
     pool: PgPool,
@@ -137,10 +144,31 @@ async fn consume(
     if let Some(tx) = ready.take() {
         let _ = tx.send(());
     }
+    // Lanes apply deliveries side by side, each in its own transaction; every event of one
+    // customer (or, without one, of one subject) goes to the same lane, in arrival order.
+    let mut lanes = Vec::with_capacity(usize::from(cfg.consumer_lanes));
+    let mut running = JoinSet::new();
+    for _ in 0..cfg.consumer_lanes.max(1) {
+        let (tx, rx) = mpsc::channel(usize::from(cfg.prefetch));
+        lanes.push(tx);
+        running.spawn(lane(rx, pool.clone(), queue.to_string(), sub.clone()));
+    }
     loop {
         let delivery = tokio::select! {
             d = deliveries.next() => d,
+            Some(ended) = running.join_next() => {
+                // A lane stops only when the channel fails under it (an ack that cannot be sent).
+                ended??;
+                anyhow::bail!("a consumer lane of {queue} stopped");
+            }
             _ = shutdown.cancelled() => {
+                // The lanes finish what they were given, then the channel closes.
+                drop(lanes);
+                while let Some(ended) = running.join_next().await {
+                    if let Ok(Err(e)) = ended {
+                        tracing::warn!(queue, error = format!("{e:#}"), "consumer lane failed while stopping");
+                    }
+                }
                 let _ = conn.close(200, ShortString::from("shutdown")).await;
                 return Ok(());
             }
@@ -149,11 +177,6 @@ async fn consume(
             anyhow::bail!("the consumer stream of {queue} ended");
         };
         let delivery = delivery?;
-        let received = std::time::Instant::now();
-        if let Some(delay) = enqueued_ago(&delivery.properties) {
-            metrics::histogram!("consumer_delivery_delay_seconds", "queue" => queue.to_string())
-                .record(delay);
-        }
         let event: CloudEvent = match serde_json::from_slice(&delivery.data) {
             Ok(e) => e,
             Err(e) => {
@@ -165,6 +188,40 @@ async fn consume(
                 continue;
             }
         };
+        let n = lane_of(&event, lanes.len());
+        // A lane holds at most `prefetch` deliveries, all the broker sends unacknowledged, so
+        // this waits only while the lane is being stopped by a failure.
+        if lanes[n].send((delivery, event)).await.is_err() {
+            anyhow::bail!("a consumer lane of {queue} stopped");
+        }
+    }
+}
+
+/// The lane of an event: by its customer, or its subject when it has no customer.
+fn lane_of(event: &CloudEvent, lanes: usize) -> usize {
+    let mut h = std::hash::DefaultHasher::new();
+    match (event.customerid, &event.subject) {
+        (Some(c), _) => c.hash(&mut h),
+        (None, Some(subject)) => subject.hash(&mut h),
+        (None, None) => event.id.hash(&mut h),
+    }
+    (h.finish() % lanes as u64) as usize
+}
+
+/// Applies a lane's deliveries one after the other until the consume loop drops its sender.
+async fn lane(
+    mut rx: mpsc::Receiver<(Delivery, CloudEvent)>,
+    pool: PgPool,
+    queue: String,
+    sub: Subscription,
+) -> anyhow::Result<()> {
+    let queue = queue.as_str();
+    while let Some((delivery, event)) = rx.recv().await {
+        let started = Instant::now();
+        if let Some(delay) = enqueued_ago(&delivery.properties) {
+            metrics::histogram!("consumer_delivery_delay_seconds", "queue" => queue.to_string())
+                .record(delay);
+        }
         let parent = event
             .traceparent
             .as_deref()
@@ -179,9 +236,10 @@ async fn consume(
         if let Some(parent) = &parent {
             crate::telemetry::set_remote_parent(&span, parent);
         }
-        let outcome = tracing::Instrument::instrument(apply(pool, queue, sub, &event), span).await;
+        let outcome =
+            tracing::Instrument::instrument(apply(&pool, queue, &sub, &event), span).await;
         metrics::histogram!("consumer_apply_seconds", "queue" => queue.to_string())
-            .record(received.elapsed().as_secs_f64());
+            .record(started.elapsed().as_secs_f64());
         match outcome {
             Ok(applied) => {
                 delivery.ack(BasicAckOptions::default()).await?;
@@ -200,6 +258,7 @@ async fn consume(
             }
         }
     }
+    Ok(())
 }
 
 /// Seconds since the event's outbox row was written (its `enqueuedat` header), as this

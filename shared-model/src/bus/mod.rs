@@ -8,7 +8,8 @@
 //! the `inbox` table, and acks only after that transaction commits: a redelivered event is
 //! acknowledged without being applied twice. A failing handler's message is returned to the
 //! queue; after 5 returns the broker moves it to the dead-letter queue, where it can be listed
-//! and replayed.
+//! and replayed. A queue's deliveries are applied in lanes, side by side; one customer's events
+//! are applied one after the other, in the order the broker delivered them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

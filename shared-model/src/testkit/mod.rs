@@ -179,6 +179,7 @@ pub fn amqp_config(tag: &str) -> AmqpConfig {
         dead_letter_exchange: format!("test.{tag}.{id}.dlx"),
         queue_prefix: format!("test.{tag}.{id}"),
         prefetch: 32,
+        consumer_lanes: 4,
     }
 }
 

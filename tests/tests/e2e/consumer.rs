@@ -9,9 +9,11 @@ use shared_model::bus::{self, Handler, Subscription};
 use shared_model::config::{AmqpConfig, OutboxConfig};
 use shared_model::db::{self, Scope};
 use shared_model::events::{CloudEvent, EventType};
+use shared_model::ids::CustomerId;
 use shared_model::outbox::{self, Relay};
 use shared_model::testkit::{self, TestDb};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
+use time::OffsetDateTime;
 use tokio_util::sync::CancellationToken;
 
 const THING: EventType = EventType {
@@ -25,7 +27,9 @@ fn migrations() -> Migrator {
         "applied".into(),
         MigrationType::Simple,
         sqlx::SqlStr::from_static(
-            "CREATE TABLE applied (event_id uuid PRIMARY KEY, n integer NOT NULL)",
+            "CREATE TABLE applied (event_id uuid PRIMARY KEY, n integer NOT NULL);
+             CREATE TABLE timed (seq bigserial PRIMARY KEY, customer_id uuid NOT NULL,
+                 n integer NOT NULL, started timestamptz NOT NULL, ended timestamptz NOT NULL)",
         ),
         false,
     )])
@@ -42,6 +46,19 @@ fn handler(attempts: Arc<AtomicUsize>, heal: Arc<AtomicBool>) -> Handler {
                 if !heal.load(Ordering::SeqCst) {
                     anyhow::bail!("this event always fails");
                 }
+            }
+            // A timed event records when its application ran.
+            if let (Some(ms), Some(customer)) = (ev.data["sleep_ms"].as_f64(), ev.customerid) {
+                sqlx::query(
+                    "WITH began AS (SELECT clock_timestamp() AS at), slept AS (SELECT pg_sleep($3))
+                     INSERT INTO timed (customer_id, n, started, ended)
+                     SELECT $1, $2, began.at, clock_timestamp() FROM began, slept",
+                )
+                .bind(customer)
+                .bind(ev.data["n"].as_i64().unwrap_or(-1) as i32)
+                .bind(ms / 1000.0)
+                .execute(&mut *conn)
+                .await?;
             }
             sqlx::query(
                 "INSERT INTO applied (event_id, n) VALUES ($1, 1)
@@ -219,6 +236,59 @@ async fn a_message_that_always_fails_is_dead_lettered_after_5_retries_and_can_be
             .unwrap()
             .is_empty()
     );
+    rig.finish().await;
+}
+
+/// An event of `customer` numbered `n` whose application takes `ms`.
+fn timed(customer: CustomerId, n: usize, ms: u64) -> CloudEvent {
+    CloudEvent::new(
+        "/test",
+        THING,
+        n,
+        Some(customer),
+        "system",
+        None,
+        &json!({"n": n, "sleep_ms": ms}),
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn customers_are_applied_side_by_side_and_each_customers_events_in_order() {
+    let rig = Rig::new("lanes").await;
+    // 16 customers, 5 events each, each taking 40 ms to apply: one after the other, 3.2 s.
+    let customers: Vec<CustomerId> = (0..16).map(|_| CustomerId::new()).collect();
+    let events: Vec<CloudEvent> = (0..5)
+        .flat_map(|n| customers.iter().map(move |c| timed(*c, n, 40)))
+        .collect();
+    rig.publish(&events).await;
+    rig.wait_applied(events.len(), Duration::from_secs(20)).await;
+    let mut su = rig.db.superuser().await;
+    let rows: Vec<(uuid::Uuid, i32, OffsetDateTime, OffsetDateTime)> =
+        sqlx::query_as("SELECT customer_id, n, started, ended FROM timed ORDER BY started")
+            .fetch_all(&mut su)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), events.len());
+    for c in &customers {
+        let order: Vec<i32> = rows
+            .iter()
+            .filter(|r| r.0 == c.as_uuid())
+            .map(|r| r.1)
+            .collect();
+        assert_eq!(order, [0, 1, 2, 3, 4], "customer {c} applied out of order");
+    }
+    // With 4 lanes, applications of different customers overlap in time.
+    let most_at_once = rows
+        .iter()
+        .map(|a| rows.iter().filter(|b| b.2 <= a.2 && a.2 < b.3).count())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        most_at_once >= 2,
+        "no two applications ran at the same time: the lanes are serial"
+    );
+    assert!(most_at_once <= 4, "{most_at_once} at once with 4 lanes");
     rig.finish().await;
 }
 
