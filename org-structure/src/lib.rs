@@ -8,6 +8,7 @@
 
 pub mod contacts;
 pub mod departments;
+pub mod entity;
 pub mod locations;
 pub mod owners;
 pub mod settings;

@@ -31,8 +31,7 @@ use utoipa_axum::routes;
 use super::requests::{CreateContact, ListQuery, UpdateContact, contact_type};
 use super::store;
 use crate::AppState;
-use crate::departments::store as departments;
-use crate::locations::store as locations;
+use crate::entity;
 use crate::owners::{CLIENT_LEVEL, EntityPath, Owner, OwnerPath};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -60,7 +59,7 @@ async fn ensure_references(
     department: Option<DepartmentId>,
 ) -> Result<(), ApiError> {
     if let Some(l) = location
-        && locations::find(conn, owner, l, true).await?.is_none()
+        && entity::find(conn, owner, l, true).await?.is_none()
     {
         return Err(ApiError::field(
             "locationId",
@@ -68,7 +67,7 @@ async fn ensure_references(
         ));
     }
     if let Some(d) = department
-        && departments::find(conn, owner, d, true).await?.is_none()
+        && entity::find(conn, owner, d, true).await?.is_none()
     {
         return Err(ApiError::field(
             "departmentId",
@@ -197,7 +196,7 @@ pub async fn get_contact(
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let c = store::find(&mut tx, &owner, path.id(), false)
+    let c = entity::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
     drop(tx);
@@ -243,7 +242,7 @@ pub async fn list_location_contacts(
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let mut tx = db::begin(&state.kit.pool, owner.read_scope(&caller)?).await?;
-    locations::find(&mut tx, &owner, path.id(), false)
+    entity::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     drop(tx);
@@ -270,7 +269,7 @@ pub async fn list_department_contacts(
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let mut tx = db::begin(&state.kit.pool, owner.read_scope(&caller)?).await?;
-    departments::find(&mut tx, &owner, path.id(), false)
+    entity::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("department"))?;
     drop(tx);
@@ -341,7 +340,7 @@ pub async fn update_contact(
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let before = store::find(&mut tx, &owner, path.id(), true)
+    let before = entity::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
     if_match.check(before.version)?;
@@ -414,12 +413,12 @@ pub async fn delete_contact(
     let scope = owner.edit_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let c = store::find(&mut tx, &owner, path.id(), true)
+    let c = entity::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("contact"))?;
     if_match.check(c.version)?;
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
-    store::delete(&mut tx, &c, &cause).await?;
+    entity::delete(&mut tx, &c, &cause).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,13 +2,12 @@
 
 use shared_model::error::ApiError;
 use shared_model::events::org::{self as ev, Contact};
-use shared_model::events::{CloudEvent, Updated};
 use shared_model::ids::{ClientId, ContactId, CustomerId, DepartmentId, LocationId};
 use shared_model::model::{Email, Locale, Phone};
-use shared_model::outbox::{self, Cause};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
+use crate::entity::{self, entity};
 use crate::owners::Owner;
 
 const COLUMNS: &str = "contact_id, customer_id, client_id, type, is_primary, salutation, \
@@ -16,7 +15,7 @@ const COLUMNS: &str = "contact_id, customer_id, client_id, type, is_primary, sal
     active, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub struct Row {
     contact_id: ContactId,
     customer_id: CustomerId,
     client_id: Option<ClientId>,
@@ -65,6 +64,15 @@ impl From<Row> for Contact {
     }
 }
 
+entity!(
+    Contact,
+    ContactId,
+    "contacts",
+    "contact_id",
+    CONTACT_UPDATED,
+    CONTACT_DELETED
+);
+
 /// Writes the contact (insert or full update).
 pub async fn save(conn: &mut PgConnection, c: &Contact) -> Result<(), ApiError> {
     let owner = Owner {
@@ -105,27 +113,6 @@ pub async fn save(conn: &mut PgConnection, c: &Contact) -> Result<(), ApiError> 
     .execute(conn)
     .await?;
     Ok(())
-}
-
-/// The owner's contact, optionally locked for update.
-pub async fn find(
-    conn: &mut PgConnection,
-    owner: &Owner,
-    id: ContactId,
-    lock: bool,
-) -> Result<Option<Contact>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM contacts
-          WHERE customer_id = $1 AND owner_id = $2 AND contact_id = $3{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    Ok(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(owner.customer)
-        .bind(owner.id())
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .map(Contact::from))
 }
 
 /// The owner's primary contact of `contact_type`, locked.
@@ -203,37 +190,13 @@ pub async fn list(
         .collect())
 }
 
-/// Contacts of the owner that point to `column = id` (`location_id` or `department_id`),
-/// locked, oldest first.
-async fn pointing_to(
-    conn: &mut PgConnection,
-    owner: &Owner,
-    column: &str,
-    id: uuid::Uuid,
-) -> Result<Vec<Contact>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM contacts
-          WHERE customer_id = $1 AND owner_id = $2 AND {column} = $3
-          ORDER BY contact_id FOR UPDATE"
-    );
-    Ok(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(owner.customer)
-        .bind(owner.id())
-        .bind(id)
-        .fetch_all(conn)
-        .await?
-        .into_iter()
-        .map(Contact::from)
-        .collect())
-}
-
 /// The contacts at `location`, locked.
 pub async fn at_location(
     conn: &mut PgConnection,
     owner: &Owner,
     location: LocationId,
 ) -> Result<Vec<Contact>, ApiError> {
-    pointing_to(conn, owner, "location_id", location.as_uuid()).await
+    entity::pointing_to(conn, owner, "location_id", location.as_uuid()).await
 }
 
 /// The contacts in `department`, locked.
@@ -242,80 +205,5 @@ pub async fn in_department(
     owner: &Owner,
     department: DepartmentId,
 ) -> Result<Vec<Contact>, ApiError> {
-    pointing_to(conn, owner, "department_id", department.as_uuid()).await
-}
-
-/// Clears a reference of each of `contacts` (`change` sets it to None), publishing their
-/// `contact.updated` naming `field`.
-pub async fn detach(
-    conn: &mut PgConnection,
-    contacts: Vec<Contact>,
-    field: &str,
-    change: impl Fn(&mut Contact),
-    cause: &Cause,
-) -> Result<(), ApiError> {
-    let now = shared_model::db::now();
-    for mut c in contacts {
-        change(&mut c);
-        c.version += 1;
-        c.updated_at = now;
-        save(conn, &c).await?;
-        cause
-            .emit(
-                conn,
-                ev::CONTACT_UPDATED,
-                c.id,
-                c.customer_id,
-                &Updated::of(&c, &[field]),
-            )
-            .await?;
-    }
-    Ok(())
-}
-
-/// Deletes a contact; `contact.deleted` carries it at its deletion's version.
-pub async fn delete(conn: &mut PgConnection, c: &Contact, cause: &Cause) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM contacts WHERE customer_id = $1 AND contact_id = $2")
-        .bind(c.customer_id)
-        .bind(c.id)
-        .execute(&mut *conn)
-        .await?;
-    let mut gone = c.clone();
-    gone.version += 1;
-    gone.updated_at = shared_model::db::now();
-    cause
-        .emit(conn, ev::CONTACT_DELETED, c.id, c.customer_id, &gone)
-        .await?;
-    Ok(())
-}
-
-/// Deletes every contact of the customer (with `client` None: and of all its clients) and
-/// writes their `contact.deleted` events.
-pub async fn delete_all_of(
-    conn: &mut PgConnection,
-    customer: CustomerId,
-    client: Option<ClientId>,
-    cause: &Cause,
-) -> Result<usize, ApiError> {
-    let sql = format!(
-        "DELETE FROM contacts WHERE customer_id = $1 AND ($2::uuid IS NULL OR client_id = $2)
-         RETURNING {COLUMNS}"
-    );
-    let gone = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(customer)
-        .bind(client)
-        .fetch_all(&mut *conn)
-        .await?;
-    let now = shared_model::db::now();
-    let events = gone
-        .into_iter()
-        .map(|r| {
-            let mut c = Contact::from(r);
-            c.version += 1;
-            c.updated_at = now;
-            cause.event(ev::CONTACT_DELETED, c.id, c.customer_id, &c)
-        })
-        .collect::<Result<Vec<CloudEvent>, _>>()?;
-    outbox::write(conn, &events).await?;
-    Ok(events.len())
+    entity::pointing_to(conn, owner, "department_id", department.as_uuid()).await
 }

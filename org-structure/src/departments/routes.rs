@@ -34,7 +34,7 @@ use utoipa_axum::routes;
 use super::{store, tree};
 use crate::AppState;
 use crate::contacts::store as contacts;
-use crate::locations::store as locations;
+use crate::entity;
 use crate::owners::{CLIENT_LEVEL, EntityPath, Owner, OwnerPath};
 use crate::values::{self, DetachQuery};
 
@@ -125,7 +125,7 @@ async fn ensure_location(
     owner: &Owner,
     location: LocationId,
 ) -> Result<(), ApiError> {
-    match locations::find(conn, owner, location, true).await? {
+    match entity::find(conn, owner, location, true).await? {
         Some(_) => Ok(()),
         None => Err(ApiError::field(
             "locationId",
@@ -214,7 +214,7 @@ pub async fn get_department(
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let d = store::find(&mut tx, &owner, path.id(), false)
+    let d = entity::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("department"))?;
     drop(tx);
@@ -261,7 +261,7 @@ pub async fn list_location_departments(
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    locations::find(&mut tx, &owner, path.id(), false)
+    entity::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     drop(tx);
@@ -335,7 +335,7 @@ pub async fn update_department(
     if !matches!(body.parent_id, Patch::Absent) {
         tree::lock(&mut tx, &owner).await?;
     }
-    let before = store::find(&mut tx, &owner, path.id(), true)
+    let before = entity::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("department"))?;
     if_match.check(before.version)?;
@@ -400,7 +400,7 @@ pub async fn delete_department(
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
     tree::lock(&mut tx, &owner).await?;
-    let d = store::find(&mut tx, &owner, path.id(), true)
+    let d = entity::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("department"))?;
     if_match.check(d.version)?;
@@ -424,7 +424,7 @@ pub async fn delete_department(
                 ],
             ));
         }
-        store::detach(
+        entity::detach(
             &mut tx,
             children,
             "parentId",
@@ -432,7 +432,7 @@ pub async fn delete_department(
             &cause,
         )
         .await?;
-        contacts::detach(
+        entity::detach(
             &mut tx,
             members,
             "departmentId",
@@ -441,7 +441,7 @@ pub async fn delete_department(
         )
         .await?;
     }
-    store::delete(&mut tx, &d, &cause).await?;
+    entity::delete(&mut tx, &d, &cause).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

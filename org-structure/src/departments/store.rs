@@ -2,19 +2,18 @@
 
 use shared_model::error::{ApiError, ResultExt};
 use shared_model::events::org::{self as ev, Department};
-use shared_model::events::{CloudEvent, Updated};
 use shared_model::ids::{ClientId, CustomerId, DepartmentId, LocationId};
-use shared_model::outbox::{self, Cause};
 use sqlx::PgConnection;
 use time::OffsetDateTime;
 
+use crate::entity::{self, entity};
 use crate::owners::Owner;
 
 const COLUMNS: &str = "department_id, customer_id, client_id, name, code, parent_id, \
     location_id, active, version, created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub struct Row {
     department_id: DepartmentId,
     customer_id: CustomerId,
     client_id: Option<ClientId>,
@@ -45,6 +44,15 @@ impl From<Row> for Department {
         }
     }
 }
+
+entity!(
+    Department,
+    DepartmentId,
+    "departments",
+    "department_id",
+    DEPARTMENT_UPDATED,
+    DEPARTMENT_DELETED
+);
 
 /// Writes the department (insert or full update).
 pub async fn save(conn: &mut PgConnection, d: &Department) -> Result<(), ApiError> {
@@ -80,27 +88,6 @@ pub async fn save(conn: &mut PgConnection, d: &Department) -> Result<(), ApiErro
         )
     })?;
     Ok(())
-}
-
-/// The owner's department, optionally locked for update.
-pub async fn find(
-    conn: &mut PgConnection,
-    owner: &Owner,
-    id: DepartmentId,
-    lock: bool,
-) -> Result<Option<Department>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM departments
-          WHERE customer_id = $1 AND owner_id = $2 AND department_id = $3{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    Ok(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(owner.customer)
-        .bind(owner.id())
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .map(Department::from))
 }
 
 /// What a list of departments asks for.
@@ -152,37 +139,13 @@ pub async fn list(
         .collect())
 }
 
-/// Departments of the owner that point to `column = id` (`parent_id` or `location_id`),
-/// locked, oldest first.
-async fn pointing_to(
-    conn: &mut PgConnection,
-    owner: &Owner,
-    column: &str,
-    id: uuid::Uuid,
-) -> Result<Vec<Department>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM departments
-          WHERE customer_id = $1 AND owner_id = $2 AND {column} = $3
-          ORDER BY department_id FOR UPDATE"
-    );
-    Ok(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(owner.customer)
-        .bind(owner.id())
-        .bind(id)
-        .fetch_all(conn)
-        .await?
-        .into_iter()
-        .map(Department::from)
-        .collect())
-}
-
 /// The sub-departments of `parent`, locked.
 pub async fn children(
     conn: &mut PgConnection,
     owner: &Owner,
     parent: DepartmentId,
 ) -> Result<Vec<Department>, ApiError> {
-    pointing_to(conn, owner, "parent_id", parent.as_uuid()).await
+    entity::pointing_to(conn, owner, "parent_id", parent.as_uuid()).await
 }
 
 /// The departments at `location`, locked.
@@ -191,84 +154,5 @@ pub async fn at_location(
     owner: &Owner,
     location: LocationId,
 ) -> Result<Vec<Department>, ApiError> {
-    pointing_to(conn, owner, "location_id", location.as_uuid()).await
-}
-
-/// Clears a reference of each of `departments` (`change` sets it to None), publishing their
-/// `department.updated` naming `field`.
-pub async fn detach(
-    conn: &mut PgConnection,
-    departments: Vec<Department>,
-    field: &str,
-    change: impl Fn(&mut Department),
-    cause: &Cause,
-) -> Result<(), ApiError> {
-    let now = shared_model::db::now();
-    for mut d in departments {
-        change(&mut d);
-        d.version += 1;
-        d.updated_at = now;
-        save(conn, &d).await?;
-        cause
-            .emit(
-                conn,
-                ev::DEPARTMENT_UPDATED,
-                d.id,
-                d.customer_id,
-                &Updated::of(&d, &[field]),
-            )
-            .await?;
-    }
-    Ok(())
-}
-
-/// Deletes a department; `department.deleted` carries it at its deletion's version.
-pub async fn delete(
-    conn: &mut PgConnection,
-    d: &Department,
-    cause: &Cause,
-) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM departments WHERE customer_id = $1 AND department_id = $2")
-        .bind(d.customer_id)
-        .bind(d.id)
-        .execute(&mut *conn)
-        .await?;
-    let mut gone = d.clone();
-    gone.version += 1;
-    gone.updated_at = shared_model::db::now();
-    cause
-        .emit(conn, ev::DEPARTMENT_DELETED, d.id, d.customer_id, &gone)
-        .await?;
-    Ok(())
-}
-
-/// Deletes every department of the customer (with `client` None: and of all its clients) and
-/// writes their `department.deleted` events. Contacts pointing to them must be gone first.
-pub async fn delete_all_of(
-    conn: &mut PgConnection,
-    customer: CustomerId,
-    client: Option<ClientId>,
-    cause: &Cause,
-) -> Result<usize, ApiError> {
-    let sql = format!(
-        "DELETE FROM departments WHERE customer_id = $1 AND ($2::uuid IS NULL OR client_id = $2)
-         RETURNING {COLUMNS}"
-    );
-    let gone = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(customer)
-        .bind(client)
-        .fetch_all(&mut *conn)
-        .await?;
-    let now = shared_model::db::now();
-    let events = gone
-        .into_iter()
-        .map(|r| {
-            let mut d = Department::from(r);
-            d.version += 1;
-            d.updated_at = now;
-            cause.event(ev::DEPARTMENT_DELETED, d.id, d.customer_id, &d)
-        })
-        .collect::<Result<Vec<CloudEvent>, _>>()?;
-    outbox::write(conn, &events).await?;
-    Ok(events.len())
+    entity::pointing_to(conn, owner, "location_id", location.as_uuid()).await
 }

@@ -5,7 +5,7 @@ use shared_model::error::ApiError;
 use shared_model::ids::DepartmentId;
 use sqlx::PgConnection;
 
-use super::store;
+use crate::entity;
 use crate::owners::Owner;
 
 /// Levels of a department tree, the top level counting as one.
@@ -78,7 +78,7 @@ pub async fn check_parent(
     department: Option<DepartmentId>,
     parent: DepartmentId,
 ) -> Result<(), ApiError> {
-    if store::find(conn, owner, parent, false).await?.is_none() {
+    if entity::find(conn, owner, parent, false).await?.is_none() {
         return Err(ApiError::field(
             "parentId",
             "must name a department of the same owner",

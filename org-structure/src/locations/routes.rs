@@ -34,6 +34,7 @@ use super::{hq, store};
 use crate::AppState;
 use crate::contacts::store as contacts;
 use crate::departments::store as departments;
+use crate::entity;
 use crate::owners::{CLIENT_LEVEL, EntityPath, OwnerPath};
 use crate::values::{self, DetachQuery};
 
@@ -237,7 +238,7 @@ pub async fn get_location(
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let l = store::find(&mut tx, &owner, path.id(), false)
+    let l = entity::find(&mut tx, &owner, path.id(), false)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     drop(tx);
@@ -329,7 +330,7 @@ pub async fn update_location(
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let before = store::find(&mut tx, &owner, path.id(), true)
+    let before = entity::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     if_match.check(before.version)?;
@@ -396,7 +397,7 @@ pub async fn delete_location(
     let scope = owner.edit_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let l = store::find(&mut tx, &owner, path.id(), true)
+    let l = entity::find(&mut tx, &owner, path.id(), true)
         .await?
         .ok_or_else(|| ApiError::not_found("location"))?;
     if_match.check(l.version)?;
@@ -420,7 +421,7 @@ pub async fn delete_location(
                 ],
             ));
         }
-        departments::detach(
+        entity::detach(
             &mut tx,
             departments,
             "locationId",
@@ -428,7 +429,7 @@ pub async fn delete_location(
             &cause,
         )
         .await?;
-        contacts::detach(
+        entity::detach(
             &mut tx,
             contacts,
             "locationId",
@@ -437,7 +438,7 @@ pub async fn delete_location(
         )
         .await?;
     }
-    store::delete(&mut tx, &l, &cause).await?;
+    entity::delete(&mut tx, &l, &cause).await?;
     tx.commit().await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

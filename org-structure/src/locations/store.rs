@@ -1,16 +1,15 @@
 //! SQL for locations.
 
 use shared_model::error::{ApiError, ResultExt};
-use shared_model::events::CloudEvent;
 use shared_model::events::customer::Address;
 use shared_model::events::org::{self as ev, Location};
 use shared_model::ids::{AddressId, ClientId, CustomerId, LocationId};
 use shared_model::model::{DerivedFrom, Email, LocationKind, Phone, WebUrl};
-use shared_model::outbox::{self, Cause};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
+use crate::entity::entity;
 use crate::owners::Owner;
 
 const COLUMNS: &str = "location_id, customer_id, client_id, name, secondary_name, kind, code, \
@@ -18,7 +17,7 @@ const COLUMNS: &str = "location_id, customer_id, client_id, name, secondary_name
     created_at, updated_at";
 
 #[derive(sqlx::FromRow)]
-struct Row {
+pub struct Row {
     location_id: LocationId,
     customer_id: CustomerId,
     client_id: Option<ClientId>,
@@ -63,6 +62,15 @@ impl From<Row> for Location {
         }
     }
 }
+
+entity!(
+    Location,
+    LocationId,
+    "locations",
+    "location_id",
+    LOCATION_UPDATED,
+    LOCATION_DELETED
+);
 
 /// 409s of the location constraints.
 fn conflicts(e: sqlx::Error) -> ApiError {
@@ -119,27 +127,6 @@ pub async fn save(conn: &mut PgConnection, l: &Location) -> Result<(), ApiError>
     .await
     .map_err(conflicts)?;
     Ok(())
-}
-
-/// The owner's location, optionally locked for update.
-pub async fn find(
-    conn: &mut PgConnection,
-    owner: &Owner,
-    id: LocationId,
-    lock: bool,
-) -> Result<Option<Location>, ApiError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM locations
-          WHERE customer_id = $1 AND owner_id = $2 AND location_id = $3{}",
-        if lock { " FOR UPDATE" } else { "" }
-    );
-    Ok(sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(owner.customer)
-        .bind(owner.id())
-        .bind(id)
-        .fetch_optional(conn)
-        .await?
-        .map(Location::from))
 }
 
 /// The owner's HQ, locked.
@@ -201,56 +188,6 @@ pub async fn list(
         .into_iter()
         .map(Location::from)
         .collect())
-}
-
-/// Deletes a location; `location.deleted` carries it at its deletion's version.
-pub async fn delete(conn: &mut PgConnection, l: &Location, cause: &Cause) -> Result<(), ApiError> {
-    sqlx::query("DELETE FROM locations WHERE customer_id = $1 AND location_id = $2")
-        .bind(l.customer_id)
-        .bind(l.id)
-        .execute(&mut *conn)
-        .await?;
-    let mut gone = l.clone();
-    gone.version += 1;
-    gone.updated_at = shared_model::db::now();
-    cause
-        .emit(conn, ev::LOCATION_DELETED, l.id, l.customer_id, &gone)
-        .await?;
-    Ok(())
-}
-
-/// Deletes every location of the customer (with `client` None: and of all its clients) and
-/// writes their `location.deleted` events. Departments and contacts pointing to them must be
-/// gone first.
-pub async fn delete_all_of(
-    conn: &mut PgConnection,
-    customer: CustomerId,
-    client: Option<ClientId>,
-    cause: &Cause,
-) -> Result<usize, ApiError> {
-    let sql = format!(
-        "DELETE FROM locations WHERE customer_id = $1 AND ($2::uuid IS NULL OR client_id = $2)
-         RETURNING {COLUMNS}"
-    );
-    let gone: Vec<Location> = sqlx::query_as::<_, Row>(sqlx::AssertSqlSafe(sql))
-        .bind(customer)
-        .bind(client)
-        .fetch_all(&mut *conn)
-        .await?
-        .into_iter()
-        .map(Location::from)
-        .collect();
-    let now = shared_model::db::now();
-    let events = gone
-        .into_iter()
-        .map(|mut l| {
-            l.version += 1;
-            l.updated_at = now;
-            cause.event(ev::LOCATION_DELETED, l.id, l.customer_id, &l)
-        })
-        .collect::<Result<Vec<CloudEvent>, _>>()?;
-    outbox::write(conn, &events).await?;
-    Ok(events.len())
 }
 
 /// The owner's HQ, locked, with the client address it follows and the version of that address

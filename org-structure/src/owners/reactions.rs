@@ -16,15 +16,15 @@ use shared_model::error::ApiError;
 use shared_model::events::CloudEvent;
 use shared_model::events::client::{self, Client};
 use shared_model::events::customer::{self, Customer};
+use shared_model::events::org::{Contact, Department, Location};
 use shared_model::ids::CustomerId;
 use shared_model::outbox::Cause;
 use shared_model::projection::{self, Change, Projection};
 use sqlx::PgConnection;
 
 use super::store;
-use crate::contacts::store as contacts;
-use crate::departments::store as departments;
-use crate::locations::{hq, store as locations};
+use crate::entity;
+use crate::locations::hq;
 
 /// The customers org-structure knows of.
 pub struct KnownCustomers;
@@ -61,9 +61,9 @@ impl Projection for KnownCustomers {
             match change {
                 Change::Delete => {
                     let cause = Cause::reaction(crate::SOURCE, event);
-                    let k = contacts::delete_all_of(conn, c.id, None, &cause).await?;
-                    let d = departments::delete_all_of(conn, c.id, None, &cause).await?;
-                    let l = locations::delete_all_of(conn, c.id, None, &cause).await?;
+                    let k = entity::delete_all_of::<Contact>(conn, c.id, None, &cause).await?;
+                    let d = entity::delete_all_of::<Department>(conn, c.id, None, &cause).await?;
+                    let l = entity::delete_all_of::<Location>(conn, c.id, None, &cause).await?;
                     tracing::info!(customer_id = %c.id, contacts = k, departments = d, locations = l, "customer deleted: its organisation removed");
                 }
                 Change::Upsert if event.event_type == customer::CREATED.name => {
@@ -120,9 +120,9 @@ impl Projection for KnownClients {
             if change == Change::Delete {
                 let cause = Cause::reaction(crate::SOURCE, event);
                 let (customer, client) = (c.customer_id, Some(c.id));
-                let k = contacts::delete_all_of(conn, customer, client, &cause).await?;
-                let d = departments::delete_all_of(conn, customer, client, &cause).await?;
-                let l = locations::delete_all_of(conn, customer, client, &cause).await?;
+                let k = entity::delete_all_of::<Contact>(conn, customer, client, &cause).await?;
+                let d = entity::delete_all_of::<Department>(conn, customer, client, &cause).await?;
+                let l = entity::delete_all_of::<Location>(conn, customer, client, &cause).await?;
                 tracing::info!(customer_id = %c.customer_id, client_id = %c.id, contacts = k, departments = d, locations = l, "client deleted: its organisation removed");
             }
             Ok(())

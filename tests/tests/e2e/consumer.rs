@@ -262,7 +262,8 @@ async fn customers_are_applied_side_by_side_and_each_customers_events_in_order()
         .flat_map(|n| customers.iter().map(move |c| timed(*c, n, 40)))
         .collect();
     rig.publish(&events).await;
-    rig.wait_applied(events.len(), Duration::from_secs(20)).await;
+    rig.wait_applied(events.len(), Duration::from_secs(20))
+        .await;
     let mut su = rig.db.superuser().await;
     let rows: Vec<(uuid::Uuid, i32, OffsetDateTime, OffsetDateTime)> =
         sqlx::query_as("SELECT customer_id, n, started, ended FROM timed ORDER BY started")
