@@ -3,17 +3,22 @@
 //! owner's, each change with its event. Each store says once, in its [`Entity`] impl, which
 //! table, columns, row type and events it has.
 
+use axum::http::StatusCode;
+use axum::response::Response;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
+use shared_model::auth::Caller;
+use shared_model::db;
 use shared_model::error::ApiError;
 use shared_model::events::{CloudEvent, EventType, Updated};
+use shared_model::http::with_etag;
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::outbox::{self, Cause};
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, Postgres};
+use sqlx::{PgConnection, PgPool, Postgres};
 use time::OffsetDateTime;
 
-use crate::owners::Owner;
+use crate::owners::{EntityPath, Owner};
 
 /// An entity with an owner, a version and its own table.
 pub trait Entity: Serialize + Clone + Send + Sync + Unpin + Sized + 'static {
@@ -25,8 +30,11 @@ pub trait Entity: Serialize + Clone + Send + Sync + Unpin + Sized + 'static {
     const COLUMNS: &'static str;
     const UPDATED: EventType;
     const DELETED: EventType;
+    /// What a 404 calls it.
+    const NOUN: &'static str;
 
     fn id(&self) -> Self::Id;
+    fn version(&self) -> i64;
     fn customer_id(&self) -> CustomerId;
     /// Counts a change: the next version, changed now.
     fn touch(&mut self, now: OffsetDateTime);
@@ -36,9 +44,10 @@ pub trait Entity: Serialize + Clone + Send + Sync + Unpin + Sized + 'static {
 
 /// Implements [`Entity`] for a store's entity and [`EntityId`] for its id, from the store's
 /// `Row`, `COLUMNS` and `save` and the names given:
-/// `entity!(Location, LocationId, "locations", "location_id", LOCATION_UPDATED, LOCATION_DELETED)`.
+/// `entity!(Location, LocationId, "location", "locations", "location_id", LOCATION_UPDATED,
+/// LOCATION_DELETED)`.
 macro_rules! entity {
-    ($entity:ident, $id:ident, $table:literal, $id_column:literal, $updated:ident, $deleted:ident) => {
+    ($entity:ident, $id:ident, $noun:literal, $table:literal, $id_column:literal, $updated:ident, $deleted:ident) => {
         impl $crate::entity::Entity for $entity {
             type Id = $id;
             type Row = Row;
@@ -47,9 +56,14 @@ macro_rules! entity {
             const COLUMNS: &'static str = COLUMNS;
             const UPDATED: shared_model::events::EventType = ev::$updated;
             const DELETED: shared_model::events::EventType = ev::$deleted;
+            const NOUN: &'static str = $noun;
 
             fn id(&self) -> $id {
                 self.id
+            }
+
+            fn version(&self) -> i64 {
+                self.version
             }
 
             fn customer_id(&self) -> shared_model::ids::CustomerId {
@@ -106,6 +120,32 @@ pub async fn find<I: EntityId>(
             .await?
             .map(Into::into),
     )
+}
+
+/// [`find`], or 404 naming the entity.
+pub async fn existing<I: EntityId>(
+    conn: &mut PgConnection,
+    owner: &Owner,
+    id: I,
+    lock: bool,
+) -> Result<I::Entity, ApiError> {
+    find(conn, owner, id, lock)
+        .await?
+        .ok_or_else(|| ApiError::not_found(I::Entity::NOUN))
+}
+
+/// A `GET` of one entity: the caller's read scope over the owner, the entity with its ETag,
+/// or 404.
+pub async fn get<I: EntityId>(
+    pool: &PgPool,
+    caller: &Caller,
+    path: EntityPath<I>,
+) -> Result<Response, ApiError> {
+    let owner = path.owner();
+    let mut tx = db::begin(pool, owner.read_scope(caller)?).await?;
+    let e = existing(&mut tx, &owner, path.id(), false).await?;
+    drop(tx);
+    Ok(with_etag(StatusCode::OK, e.version(), &e))
 }
 
 /// The owner's entities whose `column` is `id`, locked, oldest first.

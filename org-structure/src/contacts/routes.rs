@@ -193,14 +193,7 @@ pub async fn get_contact(
     caller: Caller,
     ApiPath(path): ApiPath<EntityPath<ContactId>>,
 ) -> Result<Response, ApiError> {
-    let owner = path.owner();
-    let scope = owner.read_scope(&caller)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let c = entity::find(&mut tx, &owner, path.id(), false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("contact"))?;
-    drop(tx);
-    Ok(with_etag(StatusCode::OK, c.version, &c))
+    entity::get(&state.kit.pool, &caller, path).await
 }
 
 /// List contacts by last name.
@@ -242,9 +235,7 @@ pub async fn list_location_contacts(
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let mut tx = db::begin(&state.kit.pool, owner.read_scope(&caller)?).await?;
-    entity::find(&mut tx, &owner, path.id(), false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("location"))?;
+    entity::existing(&mut tx, &owner, path.id(), false).await?;
     drop(tx);
     q.location_id = Some(path.id());
     list(&state, &caller, owner, q).await
@@ -269,9 +260,7 @@ pub async fn list_department_contacts(
 ) -> Result<Response, ApiError> {
     let owner = path.owner();
     let mut tx = db::begin(&state.kit.pool, owner.read_scope(&caller)?).await?;
-    entity::find(&mut tx, &owner, path.id(), false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("department"))?;
+    entity::existing(&mut tx, &owner, path.id(), false).await?;
     drop(tx);
     q.department_id = Some(path.id());
     list(&state, &caller, owner, q).await
@@ -340,9 +329,7 @@ pub async fn update_contact(
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let before = entity::find(&mut tx, &owner, path.id(), true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("contact"))?;
+    let before = entity::existing(&mut tx, &owner, path.id(), true).await?;
     if_match.check(before.version)?;
     let mut c = before.clone();
     if let Some(k) = kind {
@@ -413,9 +400,7 @@ pub async fn delete_contact(
     let scope = owner.edit_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let c = entity::find(&mut tx, &owner, path.id(), true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("contact"))?;
+    let c = entity::existing(&mut tx, &owner, path.id(), true).await?;
     if_match.check(c.version)?;
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     entity::delete(&mut tx, &c, &cause).await?;

@@ -67,6 +67,7 @@ impl From<Row> for Contact {
 entity!(
     Contact,
     ContactId,
+    "contact",
     "contacts",
     "contact_id",
     CONTACT_UPDATED,

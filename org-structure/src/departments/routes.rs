@@ -211,14 +211,7 @@ pub async fn get_department(
     caller: Caller,
     ApiPath(path): ApiPath<EntityPath<DepartmentId>>,
 ) -> Result<Response, ApiError> {
-    let owner = path.owner();
-    let scope = owner.read_scope(&caller)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let d = entity::find(&mut tx, &owner, path.id(), false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("department"))?;
-    drop(tx);
-    Ok(with_etag(StatusCode::OK, d.version, &d))
+    entity::get(&state.kit.pool, &caller, path).await
 }
 
 /// List departments by name.
@@ -261,9 +254,7 @@ pub async fn list_location_departments(
     let owner = path.owner();
     let scope = owner.read_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    entity::find(&mut tx, &owner, path.id(), false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("location"))?;
+    entity::existing(&mut tx, &owner, path.id(), false).await?;
     drop(tx);
     q.location_id = Some(path.id());
     list(&state, &caller, owner, q).await
@@ -335,9 +326,7 @@ pub async fn update_department(
     if !matches!(body.parent_id, Patch::Absent) {
         tree::lock(&mut tx, &owner).await?;
     }
-    let before = entity::find(&mut tx, &owner, path.id(), true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("department"))?;
+    let before = entity::existing(&mut tx, &owner, path.id(), true).await?;
     if_match.check(before.version)?;
     let mut d = before.clone();
     if let Some(n) = name {
@@ -400,9 +389,7 @@ pub async fn delete_department(
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
     tree::lock(&mut tx, &owner).await?;
-    let d = entity::find(&mut tx, &owner, path.id(), true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("department"))?;
+    let d = entity::existing(&mut tx, &owner, path.id(), true).await?;
     if_match.check(d.version)?;
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let children = store::children(&mut tx, &owner, d.id).await?;

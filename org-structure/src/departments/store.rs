@@ -48,6 +48,7 @@ impl From<Row> for Department {
 entity!(
     Department,
     DepartmentId,
+    "department",
     "departments",
     "department_id",
     DEPARTMENT_UPDATED,

@@ -235,14 +235,7 @@ pub async fn get_location(
     caller: Caller,
     ApiPath(path): ApiPath<EntityPath<LocationId>>,
 ) -> Result<Response, ApiError> {
-    let owner = path.owner();
-    let scope = owner.read_scope(&caller)?;
-    let mut tx = db::begin(&state.kit.pool, scope).await?;
-    let l = entity::find(&mut tx, &owner, path.id(), false)
-        .await?
-        .ok_or_else(|| ApiError::not_found("location"))?;
-    drop(tx);
-    Ok(with_etag(StatusCode::OK, l.version, &l))
+    entity::get(&state.kit.pool, &caller, path).await
 }
 
 /// List locations by name.
@@ -330,9 +323,7 @@ pub async fn update_location(
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let before = entity::find(&mut tx, &owner, path.id(), true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("location"))?;
+    let before = entity::existing(&mut tx, &owner, path.id(), true).await?;
     if_match.check(before.version)?;
     let mut l = before.clone();
     if let Some(n) = name {
@@ -397,9 +388,7 @@ pub async fn delete_location(
     let scope = owner.edit_scope(&caller)?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     owner.ensure_writable(&mut tx).await?;
-    let l = entity::find(&mut tx, &owner, path.id(), true)
-        .await?
-        .ok_or_else(|| ApiError::not_found("location"))?;
+    let l = entity::existing(&mut tx, &owner, path.id(), true).await?;
     if_match.check(l.version)?;
     let cause = Cause::request(crate::SOURCE, caller.sub(), &trace.0);
     let departments = departments::at_location(&mut tx, &owner, l.id).await?;

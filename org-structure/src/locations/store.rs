@@ -66,6 +66,7 @@ impl From<Row> for Location {
 entity!(
     Location,
     LocationId,
+    "location",
     "locations",
     "location_id",
     LOCATION_UPDATED,
