@@ -427,27 +427,42 @@ async fn the_relays_batch_statement_does_not_read_the_dead_rows_of_a_burst() {
         .unwrap();
     insert(10).execute(&mut su).await.unwrap();
 
-    let mut tx = db::begin(&db.pool, Scope::System).await.unwrap();
-    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
-        outbox::BATCH_SQL
-    )))
-    .bind(256_i64)
-    .bind(&after_txid)
-    .bind(after_id)
-    .bind(Vec::<i64>::new())
-    .bind("1")
-    .bind(1_i64)
-    .bind("0")
-    .bind(0_i64)
-    .fetch_one(&mut *tx)
-    .await
-    .unwrap();
-    let top = &plan[0]["Plan"];
-    let pages =
-        top["Shared Hit Blocks"].as_f64().unwrap() + top["Shared Read Blocks"].as_f64().unwrap();
-    // (Whether the 10 rows are read or wait depends on the cluster's oldest open transaction,
-    // which other tests' databases share: the pages read are the point either way.)
-    // 20,000 rows of 1 kB fill about 2,900 heap pages; the live rows and the index need a few.
-    assert!(pages < 100.0, "{pages} pages read for 10 rows: {plan:#}");
+    // The first probe through the deleted rows' index entries marks them dead, once no
+    // transaction of this database can still see the rows (an auto-analyze of another table
+    // can hold that back for a moment); from then on the probe skips them. A heap scan reads
+    // every page however often it runs, so the statement must get cheap within a few tries.
+    let started = std::time::Instant::now();
+    loop {
+        let mut tx = db::begin(&db.pool, Scope::System).await.unwrap();
+        let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) {}",
+            outbox::BATCH_SQL
+        )))
+        .bind(256_i64)
+        .bind(&after_txid)
+        .bind(after_id)
+        .bind(Vec::<i64>::new())
+        .bind("1")
+        .bind(1_i64)
+        .bind("0")
+        .bind(0_i64)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+        drop(tx);
+        let top = &plan[0]["Plan"];
+        let pages = top["Shared Hit Blocks"].as_f64().unwrap()
+            + top["Shared Read Blocks"].as_f64().unwrap();
+        // (Whether the 10 rows are read or wait depends on the cluster's oldest open
+        // transaction: the pages read are the point either way.) 20,000 rows of 1 kB fill
+        // about 2,900 heap pages; the live rows and the index need a few.
+        if pages < 100.0 {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{pages} pages read for 10 rows, 10 s after the burst: {plan:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
