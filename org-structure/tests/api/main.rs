@@ -13,7 +13,7 @@ use serde_json::json;
 use shared_model::auth::Permission;
 use shared_model::events::{CloudEvent, EventType};
 use shared_model::ids::{ClientId, CustomerId};
-use shared_model::testkit::{self, Client, Harness};
+use shared_model::testkit::{self, Client, Harness, events};
 
 /// org-structure under test, with its fixtures.
 pub struct Ctx(Harness);
@@ -133,16 +133,10 @@ pub fn customer_event(
     address: serde_json::Value,
     version: i64,
 ) -> CloudEvent {
-    let data = json!({
-        "id": id, "name": "Acme Corp", "type": customer_type, "email": null, "phone": null,
-        "website": null, "address": address, "locale": null, "businessProfile": null,
-        "sessionExpirationSeconds": null, "bootstrapTenantKey": format!("k-{id}"),
-        "products": [], "status": "active", "parentCustomerId": null, "parentClientId": null,
-        "deactivatedAt": null, "windowEndsAt": null, "logo": null, "version": version,
-        "createdAt": "2026-01-01T00:00:00Z", "createdBy": "admin",
-        "updatedAt": "2026-01-01T00:00:00Z", "updatedBy": "admin"
-    });
-    CloudEvent::new("/customer-api", kind, id, Some(id), "admin", None, &data).unwrap()
+    let mut data = events::customer_data(id, version);
+    data["type"] = json!(customer_type);
+    data["address"] = address;
+    events::event("/customer-api", kind, id, id, &data)
 }
 
 /// A `client.*` event as customer-api publishes it.
@@ -153,25 +147,9 @@ pub fn client_event(
     disabled: bool,
     version: i64,
 ) -> CloudEvent {
-    let data = json!({
-        "id": id, "customerId": customer, "type": "business", "name": "Globex",
-        "firstName": null, "lastName": null, "email": null, "phone": null, "locale": null,
-        "businessProfile": null, "externalId": null, "status": "active", "source": "direct",
-        "assignee": null, "tags": [], "revenue": null, "disabled": disabled,
-        "provisionedCustomerId": null, "logo": null, "version": version,
-        "createdAt": "2026-01-01T00:00:00Z", "createdBy": "admin",
-        "updatedAt": "2026-01-01T00:00:00Z", "updatedBy": "admin"
-    });
-    CloudEvent::new(
-        "/customer-api",
-        kind,
-        id,
-        Some(customer),
-        "admin",
-        None,
-        &data,
-    )
-    .unwrap()
+    let mut data = events::client_data(customer, id, version);
+    data["disabled"] = json!(disabled);
+    events::event("/customer-api", kind, id, customer, &data)
 }
 
 /// Waits (up to 10 s) until `check` holds.

@@ -204,6 +204,17 @@ impl Email {
 }
 
 impl WebUrl {
+    /// The lower-case host, without a leading `www.`: what a search by domain matches.
+    pub fn domain(&self) -> Option<String> {
+        let url = reqwest::Url::parse(&self.0).ok()?;
+        let host = url.host_str()?.to_ascii_lowercase();
+        Some(
+            host.strip_prefix("www.")
+                .map(str::to_string)
+                .unwrap_or(host),
+        )
+    }
+
     pub fn parse(s: &str) -> Result<Self, &'static str> {
         const RULE: &str = "must be an absolute http or https URL of at most 2048 characters";
         let s = s.trim();
@@ -345,6 +356,15 @@ mod tests {
         assert!(WebUrl::parse("https://example.com/x").is_ok());
         assert!(WebUrl::parse("ftp://example.com").is_err());
         assert!(WebUrl::parse("example.com").is_err());
+        let domain = |s| WebUrl::parse(s).unwrap().domain();
+        assert_eq!(
+            domain("https://WWW.Example.com:8080/x").as_deref(),
+            Some("example.com")
+        );
+        assert_eq!(
+            domain("http://shop.example.co.uk").as_deref(),
+            Some("shop.example.co.uk")
+        );
         assert_eq!(
             Phone::parse("+1 (415) 555-0100").unwrap().as_str(),
             "+14155550100"

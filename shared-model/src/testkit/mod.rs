@@ -22,6 +22,7 @@ use crate::service::ServiceSpec;
 
 mod broker;
 mod client;
+pub mod events;
 mod harness;
 mod responses;
 
