@@ -4,7 +4,11 @@
 //! and jobs, and are listed in the definition below.
 #![forbid(unsafe_code)]
 
-use shared_model::service::{NoSettings, Service, ServiceSpec};
+pub mod documents;
+pub mod index;
+
+use shared_model::bus::Subscription;
+use shared_model::service::{App, NoSettings, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
 
 /// search-sync, as the kit runs it.
@@ -12,10 +16,17 @@ pub struct SearchSync;
 
 pub static SERVICE: ServiceSpec = ServiceSpec::of::<SearchSync>();
 
+/// The routes' state.
+pub type AppState = App<SearchSync>;
+
 impl Service for SearchSync {
     const NAME: &'static str = "search-sync";
     const PORT: u16 = 8085;
     const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
     type Settings = NoSettings;
     type State = ();
+
+    fn subscriptions(_: &AppState) -> Vec<Subscription> {
+        documents::reactions::subscriptions()
+    }
 }
