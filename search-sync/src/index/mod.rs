@@ -9,6 +9,8 @@
 //! commit (an outbox of its own), never call the engine inside it.
 
 pub mod postgres;
+pub mod query;
+mod search;
 
 use futures_util::future::BoxFuture;
 use shared_model::error::ApiError;
@@ -81,8 +83,15 @@ pub struct Removal {
     pub version: i64,
 }
 
-/// A search engine's writes (the search itself arrives with the search API).
+/// A search engine: its writes, and its search.
 pub trait SearchBackend: Send + Sync + 'static {
+    /// The documents matching `query`, best first (the rules: [`query`]), within what the
+    /// transaction's row-level security lets it see.
+    fn search<'c>(
+        conn: &'c mut PgConnection,
+        query: &'c query::Query,
+    ) -> BoxFuture<'c, Result<Vec<query::Hit>, ApiError>>;
+
     /// Writes the document if its version is newer than the indexed one (or there is none) and
     /// its owner is not deleted; true if it did.
     fn upsert<'c>(

@@ -7,6 +7,7 @@ use shared_model::error::ApiError;
 use shared_model::ids::{ClientId, CustomerId, GroupId};
 use sqlx::PgConnection;
 
+use super::query::{Hit, Query};
 use super::{Document, Removal, SearchBackend};
 
 /// The PostgreSQL backend.
@@ -69,6 +70,13 @@ const DELETE_SQL: &str = concat!(
 );
 
 impl SearchBackend for Postgres {
+    fn search<'c>(
+        conn: &'c mut PgConnection,
+        query: &'c Query,
+    ) -> BoxFuture<'c, Result<Vec<Hit>, ApiError>> {
+        Postgres::run_search(conn, query).boxed()
+    }
+
     fn upsert<'c>(
         conn: &'c mut PgConnection,
         d: &'c Document,
