@@ -57,13 +57,27 @@ pub fn service_env(
     .collect()
 }
 
-/// A free TCP port on the loopback interface.
+/// Where [`free_port`] looks: below Linux's ephemeral range (32768–60999), from which the
+/// kernel picks both `bind(0)` ports and the local ports of outgoing connections. A port taken
+/// from there could be given to another test's connection to PostgreSQL before the service
+/// binds it.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A free TCP port on the loopback interface, outside the ephemeral range.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = u32::from(PORTS.end - PORTS.start);
+    // Test processes start at different places: nextest runs each test in its own.
+    let seed = std::process::id().wrapping_mul(7_919);
+    for _ in 0..span {
+        let n = seed.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = PORTS.start + n as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {PORTS:?}")
 }
 
 /// A service binary running as a child process.
@@ -100,10 +114,15 @@ impl ServiceProcess {
             .stdout(stdout)
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        let child = cmd.spawn()?;
+        let mut child = cmd.spawn()?;
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
         for _ in 0..200 {
+            // A child that stopped (its port taken, say) must not pass for ready because
+            // something else answers on the port.
+            if let Some(status) = child.try_wait()? {
+                anyhow::bail!("{name} exited while starting on port {port}: {status}");
+            }
             if let Ok(r) = http.get(format!("{base}/health/ready")).send().await
                 && r.status().is_success()
             {
