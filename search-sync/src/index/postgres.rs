@@ -28,14 +28,15 @@ macro_rules! unless_owner_deleted {
 
 /// The upsert: version-guarded, and refused under a deleted owner (the customer's tombstone for
 /// its clients and contacts, the client's for its contacts), so that a late event of a deleted
-/// owner's entity does not bring it back into the index.
+/// owner's entity does not bring it back into the index. `indexed_at` is the write's own time
+/// (just before the consumer's commit): what search-freshness measures.
 const UPSERT_SQL: &str = concat!(
     r#"INSERT INTO documents (kind, id, customer_id, client_id, parent_id,
         version, name, email, phone, domain, external_id, codes, type, status, tags, assignee,
         country, city, industry_sector, industry_group, size_range, created_at, updated_at,
-        enabled)
+        enabled, indexed_at)
      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-            $19, $20, $21, $22, $23, $24
+            $19, $20, $21, $22, $23, $24, clock_timestamp()
 "#,
     unless_owner_deleted!(),
     r#"
@@ -48,15 +49,16 @@ const UPSERT_SQL: &str = concat!(
         country = EXCLUDED.country, city = EXCLUDED.city,
         industry_sector = EXCLUDED.industry_sector, industry_group = EXCLUDED.industry_group,
         size_range = EXCLUDED.size_range, created_at = EXCLUDED.created_at,
-        updated_at = EXCLUDED.updated_at, enabled = EXCLUDED.enabled, indexed_at = now()
+        updated_at = EXCLUDED.updated_at, enabled = EXCLUDED.enabled, indexed_at = EXCLUDED.indexed_at
       WHERE documents.version < EXCLUDED.version AND NOT documents.deleted"#
 );
 
 /// The tombstone: every searchable field cleared, the version kept; none under a deleted owner
 /// (the owner's deletion removed the document already).
 const DELETE_SQL: &str = concat!(
-    r#"INSERT INTO documents (kind, id, customer_id, client_id, version, deleted, enabled)
-     SELECT $1, $2, $3, $4, $5, true, false
+    r#"INSERT INTO documents (kind, id, customer_id, client_id, version, deleted, enabled,
+        indexed_at)
+     SELECT $1, $2, $3, $4, $5, true, false, clock_timestamp()
 "#,
     unless_owner_deleted!(),
     r#"
@@ -64,8 +66,7 @@ const DELETE_SQL: &str = concat!(
         email = NULL, phone = NULL, domain = NULL, external_id = NULL, codes = '{}', type = NULL,
         status = NULL, tags = '{}', assignee = NULL, country = NULL, city = NULL,
         industry_sector = NULL, industry_group = NULL, size_range = NULL, groups = '{}',
-        enabled = false,
-        indexed_at = now()
+        enabled = false, indexed_at = EXCLUDED.indexed_at
       WHERE documents.version < EXCLUDED.version"#
 );
 
@@ -168,10 +169,10 @@ impl SearchBackend for Postgres {
     ) -> BoxFuture<'c, Result<bool, ApiError>> {
         async move {
             let sql = if member {
-                "UPDATE documents SET groups = array_append(groups, $2), indexed_at = now()
+                "UPDATE documents SET groups = array_append(groups, $2), indexed_at = clock_timestamp()
                   WHERE kind = 'client' AND id = $1 AND NOT deleted AND NOT ($2 = ANY (groups))"
             } else {
-                "UPDATE documents SET groups = array_remove(groups, $2), indexed_at = now()
+                "UPDATE documents SET groups = array_remove(groups, $2), indexed_at = clock_timestamp()
                   WHERE kind = 'client' AND id = $1 AND $2 = ANY (groups)"
             };
             let done = sqlx::query(sql)

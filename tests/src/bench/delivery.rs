@@ -175,7 +175,7 @@ impl Env {
             duration,
             rate: Some(rate),
         };
-        let metrics_before = self.metrics().await?;
+        let metrics_before = histograms::scrape(&self.http, &self.svc.base).await?;
         let writes = load::run(spec, &base, move |mut conn, _| {
             let key = format!("delivery-{}", uuid::Uuid::new_v4().simple());
             let call = Call::post_json(
@@ -211,8 +211,11 @@ impl Env {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let relay_phases =
-            histograms::phases(&metrics_before, &self.metrics().await?, &RELAY_PHASES);
+        let relay_phases = histograms::phases(
+            &metrics_before,
+            &histograms::scrape(&self.http, &self.svc.base).await?,
+            &RELAY_PHASES,
+        );
         reader.abort();
         let _ = conn.close(200, "done".into()).await;
         let got = received.lock().await;
@@ -248,16 +251,6 @@ impl Env {
     }
 
     /// The service's metrics, as Prometheus text.
-    async fn metrics(&self) -> anyhow::Result<String> {
-        Ok(self
-            .http
-            .get(format!("{}/metrics", self.svc.base))
-            .send()
-            .await?
-            .text()
-            .await?)
-    }
-
     /// Waits (at most 5 minutes) until the service's outbox is empty; returns how many events
     /// were waiting and the seconds it took.
     async fn drain_outbox(&self) -> anyhow::Result<(i64, f64)> {

@@ -2,6 +2,16 @@
 
 use serde::Serialize;
 
+/// A service's `/metrics`, in the Prometheus text format.
+pub async fn scrape(http: &reqwest::Client, base: &str) -> anyhow::Result<String> {
+    Ok(http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?)
+}
+
 /// One histogram between two scrapes (bucket bounds, so coarse).
 #[derive(Debug, Serialize)]
 pub struct Phase {

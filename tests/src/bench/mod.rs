@@ -2,6 +2,7 @@
 //! each scenario alternately with its pgbench baseline, and reports throughput and latency.
 
 pub mod client;
+pub mod creations;
 pub mod delivery;
 pub mod histograms;
 pub mod keys;
@@ -9,4 +10,5 @@ pub mod load;
 pub mod org;
 pub mod pgbench;
 pub mod scenarios;
+pub mod search;
 pub mod stats;

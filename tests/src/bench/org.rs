@@ -27,10 +27,10 @@ use tokio::sync::Mutex;
 use tokio::task::JoinSet;
 
 use super::client::Call;
+use super::creations;
 use super::histograms::{self, Phase};
 use super::load::{self, LoadSpec};
 use super::scenarios::{self, Comparison, Options};
-use super::stats::Samples;
 use crate::{ServiceProcess, free_port};
 
 /// Contacts of the owner `list-contacts` reads.
@@ -267,7 +267,7 @@ impl OrgEnv {
             while let Some(Ok(d)) = consumer.next().await {
                 let at = d.properties.headers().as_ref().and_then(|h| {
                     match h.inner().get("enqueuedat") {
-                        Some(AMQPValue::LongString(s)) => parse_time(&s.to_string()),
+                        Some(AMQPValue::LongString(s)) => creations::parse_time(&s.to_string()),
                         _ => None,
                     }
                 });
@@ -279,69 +279,45 @@ impl OrgEnv {
             }
         });
 
-        let created: Arc<Mutex<Vec<(String, time::OffsetDateTime)>>> = Arc::default();
-        let api_before = self.metrics(&self.customer_api).await?;
-        let org_before = self.metrics(&self.org).await?;
-        let writes = {
-            let (admin, created) = (admin.clone(), created.clone());
-            let spec = LoadSpec {
-                concurrency: self.opts.concurrency,
-                duration,
-                rate: Some(rate),
-            };
-            load::run(spec, &self.customer_api.base, move |mut conn, seq| {
-                let call = Call::post_json(
-                    "/v1/customers",
-                    &admin,
-                    &json!({
-                        "name": format!("HQ Bench {seq}"), "type": "business",
-                        "bootstrapTenantKey": format!("hq-{}", uuid::Uuid::new_v4().simple()),
-                        "address": {"lines": [format!("{seq} Main St")], "city": "Springfield"}
-                    }),
-                );
-                let created = created.clone();
-                async move {
-                    let ok = match conn.send(&call).await {
-                        Ok((s, body)) if s == StatusCode::CREATED => {
-                            let v: serde_json::Value =
-                                serde_json::from_slice(&body).unwrap_or_default();
-                            let id = v["id"].as_str().map(String::from);
-                            let at = v["createdAt"].as_str().and_then(parse_time);
-                            match (id, at) {
-                                (Some(id), Some(at)) => {
-                                    created.lock().await.push((id, at));
-                                    true
-                                }
-                                _ => false,
-                            }
-                        }
-                        _ => false,
-                    };
-                    (conn, ok)
-                }
-            })
-            .await
-        };
-        let created = created.lock().await.clone();
+        let api_before = histograms::scrape(&self.http, &self.customer_api.base).await?;
+        let org_before = histograms::scrape(&self.http, &self.org.base).await?;
+        let created = creations::create_customers(
+            &self.customer_api.base,
+            &admin,
+            self.opts.concurrency,
+            rate,
+            duration,
+            |seq| {
+                json!({
+                    "name": format!("HQ Bench {seq}"), "type": "business",
+                    "bootstrapTenantKey": format!("hq-{}", uuid::Uuid::new_v4().simple()),
+                    "address": {"lines": [format!("{seq} Main St")], "city": "Springfield"}
+                })
+            },
+        )
+        .await;
         let deadline = Instant::now() + GIVE_UP;
-        while seen.lock().await.len() < created.len() && Instant::now() < deadline {
+        while seen.lock().await.len() < created.customers.len() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         reader.abort();
         let customer_api_phases = histograms::phases(
             &api_before,
-            &self.metrics(&self.customer_api).await?,
+            &histograms::scrape(&self.http, &self.customer_api.base).await?,
             &CUSTOMER_API_PHASES,
         );
-        let org_phases =
-            histograms::phases(&org_before, &self.metrics(&self.org).await?, &ORG_PHASES);
+        let org_phases = histograms::phases(
+            &org_before,
+            &histograms::scrape(&self.http, &self.org.base).await?,
+            &ORG_PHASES,
+        );
         let _ = conn.close(200, "done".into()).await;
         testkit::delete_queues(&self.amqp, &[queue]).await;
 
         // Every customer's HQs, as org-structure's API answers them.
         let mut reads = JoinSet::new();
-        let mut counts = Vec::with_capacity(created.len());
-        for (id, _) in &created {
+        let mut counts = Vec::with_capacity(created.customers.len());
+        for (id, _) in &created.customers {
             let url = format!("{}/v1/customers/{id}/locations?kind=hq", self.org.base);
             let (http, admin) = (self.http.clone(), admin.clone());
             reads.spawn(async move {
@@ -366,30 +342,7 @@ impl OrgEnv {
         while let Some(r) = reads.join_next().await {
             counts.push(r.ok().flatten().unwrap_or(0));
         }
-        let seen = seen.lock().await;
-        let start = created.iter().map(|(_, at)| *at).min();
-        let mut windows: Vec<Vec<u64>> = Vec::new();
-        let mut latencies = Vec::with_capacity(created.len());
-        for (id, at) in &created {
-            let Some(hq) = seen.get(id) else { continue };
-            let us = ((*hq - *at).as_seconds_f64() * 1e6).max(0.0) as u64;
-            latencies.push(us);
-            let w = start.map_or(0, |s| (*at - s).whole_seconds() as usize / 5);
-            if windows.len() <= w {
-                windows.resize_with(w + 1, Vec::new);
-            }
-            windows[w].push(us);
-        }
-        let p99 = |latencies_us: Vec<u64>| {
-            Samples {
-                latencies_us,
-                errors: 0,
-                elapsed_s: 1.0,
-            }
-            .figures()
-            .p99_ms
-        };
-        let p99_by_5s_ms = windows.into_iter().map(p99).collect();
+        let timing = creations::latencies(&created, &*seen.lock().await);
         let mut su = sqlx::PgConnection::connect(&self.org_superuser_url).await?;
         // The database's own count of owners with two HQs (its unique index makes it 0).
         let doubled: i64 = sqlx::query_scalar(
@@ -401,41 +354,20 @@ impl OrgEnv {
         su.close().await.ok();
         let missing = counts.iter().filter(|n| **n == 0).count() as u64;
         let duplicated = counts.iter().filter(|n| **n > 1).count() as u64 + doubled as u64;
-        let timed = latencies.len() as u64;
-        let f = Samples {
-            latencies_us: latencies,
-            errors: 0,
-            elapsed_s: 1.0,
-        }
-        .figures();
         Ok(HqCreation {
             rate_per_s: rate,
             duration_s: duration.as_secs_f64(),
-            created: created.len() as u64,
-            create_errors: writes.errors,
-            timed,
+            created: created.customers.len() as u64,
+            create_errors: created.errors,
+            timed: timing.timed,
             missing,
             duplicated,
-            p50_ms: f.p50_ms,
-            p99_ms: f.p99_ms,
-            max_ms: f.max_ms,
-            p99_by_5s_ms,
+            p50_ms: timing.p50_ms,
+            p99_ms: timing.p99_ms,
+            max_ms: timing.max_ms,
+            p99_by_5s_ms: timing.p99_by_5s_ms,
             customer_api_phases,
             org_phases,
         })
     }
-
-    async fn metrics(&self, service: &ServiceProcess) -> anyhow::Result<String> {
-        Ok(self
-            .http
-            .get(format!("{}/metrics", service.base))
-            .send()
-            .await?
-            .text()
-            .await?)
-    }
-}
-
-fn parse_time(s: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }

@@ -19,7 +19,7 @@ use serde_json::json;
 use tests::bench::scenarios::{self, Env, Options};
 
 /// Every scenario, in the order `all` runs them.
-const ALL: [&str; 9] = [
+const ALL: [&str; 10] = [
     "get-customer",
     "create-customer",
     "list-customers",
@@ -28,6 +28,7 @@ const ALL: [&str; 9] = [
     "revocation-visibility",
     "hq-creation",
     "list-contacts",
+    "search-freshness",
     "startup",
 ];
 
@@ -35,7 +36,7 @@ const ALL: [&str; 9] = [
 #[command(about = "Customer-platform benchmark harness")]
 struct Cli {
     /// Scenarios to run: get-customer, create-customer, list-customers, event-delivery,
-    /// verify-key, revocation-visibility, hq-creation, list-contacts,
+    /// verify-key, revocation-visibility, hq-creation, list-contacts, search-freshness,
     /// startup, all, smoke.
     #[arg(required = true)]
     scenarios: Vec<String>,
@@ -69,6 +70,12 @@ struct Cli {
     /// Seconds of creating customers in hq-creation.
     #[arg(long, default_value_t = 30)]
     hq_duration: u64,
+    /// Customers created per second in search-freshness.
+    #[arg(long, default_value_t = 500.0)]
+    search_rate: f64,
+    /// Seconds of creating customers in search-freshness.
+    #[arg(long, default_value_t = 30)]
+    search_duration: u64,
     /// Runtime worker threads of each service under test (`TOKIO_WORKER_THREADS`); by default
     /// one per core.
     #[arg(long)]
@@ -96,6 +103,8 @@ async fn main() -> anyhow::Result<()> {
                 cli.event_duration = cli.event_duration.min(3);
                 cli.hq_rate = cli.hq_rate.min(20.0);
                 cli.hq_duration = cli.hq_duration.min(2);
+                cli.search_rate = cli.search_rate.min(20.0);
+                cli.search_duration = cli.search_duration.min(2);
             }
             one if ALL.contains(&one) => list.push(one.to_string()),
             other => anyhow::bail!("unknown scenario {other}"),
@@ -125,8 +134,12 @@ async fn main() -> anyhow::Result<()> {
     let mut startup = None;
     const KEY_SCENARIOS: [&str; 2] = ["verify-key", "revocation-visibility"];
     const ORG_SCENARIOS: [&str; 2] = ["hq-creation", "list-contacts"];
-    let own_env =
-        |s: &String| KEY_SCENARIOS.contains(&s.as_str()) || ORG_SCENARIOS.contains(&s.as_str());
+    const SEARCH_SCENARIOS: [&str; 1] = ["search-freshness"];
+    let own_env = |s: &String| {
+        [&KEY_SCENARIOS[..], &ORG_SCENARIOS, &SEARCH_SCENARIOS]
+            .iter()
+            .any(|set| set.contains(&s.as_str()))
+    };
     let needs_env = list.iter().any(|s| s != "startup" && !own_env(s));
     let env = if needs_env {
         Some(Env::start(opts.clone()).await?)
@@ -177,6 +190,17 @@ async fn main() -> anyhow::Result<()> {
             comparisons.push(org.compare_list_contacts().await?);
         }
         org.stop().await;
+    }
+    let mut freshness = None;
+    if list.iter().any(|s| SEARCH_SCENARIOS.contains(&s.as_str())) {
+        let search = tests::bench::search::SearchEnv::start(opts.clone()).await?;
+        eprintln!("running search-freshness ...");
+        freshness = Some(
+            search
+                .freshness(cli.search_rate, Duration::from_secs(cli.search_duration))
+                .await?,
+        );
+        search.stop().await;
     }
     if list.iter().any(|s| s == "startup") {
         startup = Some(scenarios::startup(&workdir).await?);
@@ -282,6 +306,24 @@ async fn main() -> anyhow::Result<()> {
         print_phases("customer-api ", &h.customer_api_phases);
         print_phases("org-structure ", &h.org_phases);
     }
+    if let Some(f) = &freshness {
+        println!(
+            "\nsearch-freshness at {}/s for {}s: created {} (errors {}), missing {}; \
+             customer-api commit → document written in search-sync p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+            f.rate_per_s,
+            f.duration_s,
+            f.created,
+            f.create_errors,
+            f.missing,
+            f.p50_ms,
+            f.p99_ms,
+            f.max_ms
+        );
+        let windows: Vec<String> = f.p99_by_5s_ms.iter().map(|p| format!("{p:.0}")).collect();
+        println!("  p99 of each 5 s, ms: {}", windows.join(" "));
+        print_phases("customer-api ", &f.customer_api_phases);
+        print_phases("search-sync ", &f.search_phases);
+    }
     if let Some(st) = &startup {
         println!(
             "\n{:<16} {:>16} {:>14}",
@@ -304,6 +346,7 @@ async fn main() -> anyhow::Result<()> {
         "eventDeliverySweep": delivery_sweep,
         "revocationVisibility": revocation,
         "hqCreation": hq,
+        "searchFreshness": freshness,
         "startup": startup,
     });
     let path = cli.out.join(format!("result-{stamp}.json"));
@@ -317,6 +360,10 @@ async fn main() -> anyhow::Result<()> {
         .as_ref()
         .is_some_and(|h| h.missing > 0 || h.duplicated > 0);
     anyhow::ensure!(!hq_failed, "HQ locations were missing or duplicated");
+    anyhow::ensure!(
+        freshness.as_ref().is_none_or(|f| f.missing == 0),
+        "customers were missing from the search index"
+    );
     Ok(())
 }
 
