@@ -302,7 +302,6 @@ pub async fn update_address(
     let before = store::find_address(&mut tx, customer_id, client_id, address_id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("address"))?;
-    if_match.check(before.version)?;
     let mut a = before.clone();
     body.label.apply(&mut a.label);
     if let Some(lines) = body.lines {
@@ -321,6 +320,8 @@ pub async fn update_address(
     let mut v = Validator::new();
     validate(&mut v, &mut a);
     v.finish().map_err(rename_fields)?;
+    // An invalid body is 422 whatever its precondition says: checked after the fields.
+    if_match.check(before.version)?;
     if a == before {
         return Ok(with_etag(StatusCode::OK, a.version, &a));
     }
