@@ -83,27 +83,34 @@ pub fn subscription<P: Projection>(
     upserts: &[EventType],
     deletes: &[EventType],
 ) -> Subscription {
-    let upsert: Handler = Arc::new(|conn, event| {
-        async move {
-            apply::<P>(conn, event, Change::Upsert)
-                .await
-                .map(|_| ())
-                .map_err(ApiError::into_anyhow)
-        }
-        .boxed()
-    });
-    let delete: Handler = Arc::new(|conn, event| {
-        async move {
-            apply::<P>(conn, event, Change::Delete)
-                .await
-                .map(|_| ())
-                .map_err(ApiError::into_anyhow)
-        }
-        .boxed()
-    });
-    Subscription::new(name)
-        .on_each(upserts, upsert)
-        .on_each(deletes, delete)
+    Subscription::new(name).project::<P>(upserts, deletes)
+}
+
+impl Subscription {
+    /// Keeps `P` from this queue too: each of `upserts` is a new state of its entity, each of
+    /// `deletes` its deletion. Projections sharing a queue see its events in one order (one
+    /// customer's in the order they were published).
+    pub fn project<P: Projection>(self, upserts: &[EventType], deletes: &[EventType]) -> Self {
+        let upsert: Handler = Arc::new(|conn, event| {
+            async move {
+                apply::<P>(conn, event, Change::Upsert)
+                    .await
+                    .map(|_| ())
+                    .map_err(ApiError::into_anyhow)
+            }
+            .boxed()
+        });
+        let delete: Handler = Arc::new(|conn, event| {
+            async move {
+                apply::<P>(conn, event, Change::Delete)
+                    .await
+                    .map(|_| ())
+                    .map_err(ApiError::into_anyhow)
+            }
+            .boxed()
+        });
+        self.on_each(upserts, upsert).on_each(deletes, delete)
+    }
 }
 
 /// Applies one event to `P`; true if it changed the row.

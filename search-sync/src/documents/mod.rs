@@ -1,6 +1,7 @@
 //! The documents of customers, clients and contacts, as their owners' events describe them, and
 //! the projections that keep the index from those events ([`reactions`]).
 
+pub mod addresses;
 pub mod reactions;
 
 use shared_model::events::client::Client;

@@ -7,7 +7,7 @@
 //! - `customer.deleted` leaves the customer's tombstone and removes every document of its
 //!   clients and contacts; `client.deleted` the client's tombstone and its contacts.
 //! - `client.group_assigned|group_removed` add the group to the client's document or take it
-//!   away.
+//!   away; `client_address.*` set its city and country ([`super::addresses`]).
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -25,6 +25,7 @@ use shared_model::ids::{ClientId, CustomerId};
 use shared_model::projection::{self, Change, Projection};
 use sqlx::PgConnection;
 
+use super::addresses::{self, ClientAddresses};
 use crate::index::postgres::Postgres;
 use crate::index::{Document, Kind, Removal, SearchBackend};
 
@@ -38,6 +39,17 @@ pub trait Indexed: serde::de::DeserializeOwned + Send + Sync + 'static {
     /// Whose documents go with it when it is deleted: the customer's (`None`) or the client's.
     fn owns(&self) -> Option<(CustomerId, Option<ClientId>)> {
         None
+    }
+
+    /// What the document takes from search-sync's own tables (a client's place), before it is
+    /// written.
+    fn enrich<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        doc: &'c mut Document,
+    ) -> BoxFuture<'c, Result<(), ApiError>> {
+        let _ = (conn, doc);
+        async { Ok(()) }.boxed()
     }
 }
 
@@ -83,6 +95,20 @@ impl Indexed for Client {
     fn owns(&self) -> Option<(CustomerId, Option<ClientId>)> {
         Some((self.customer_id, Some(self.id)))
     }
+
+    fn enrich<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        doc: &'c mut Document,
+    ) -> BoxFuture<'c, Result<(), ApiError>> {
+        async move {
+            let place = addresses::place_of(conn, self.customer_id, self.id).await?;
+            doc.city = place.city;
+            doc.country = place.country;
+            Ok(())
+        }
+        .boxed()
+    }
 }
 
 impl Indexed for Contact {
@@ -115,7 +141,12 @@ impl<E: Indexed, B: SearchBackend> Projection for Documents<E, B> {
     }
 
     fn upsert<'c>(conn: &'c mut PgConnection, e: &'c E) -> BoxFuture<'c, Result<bool, ApiError>> {
-        async move { B::upsert(conn, &e.document()).await }.boxed()
+        async move {
+            let mut doc = e.document();
+            e.enrich(conn, &mut doc).await?;
+            B::upsert(conn, &doc).await
+        }
+        .boxed()
     }
 
     fn delete<'c>(conn: &'c mut PgConnection, e: &'c E) -> BoxFuture<'c, Result<bool, ApiError>> {
@@ -157,8 +188,8 @@ fn membership(member: bool) -> Handler {
     })
 }
 
-/// The queues of the index: customers, clients (with their memberships, in the same queue so
-/// that a client's document exists before its first membership applies) and contacts.
+/// The queues of the index: customers, clients (with their memberships and addresses, in the
+/// same queue so that they apply in the order customer-api published them) and contacts.
 pub fn subscriptions() -> Vec<Subscription> {
     vec![
         projection::subscription::<Documents<Customer>>(
@@ -182,7 +213,11 @@ pub fn subscriptions() -> Vec<Subscription> {
             &[client::DELETED],
         )
         .on(client::GROUP_ASSIGNED, membership(true))
-        .on(client::GROUP_REMOVED, membership(false)),
+        .on(client::GROUP_REMOVED, membership(false))
+        .project::<ClientAddresses>(
+            &[client::ADDRESS_CREATED, client::ADDRESS_UPDATED],
+            &[client::ADDRESS_DELETED],
+        ),
         projection::subscription::<Documents<Contact>>(
             "contact-documents",
             &[org::CONTACT_CREATED, org::CONTACT_UPDATED],

@@ -73,6 +73,13 @@ pub struct Document {
     pub updated_at: OffsetDateTime,
 }
 
+/// Where a client is, from its address book.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Place {
+    pub city: Option<String>,
+    pub country: Option<String>,
+}
+
 /// Which document a deletion removes, at the deleting event's version.
 #[derive(Clone, Copy, Debug)]
 pub struct Removal {
@@ -113,6 +120,13 @@ pub trait SearchBackend: Send + Sync + 'static {
         customer: CustomerId,
         client: Option<ClientId>,
     ) -> BoxFuture<'c, Result<u64, ApiError>>;
+
+    /// Sets the client's city and country; true if that changed the document.
+    fn set_place<'c>(
+        conn: &'c mut PgConnection,
+        client: ClientId,
+        place: Place,
+    ) -> BoxFuture<'c, Result<bool, ApiError>>;
 
     /// Adds the client to the group's members (`member`) or removes it; true if that changed
     /// the document.

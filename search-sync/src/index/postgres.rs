@@ -8,7 +8,7 @@ use shared_model::ids::{ClientId, CustomerId, GroupId};
 use sqlx::PgConnection;
 
 use super::query::{Hit, Query};
-use super::{Document, Removal, SearchBackend};
+use super::{Document, Place, Removal, SearchBackend};
 
 /// The PostgreSQL backend.
 pub struct Postgres;
@@ -157,6 +157,27 @@ impl SearchBackend for Postgres {
                 }
             };
             Ok(done.rows_affected())
+        }
+        .boxed()
+    }
+
+    fn set_place<'c>(
+        conn: &'c mut PgConnection,
+        client: ClientId,
+        place: Place,
+    ) -> BoxFuture<'c, Result<bool, ApiError>> {
+        async move {
+            let done = sqlx::query(
+                "UPDATE documents SET city = $2, country = $3, indexed_at = clock_timestamp()
+                  WHERE kind = 'client' AND id = $1 AND NOT deleted
+                    AND (city, country) IS DISTINCT FROM ($2, $3)",
+            )
+            .bind(client)
+            .bind(&place.city)
+            .bind(&place.country)
+            .execute(conn)
+            .await?;
+            Ok(done.rows_affected() == 1)
         }
         .boxed()
     }

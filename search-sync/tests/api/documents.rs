@@ -341,3 +341,91 @@ async fn a_tenant_reaches_its_own_documents_and_its_sub_tenants_and_no_others() 
         "row-level security refuses another tenant's row"
     );
 }
+
+/// A `client_address.*` payload of the client.
+fn address(
+    c: CustomerId,
+    k: ClientId,
+    id: uuid::Uuid,
+    city: &str,
+    billing: bool,
+    version: i64,
+) -> Value {
+    json!({"id": id, "customerId": c, "clientId": k, "label": null, "lines": ["1 Main St"],
+        "city": city, "region": null, "postalCode": null, "country": "DE",
+        "defaultShipping": false, "defaultBilling": billing, "version": version,
+        "createdAt": "2026-01-01T00:00:00Z", "updatedAt": "2026-01-01T00:00:00Z"})
+}
+
+#[tokio::test]
+async fn a_clients_place_is_its_default_billing_address_else_its_oldest() {
+    let ctx = Ctx::new().await;
+    let (c, k) = (CustomerId::new(), ClientId::new());
+    let (first, billing) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let place = |d: Option<&crate::Doc>| {
+        d.map(|d| {
+            (
+                d.city.clone().unwrap_or_default(),
+                d.country.clone().unwrap_or_default(),
+            )
+        })
+    };
+    // An address before the client's creation is not lost: the document takes it when written.
+    testkit::publish(
+        &ctx.amqp,
+        &[
+            customer(
+                cl::ADDRESS_CREATED,
+                &address(c, k, first, "Hamburg", false, 1),
+            ),
+            customer(cl::CREATED, &events::client_data(c, k, 1)),
+        ],
+    )
+    .await;
+    ctx.document_until(k.as_uuid(), "the client takes its only address", |d| {
+        place(d) == Some(("Hamburg".into(), "DE".into()))
+    })
+    .await;
+    // A default billing address wins; the client's own update keeps the place.
+    testkit::publish(
+        &ctx.amqp,
+        &[
+            customer(
+                cl::ADDRESS_CREATED,
+                &address(c, k, billing, "Köln", true, 1),
+            ),
+            customer(cl::UPDATED, &events::client_data(c, k, 2)),
+        ],
+    )
+    .await;
+    let doc = ctx
+        .document_until(k.as_uuid(), "the billing address wins", |d| {
+            d.is_some_and(|d| d.version == 2 && d.city.as_deref() == Some("Köln"))
+        })
+        .await
+        .unwrap();
+    assert_eq!(doc.country.as_deref(), Some("DE"));
+    // A stale update of the billing address changes nothing; its deletion falls back.
+    let stale = [customer(
+        cl::ADDRESS_UPDATED,
+        &address(c, k, billing, "Bonn", true, 1),
+    )];
+    testkit::publish(&ctx.amqp, &stale).await;
+    ctx.consumed(&stale).await;
+    assert_eq!(
+        ctx.document(k.as_uuid()).await.unwrap().city.as_deref(),
+        Some("Köln")
+    );
+    testkit::publish(
+        &ctx.amqp,
+        &[customer(
+            cl::ADDRESS_DELETED,
+            &address(c, k, billing, "Köln", true, 2),
+        )],
+    )
+    .await;
+    ctx.document_until(k.as_uuid(), "the oldest address again", |d| {
+        place(d) == Some(("Hamburg".into(), "DE".into()))
+    })
+    .await;
+}
