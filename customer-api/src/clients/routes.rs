@@ -226,7 +226,6 @@ pub async fn update_client(
     v.finish()?;
     let mut tx = db::begin(&state.kit.pool, scope).await?;
     let before = lock_client(&mut tx, customer_id, client_id).await?;
-    if_match.check(before.version)?;
 
     let mut v = Validator::new();
     let mut c = before.clone();
@@ -272,6 +271,8 @@ pub async fn update_client(
     }
     validate_client(&mut v, &mut c);
     v.finish()?;
+    // An invalid body is 422 whatever its precondition says: checked after the fields.
+    if_match.check(before.version)?;
     let tags = match &body.tags {
         Some(names) => Some(resolve_tags(&mut tx, customer_id, names).await?),
         None => None,

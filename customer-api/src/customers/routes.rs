@@ -280,10 +280,6 @@ pub async fn update_customer(
     let before = store::find(&mut tx, id, true)
         .await?
         .ok_or_else(|| ApiError::not_found("customer"))?;
-    if_match.check(before.version)?;
-    if before.status == CustomerStatus::Deactivated {
-        return Err(crate::common::deactivated());
-    }
 
     let mut v = Validator::new();
     let mut c = before.clone();
@@ -334,6 +330,11 @@ pub async fn update_customer(
     validate_session(&mut v, c.session_expiration_seconds);
     validate_products(&mut v, &c.products);
     v.finish()?;
+    // An invalid body is 422 whatever its precondition says: checked after the fields.
+    if_match.check(before.version)?;
+    if before.status == CustomerStatus::Deactivated {
+        return Err(crate::common::deactivated());
+    }
 
     let changed = changed_fields(&before, &c)?;
     if changed.is_empty() {
