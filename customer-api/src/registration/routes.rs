@@ -45,6 +45,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 const MAX_DOMAINS: usize = 50;
+const MAX_ROLES: usize = 100;
 /// The session lifetime granted when the customer has none configured.
 pub const DEFAULT_SESSION_SECONDS: i32 = 86_400;
 
@@ -252,8 +253,19 @@ pub async fn put_registration(
             "must name a domain when registration is enabled",
         );
     }
+    if body.auto_assign_roles.len() > MAX_ROLES {
+        v.add(
+            "autoAssignRoles",
+            format!("must have at most {MAX_ROLES} roles"),
+        );
+    }
     for (i, r) in body.auto_assign_roles.iter().enumerate() {
-        if body.auto_assign_roles[..i]
+        if !crate::roles::routes::is_name(r) {
+            v.add(
+                format!("autoAssignRoles[{i}]"),
+                crate::roles::routes::NAME_RULE,
+            );
+        } else if body.auto_assign_roles[..i]
             .iter()
             .any(|o| o.eq_ignore_ascii_case(r))
         {

@@ -169,15 +169,21 @@ pub struct RoleList {
     pub items: Vec<Role>,
 }
 
+/// The rule of a role name, as its schema states it: 1 to 64 of `A-Z a-z 0-9 _ -`.
+pub const NAME_RULE: &str = "must be 1 to 64 of A-Z a-z 0-9 _ -";
+
+pub fn is_name(name: &str) -> bool {
+    (1..=64).contains(&name.len())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
 fn validate_name(v: &mut Validator, name: &str) -> String {
-    let n = name.trim();
-    let ok = (1..=64).contains(&n.len())
-        && n.chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    if !ok {
-        v.add("name", "must be 1 to 64 of A-Z a-z 0-9 _ -");
+    if !is_name(name) {
+        v.add("name", NAME_RULE);
     }
-    n.to_string()
+    name.to_string()
 }
 
 fn validate_permissions(v: &mut Validator, perms: &[String]) -> Vec<String> {

@@ -252,10 +252,24 @@ async fn invalid_settings_are_refused() {
             json!({"enabled": true, "allowedDomains": ["a.example"], "customHost": "http://x"}),
             "customHost",
         ),
+        (
+            json!({"enabled": false, "autoAssignRoles": ["ok", "bad*"]}),
+            "autoAssignRoles[1]",
+        ),
         (json!({"enabled": "yes"}), "enabled"),
     ] {
         invalid(send(&ctx, Method::PUT, &path, &t, Some(body)).await, field).await;
     }
+    // The body is checked before the precondition: an invalid body with a stale
+    // If-Match is 422, not 412.
+    let res = ctx
+        .req(Method::PUT, &path, Some(&t))
+        .header("if-match", "\"41\"")
+        .json(&json!({"enabled": false, "autoAssignRoles": ["bad*"]}))
+        .send()
+        .await
+        .unwrap();
+    invalid(res, "autoAssignRoles[0]").await;
     // Authorization.
     let viewer = testkit::token("v", Some(id.parse().unwrap()), &[Permission::ViewCustomer]);
     problem(
