@@ -8,6 +8,8 @@
 //! external engine would record the change in a table of that transaction and push it after the
 //! commit (an outbox of its own), never call the engine inside it.
 
+pub mod filter;
+pub mod highlight;
 pub mod postgres;
 pub mod query;
 mod search;
@@ -19,7 +21,8 @@ use sqlx::PgConnection;
 use time::OffsetDateTime;
 
 /// What a document is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub enum Kind {
     Customer,
     Client,
@@ -97,7 +100,7 @@ pub trait SearchBackend: Send + Sync + 'static {
     fn search<'c>(
         conn: &'c mut PgConnection,
         query: &'c query::Query,
-    ) -> BoxFuture<'c, Result<Vec<query::Hit>, ApiError>>;
+    ) -> BoxFuture<'c, Result<query::Results, ApiError>>;
 
     /// Writes the document if its version is newer than the indexed one (or there is none) and
     /// its owner is not deleted; true if it did.

@@ -7,7 +7,7 @@ use shared_model::error::ApiError;
 use shared_model::ids::{ClientId, CustomerId, GroupId};
 use sqlx::PgConnection;
 
-use super::query::{Hit, Query};
+use super::query::{Query, Results};
 use super::{Document, Place, Removal, SearchBackend};
 
 /// The PostgreSQL backend.
@@ -74,7 +74,7 @@ impl SearchBackend for Postgres {
     fn search<'c>(
         conn: &'c mut PgConnection,
         query: &'c Query,
-    ) -> BoxFuture<'c, Result<Vec<Hit>, ApiError>> {
+    ) -> BoxFuture<'c, Result<Results, ApiError>> {
         Postgres::run_search(conn, query).boxed()
     }
 

@@ -15,34 +15,118 @@
 //! beats two), then more words matched in the name rather than elsewhere, then the most recently
 //! updated.
 
-use shared_model::ids::{ClientId, CustomerId};
+use shared_model::ids::GroupId;
 
-use super::Kind;
+use super::filter::Expr;
+use super::{Document, Kind};
 
 /// At most this many tokens of a query count (the rest are ignored).
 pub const MAX_TOKENS: usize = 10;
 
-/// Where a search looks, besides row-level security: every document, a customer's own (its
-/// clients and contacts), one client's (it and its contacts), or a parent's sub-tenants.
+/// The order of the hits. Ties under any order go by kind and id, so pages never overlap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Within {
-    All,
-    Customer(CustomerId),
-    Client(CustomerId, ClientId),
-    SubTenants(CustomerId),
+pub enum Sort {
+    /// The ranking above (without a text: the most recently updated first).
+    Relevance,
+    Name {
+        descending: bool,
+    },
+    CreatedAt {
+        descending: bool,
+    },
+    UpdatedAt {
+        descending: bool,
+    },
+}
+
+/// A field whose values a search counts over all its hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub enum Facet {
+    Kind,
+    Type,
+    Status,
+    Enabled,
+    Country,
+    City,
+    IndustrySector,
+    IndustryGroup,
+    SizeRange,
+    Assignee,
+    Tags,
+}
+
+impl Facet {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Facet::Kind => "kind",
+            Facet::Type => "type",
+            Facet::Status => "status",
+            Facet::Enabled => "enabled",
+            Facet::Country => "country",
+            Facet::City => "city",
+            Facet::IndustrySector => "industrySector",
+            Facet::IndustryGroup => "industryGroup",
+            Facet::SizeRange => "sizeRange",
+            Facet::Assignee => "assignee",
+            Facet::Tags => "tags",
+        }
+    }
+}
+
+/// At most this many values of a facet are counted (the most frequent).
+pub const FACET_VALUES: usize = 20;
+
+/// Where the previous page ended: the last hit's sort key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SortKey {
+    /// Typos, words outside the name, and the update time in microseconds, negated.
+    Relevance(i64, i64, i64),
+    /// The folded name.
+    Name(String),
+    /// The sorted time, in microseconds since the epoch.
+    Time(i64),
+}
+
+/// The position after which a page starts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct After {
+    pub key: SortKey,
+    pub kind: Kind,
+    pub id: uuid::Uuid,
 }
 
 /// A search for the backend.
 #[derive(Clone, Debug)]
 pub struct Query {
-    /// The text searched: its whitespace-separated tokens (at most [`MAX_TOKENS`]).
+    /// The text searched: its whitespace-separated tokens (at most [`MAX_TOKENS`]); none
+    /// matches every document the filter lets through.
     pub text: String,
     pub kinds: Vec<Kind>,
-    pub within: Within,
+    /// The caller's scope, a key's filter and the request's, combined.
+    pub filter: Expr,
+    pub sort: Sort,
+    pub facets: Vec<Facet>,
     pub limit: i64,
+    pub after: Option<After>,
 }
 
 impl Query {
+    /// A search for `text` in documents of `kinds` that `filter` lets through, ranked, at most
+    /// `limit`, no facets.
+    pub fn new(text: impl Into<String>, kinds: Vec<Kind>, filter: Expr, limit: i64) -> Query {
+        Query {
+            text: text.into(),
+            kinds,
+            filter,
+            sort: Sort::Relevance,
+            facets: Vec::new(),
+            limit,
+            after: None,
+        }
+    }
+
     /// The whitespace-separated tokens that count.
     pub fn tokens(&self) -> Vec<String> {
         self.text
@@ -92,18 +176,44 @@ pub fn identifier_tier(token: &str, term: &str, prefix: bool) -> Option<i32> {
     }
 }
 
-/// One search result, best first.
+/// A span of a field's text that matched, in UTF-16 code units (as JavaScript counts them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Range {
+    pub start: usize,
+    pub length: usize,
+}
+
+/// A field of a hit that matched a query word, and where.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Match {
+    /// `name`, `city`, `email`, `phone`, `domain`, `externalId` or `codes`.
+    pub field: &'static str,
+    pub ranges: Vec<Range>,
+}
+
+/// One search result: the document as indexed, and how it matched.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Hit {
-    pub kind: Kind,
-    pub id: uuid::Uuid,
-    pub customer_id: CustomerId,
-    pub client_id: Option<ClientId>,
-    pub name: String,
+    pub doc: Document,
+    pub groups: Vec<GroupId>,
     /// Typos over all words (a prefix counts half, as tier 1 against 2 for a typo).
     pub tiers: i64,
     /// Words matched outside the name.
     pub outside_name: i64,
+    pub matches: Vec<Match>,
+    /// Where a page that ends with this hit ends.
+    pub position: After,
+}
+
+/// What a search found.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Results {
+    /// At most `limit + 1` hits: one more than asked tells that another page follows.
+    pub hits: Vec<Hit>,
+    /// How many documents match in all.
+    pub total: i64,
+    /// The asked facets' most frequent values with their counts, in the order asked.
+    pub facets: Vec<(Facet, Vec<(String, i64)>)>,
 }
 
 #[cfg(test)]

@@ -1,15 +1,20 @@
-//! The PostgreSQL backend's search (the rules: [`super::query`]). Two statements in one
-//! transaction: the query's words expanded over the vocabulary (exact, prefix and trigram
-//! candidates, which Rust keeps or drops by the typo rules), then the documents holding a
-//! kept term for every word, ranked.
+//! The PostgreSQL backend's search (the rules: [`super::query`]). In one transaction: the
+//! query's words expanded over the vocabulary (exact, prefix and trigram candidates, which Rust
+//! keeps or drops by the typo rules), then the documents holding a kept term for every word
+//! and passing the filter, ranked and counted, then (when asked) the facets over them.
 
 use std::collections::HashSet;
 
 use shared_model::error::ApiError;
-use sqlx::{PgConnection, Row};
+use shared_model::ids::GroupId;
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, QueryBuilder, Row};
 
-use super::query::{Hit, Query, Within, identifier_tier, word_tier};
-use super::{Kind, postgres};
+use super::highlight::{self, Terms};
+use super::query::{
+    After, FACET_VALUES, Facet, Hit, Query, Results, Sort, SortKey, identifier_tier, word_tier,
+};
+use super::{Document, Kind, postgres};
 
 /// Candidates the vocabulary offers a word, per way of matching.
 const CANDIDATES: i64 = 64;
@@ -51,31 +56,24 @@ const EXPAND_SQL: &str = "WITH tokens AS (
               ORDER BY v.term LIMIT $2)
       ) c ON true";
 
-/// The documents with a kept term for each of the `$5` words, best first. A word's match costs
-/// `tier * 10 + (0 in the name, 1 elsewhere)`; a document's cost is its words' best.
-const DOCUMENTS_SQL: &str = "WITH e AS (
-        SELECT * FROM unnest($1::int[], $2::text[], $3::int[], $4::boolean[])
-            AS e(n, term, tier, exact)),
-    hits AS (
-        SELECT d.kind, d.id, e.n,
-               e.tier * 10 + CASE WHEN NOT e.exact AND d.name_words @> ARRAY[e.term]
-                                  THEN 0 ELSE 1 END AS cost
-          FROM e JOIN documents d
-            ON (NOT e.exact AND (d.name_words @> ARRAY[e.term] OR d.other_words @> ARRAY[e.term]))
-            OR (e.exact AND d.exact_terms @> ARRAY[e.term])
-         WHERE d.kind = ANY ($6) AND NOT d.deleted
-           AND ($7::uuid IS NULL OR d.customer_id = $7)
-           AND ($8::uuid IS NULL OR d.client_id = $8)
-           AND ($9::uuid IS NULL OR d.parent_id = $9)),
-    per_word AS (
-        SELECT kind, id, n, min(cost) AS cost FROM hits GROUP BY kind, id, n),
-    matched AS (
-        SELECT kind, id, sum(cost / 10) AS tiers, sum(cost % 10) AS outside_name
-          FROM per_word GROUP BY kind, id HAVING count(*) = $5)
-    SELECT d.kind, d.id, d.customer_id, d.client_id, d.name, m.tiers, m.outside_name
-      FROM matched m JOIN documents d USING (kind, id)
-     ORDER BY m.tiers, m.outside_name, d.updated_at DESC, d.id
-     LIMIT $10";
+/// The query's words with the terms kept for them: `(word number, term, tier, identifier)`.
+#[derive(Debug, Default)]
+struct Expansion {
+    n: Vec<i32>,
+    term: Vec<String>,
+    tier: Vec<i32>,
+    exact: Vec<bool>,
+    words: i64,
+    kept: Terms,
+}
+
+/// The update time, in microseconds and negated: the relevance order's third key.
+const RECENCY: &str =
+    "(-(extract(epoch FROM coalesce(d.updated_at, 'epoch'::timestamptz)) * 1000000))::bigint";
+
+fn micros(column: &str) -> String {
+    format!("(extract(epoch FROM coalesce({column}, 'epoch'::timestamptz)) * 1000000)::bigint")
+}
 
 fn kind_of(s: &str) -> Result<Kind, ApiError> {
     match s {
@@ -88,82 +86,331 @@ fn kind_of(s: &str) -> Result<Kind, ApiError> {
     }
 }
 
+/// The values a facet counts, per document.
+fn facet_sql(f: Facet) -> &'static str {
+    match f {
+        Facet::Kind => "d.kind",
+        Facet::Type => "d.type",
+        Facet::Status => "d.status",
+        Facet::Enabled => "d.enabled::text",
+        Facet::Country => "d.country",
+        Facet::City => "d.city",
+        Facet::IndustrySector => "d.industry_sector",
+        Facet::IndustryGroup => "d.industry_group",
+        Facet::SizeRange => "d.size_range",
+        Facet::Assignee => "d.assignee",
+        Facet::Tags => "unnest(d.tags)",
+    }
+}
+
+/// `WITH ... matched AS (kind, id, tiers, outside_name)`: the documents of the query's kinds
+/// that pass its filter and (with words) hold a kept term for every word.
+fn push_matched(qb: &mut QueryBuilder<sqlx::Postgres>, query: &Query, e: Option<&Expansion>) {
+    let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+    let Some(e) = e else {
+        qb.push(
+            "WITH matched AS (
+            SELECT d.kind, d.id, 0::bigint AS tiers, 0::bigint AS outside_name
+              FROM documents d WHERE NOT d.deleted AND d.kind = ANY (",
+        );
+        qb.push_bind(kinds).push(") AND ");
+        query.filter.push(qb);
+        qb.push(")");
+        return;
+    };
+    qb.push("WITH e AS (SELECT * FROM unnest(");
+    qb.push_bind(e.n.clone()).push("::int[], ");
+    qb.push_bind(e.term.clone()).push("::text[], ");
+    qb.push_bind(e.tier.clone()).push("::int[], ");
+    qb.push_bind(e.exact.clone()).push(
+        "::boolean[]) AS e(n, term, tier, exact)),
+    hits AS (
+        SELECT d.kind, d.id, e.n,
+               e.tier * 10 + CASE WHEN NOT e.exact AND d.name_words @> ARRAY[e.term]
+                                  THEN 0 ELSE 1 END AS cost
+          FROM e JOIN documents d
+            ON (NOT e.exact AND (d.name_words @> ARRAY[e.term] OR d.other_words @> ARRAY[e.term]))
+            OR (e.exact AND d.exact_terms @> ARRAY[e.term])
+         WHERE NOT d.deleted AND d.kind = ANY (",
+    );
+    qb.push_bind(kinds).push(") AND ");
+    query.filter.push(qb);
+    qb.push(
+        "),
+    per_word AS (
+        SELECT kind, id, n, min(cost) AS cost FROM hits GROUP BY kind, id, n),
+    matched AS (
+        SELECT kind, id, sum(cost / 10)::bigint AS tiers, sum(cost % 10)::bigint AS outside_name
+          FROM per_word GROUP BY kind, id HAVING count(*) = ",
+    );
+    qb.push_bind(e.words).push(")");
+}
+
+/// The page's order, its sort-key columns, and the comparison a position continues with.
+fn order(sort: Sort) -> (String, String, &'static str) {
+    let dir = |descending: bool| if descending { "DESC" } else { "ASC" };
+    let by = |key: &str, descending: bool| {
+        let d = dir(descending);
+        (
+            format!("{key} {d}, d.kind {d}, d.id {d}"),
+            if descending { "<" } else { ">" },
+        )
+    };
+    match sort {
+        Sort::Relevance => (
+            format!("m.tiers, m.outside_name, {RECENCY}, d.kind, d.id"),
+            format!("m.tiers AS k1, m.outside_name AS k2, {RECENCY} AS k3"),
+            ">",
+        ),
+        Sort::Name { descending } => {
+            let (o, cmp) = by("d.folded_name", descending);
+            (o, "d.folded_name AS kname".into(), cmp)
+        }
+        Sort::CreatedAt { descending } | Sort::UpdatedAt { descending } => {
+            let column = if matches!(sort, Sort::CreatedAt { .. }) {
+                "d.created_at"
+            } else {
+                "d.updated_at"
+            };
+            let m = micros(column);
+            let (o, cmp) = by(&m, descending);
+            (o, format!("{m} AS ktime"), cmp)
+        }
+    }
+}
+
+/// `WHERE (sort key, kind, id) > position` (`<` for a descending order); nothing for a
+/// position of another order (the API refuses such a cursor).
+fn push_after(qb: &mut QueryBuilder<sqlx::Postgres>, sort: Sort, cmp: &str, after: &After) {
+    let key = match (&after.key, sort) {
+        (SortKey::Relevance(..), Sort::Relevance) => {
+            format!("m.tiers, m.outside_name, {RECENCY}")
+        }
+        (SortKey::Name(_), Sort::Name { .. }) => "d.folded_name".to_string(),
+        (SortKey::Time(_), Sort::CreatedAt { .. }) => micros("d.created_at"),
+        (SortKey::Time(_), Sort::UpdatedAt { .. }) => micros("d.updated_at"),
+        _ => return,
+    };
+    qb.push(format!(" WHERE ({key}, d.kind, d.id) {cmp} ("));
+    match &after.key {
+        SortKey::Relevance(t, o, r) => {
+            qb.push_bind(*t)
+                .push(", ")
+                .push_bind(*o)
+                .push(", ")
+                .push_bind(*r);
+        }
+        SortKey::Name(n) => {
+            qb.push_bind(n.clone());
+        }
+        SortKey::Time(t) => {
+            qb.push_bind(*t);
+        }
+    }
+    qb.push(", ")
+        .push_bind(after.kind.as_str())
+        .push(", ")
+        .push_bind(after.id)
+        .push(")");
+}
+
 impl postgres::Postgres {
     /// Runs `query` (in the caller's transaction: its row-level security applies).
-    pub async fn run_search(conn: &mut PgConnection, query: &Query) -> Result<Vec<Hit>, ApiError> {
+    pub async fn run_search(conn: &mut PgConnection, query: &Query) -> Result<Results, ApiError> {
+        if query.kinds.is_empty() || query.limit <= 0 {
+            return Ok(Results::default());
+        }
         let tokens = query.tokens();
-        if tokens.is_empty() || query.kinds.is_empty() || query.limit <= 0 {
-            return Ok(Vec::new());
-        }
-        // The trigram candidates of a one-typo word of four letters ("jahn" for "john") share
-        // a quarter of their trigrams.
-        sqlx::query("SELECT set_config('pg_trgm.similarity_threshold', '0.2', true)")
-            .execute(&mut *conn)
-            .await?;
-        let rows = sqlx::query(EXPAND_SQL)
-            .bind(&tokens)
-            .bind(CANDIDATES)
-            .fetch_all(&mut *conn)
-            .await?;
-        let mut words = HashSet::new();
-        let (mut ns, mut terms, mut tiers, mut exact) = (vec![], vec![], vec![], vec![]);
-        for row in &rows {
-            let n: i64 = row.get("n");
-            words.insert(n);
-            let Some(term) = row.get::<Option<String>, _>("term") else {
-                continue;
-            };
-            let is_exact: bool = row.get("exact");
-            let tier = if is_exact {
-                identifier_tier(row.get("token"), &term, row.get("last_token"))
-            } else {
-                word_tier(row.get("word"), &term, row.get("last_word"))
-            };
-            if let Some(tier) = tier {
-                ns.push(n as i32);
-                terms.push(term);
-                tiers.push(tier);
-                exact.push(is_exact);
+        let expansion = if tokens.is_empty() {
+            None
+        } else {
+            match expand(conn, &tokens).await? {
+                Some(e) => Some(e),
+                // A word without a term matches nothing.
+                None => return Ok(Results::default()),
             }
-        }
-        // Every word needs a term: a word without one matches nothing.
-        let matched: HashSet<i64> = ns.iter().map(|n| i64::from(*n)).collect();
-        if words.is_empty() || matched.len() < words.len() {
-            return Ok(Vec::new());
-        }
-        let n_words = words.len() as i64;
-        let (customer, client, parent) = match query.within {
-            Within::All => (None, None, None),
-            Within::Customer(c) => (Some(c), None, None),
-            Within::Client(c, k) => (Some(c), Some(k), None),
-            Within::SubTenants(p) => (None, None, Some(p)),
         };
-        let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
-        let rows = sqlx::query(DOCUMENTS_SQL)
-            .bind(&ns)
-            .bind(&terms)
-            .bind(&tiers)
-            .bind(&exact)
-            .bind(n_words)
-            .bind(&kinds)
-            .bind(customer)
-            .bind(client)
-            .bind(parent)
-            .bind(query.limit)
-            .fetch_all(&mut *conn)
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Hit {
-                    kind: kind_of(r.get("kind"))?,
-                    id: r.get("id"),
-                    customer_id: r.get("customer_id"),
-                    client_id: r.get("client_id"),
-                    name: r.get("name"),
-                    tiers: r.get("tiers"),
-                    outside_name: r.get("outside_name"),
-                })
-            })
-            .collect()
+        let (order_by, keys, cmp) = order(query.sort);
+        let mut qb = QueryBuilder::new("");
+        push_matched(&mut qb, query, expansion.as_ref());
+        qb.push(format!(
+            "
+    SELECT d.kind, d.id, d.customer_id, d.client_id, d.parent_id, d.version, d.name, d.email, d.phone,
+           d.domain, d.external_id, d.codes, d.type, d.status, d.enabled, d.tags, d.assignee,
+           d.country, d.city, d.industry_sector, d.industry_group, d.size_range, d.groups,
+           d.created_at, d.updated_at, m.tiers, m.outside_name, m.total, {keys}
+      FROM (SELECT *, count(*) OVER () AS total FROM matched) m
+      JOIN documents d USING (kind, id)"
+        ));
+        if let Some(after) = &query.after {
+            push_after(&mut qb, query.sort, cmp, after);
+        }
+        qb.push(format!(" ORDER BY {order_by} LIMIT "));
+        qb.push_bind(query.limit + 1);
+        let rows = qb.build().fetch_all(&mut *conn).await?;
+        let kept = expansion.as_ref().map(|e| &e.kept);
+        let mut results = Results {
+            total: rows.first().map_or(0, |r| r.get("total")),
+            ..Results::default()
+        };
+        for row in &rows {
+            results.hits.push(hit(row, query.sort, kept)?);
+        }
+        if !query.facets.is_empty() && results.total > 0 {
+            results.facets = facets(conn, query, expansion.as_ref()).await?;
+        }
+        Ok(results)
     }
+}
+
+/// The query's words expanded over the vocabulary, `None` if a word has no term.
+async fn expand(conn: &mut PgConnection, tokens: &[String]) -> Result<Option<Expansion>, ApiError> {
+    // The trigram candidates of a one-typo word of four letters ("jahn" for "john") share a
+    // quarter of their trigrams.
+    sqlx::query("SELECT set_config('pg_trgm.similarity_threshold', '0.2', true)")
+        .execute(&mut *conn)
+        .await?;
+    let rows = sqlx::query(EXPAND_SQL)
+        .bind(tokens)
+        .bind(CANDIDATES)
+        .fetch_all(&mut *conn)
+        .await?;
+    let mut words = HashSet::new();
+    let mut e = Expansion::default();
+    for row in &rows {
+        let n: i64 = row.get("n");
+        words.insert(n);
+        let Some(term) = row.get::<Option<String>, _>("term") else {
+            continue;
+        };
+        let is_exact: bool = row.get("exact");
+        let token: String = row.get("token");
+        let tier = if is_exact {
+            identifier_tier(&token, &term, row.get("last_token"))
+        } else {
+            word_tier(row.get("word"), &term, row.get("last_word"))
+        };
+        if let Some(tier) = tier {
+            if is_exact {
+                e.kept.identifiers.push((term.clone(), token));
+            } else {
+                e.kept.words.insert(term.clone());
+            }
+            e.n.push(n as i32);
+            e.term.push(term);
+            e.tier.push(tier);
+            e.exact.push(is_exact);
+        }
+    }
+    let matched: HashSet<i64> = e.n.iter().map(|n| i64::from(*n)).collect();
+    if words.is_empty() || matched.len() < words.len() {
+        return Ok(None);
+    }
+    e.words = words.len() as i64;
+    Ok(Some(e))
+}
+
+fn hit(row: &PgRow, sort: Sort, kept: Option<&Terms>) -> Result<Hit, ApiError> {
+    let kind = kind_of(row.get("kind"))?;
+    let id: uuid::Uuid = row.get("id");
+    let key = match sort {
+        Sort::Relevance => SortKey::Relevance(row.get("k1"), row.get("k2"), row.get("k3")),
+        Sort::Name { .. } => SortKey::Name(row.get("kname")),
+        Sort::CreatedAt { .. } | Sort::UpdatedAt { .. } => SortKey::Time(row.get("ktime")),
+    };
+    let groups: Vec<uuid::Uuid> = row.get("groups");
+    let at = |column: &str| {
+        row.get::<Option<time::OffsetDateTime>, _>(column)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    };
+    let doc = Document {
+        kind,
+        id,
+        customer_id: row.get("customer_id"),
+        client_id: row.get("client_id"),
+        parent_id: row.get("parent_id"),
+        version: row.get("version"),
+        name: row.get("name"),
+        email: row.get("email"),
+        phone: row.get("phone"),
+        domain: row.get("domain"),
+        external_id: row.get("external_id"),
+        codes: row.get("codes"),
+        doc_type: row.get("type"),
+        status: row.get("status"),
+        enabled: row.get("enabled"),
+        tags: row.get("tags"),
+        assignee: row.get("assignee"),
+        country: row.get("country"),
+        city: row.get("city"),
+        industry_sector: row.get("industry_sector"),
+        industry_group: row.get("industry_group"),
+        size_range: row.get("size_range"),
+        created_at: at("created_at"),
+        updated_at: at("updated_at"),
+    };
+    let matches = match kept {
+        Some(terms) => highlight::matches(
+            terms,
+            [("name", Some(&doc.name)), ("city", doc.city.as_deref())],
+            &[
+                ("email", doc.email.as_deref()),
+                ("phone", doc.phone.as_deref()),
+                ("domain", doc.domain.as_deref()),
+                ("externalId", doc.external_id.as_deref()),
+            ],
+        ),
+        None => Vec::new(),
+    };
+    let h = Hit {
+        doc,
+        groups: groups.into_iter().map(GroupId).collect(),
+        tiers: row.get("tiers"),
+        outside_name: row.get("outside_name"),
+        matches,
+        position: After { key, kind, id },
+    };
+    Ok(h)
+}
+
+/// The asked facets' most frequent values over every matched document.
+async fn facets(
+    conn: &mut PgConnection,
+    query: &Query,
+    e: Option<&Expansion>,
+) -> Result<Vec<(Facet, Vec<(String, i64)>)>, ApiError> {
+    let mut qb = QueryBuilder::new("");
+    push_matched(&mut qb, query, e);
+    qb.push(
+        "
+    SELECT facet, value, n FROM (
+        SELECT facet, value, n, row_number() OVER (PARTITION BY facet ORDER BY n DESC, value) AS r
+          FROM (",
+    );
+    for (i, f) in query.facets.iter().enumerate() {
+        let (name, expr) = (f.as_str(), facet_sql(*f));
+        if i > 0 {
+            qb.push(" UNION ALL ");
+        }
+        qb.push(format!(
+            "SELECT '{name}'::text AS facet, v AS value, count(*) AS n
+               FROM matched m JOIN documents d USING (kind, id), LATERAL (SELECT {expr} AS v) x
+              WHERE v IS NOT NULL GROUP BY v"
+        ));
+    }
+    qb.push(") c) ranked WHERE r <= ");
+    qb.push_bind(FACET_VALUES as i64);
+    let rows = qb.build().fetch_all(&mut *conn).await?;
+    let mut out: Vec<(Facet, Vec<(String, i64)>)> =
+        query.facets.iter().map(|f| (*f, Vec::new())).collect();
+    for row in rows {
+        let facet: String = row.get("facet");
+        if let Some((_, values)) = out.iter_mut().find(|(f, _)| f.as_str() == facet) {
+            values.push((row.get("value"), row.get("n")));
+        }
+    }
+    for (_, values) in &mut out {
+        values.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    Ok(out)
 }

@@ -3,11 +3,55 @@
 
 mod documents;
 mod relevance;
+mod search;
 
 use std::time::{Duration, Instant};
 
+use search_sync::index::postgres::Postgres;
+use search_sync::index::{Document, Kind, SearchBackend};
+use shared_model::db::{self, Scope};
 use shared_model::events::CloudEvent;
+use shared_model::ids::{ClientId, CustomerId};
 use shared_model::testkit::Harness;
+use time::OffsetDateTime;
+
+/// A document of `kind` named `name`, owned by `customer` (and `client`), updated now, every
+/// other field empty.
+pub fn document(
+    kind: Kind,
+    id: uuid::Uuid,
+    customer: CustomerId,
+    client: Option<ClientId>,
+    name: &str,
+) -> Document {
+    let at = OffsetDateTime::now_utc();
+    Document {
+        kind,
+        id,
+        customer_id: customer,
+        client_id: client,
+        parent_id: None,
+        version: 1,
+        name: name.into(),
+        email: None,
+        phone: None,
+        domain: None,
+        external_id: None,
+        codes: Vec::new(),
+        doc_type: None,
+        status: None,
+        enabled: true,
+        tags: Vec::new(),
+        assignee: None,
+        country: None,
+        city: None,
+        industry_sector: None,
+        industry_group: None,
+        size_range: None,
+        created_at: at,
+        updated_at: at,
+    }
+}
 
 /// search-sync under test.
 pub struct Ctx(Harness);
@@ -49,6 +93,15 @@ pub struct Doc {
 impl Ctx {
     pub async fn new() -> Ctx {
         Ctx(Harness::start(&search_sync::SERVICE, |_| {}).await)
+    }
+
+    /// Writes `docs` into the index as the consumers do.
+    pub async fn index(&self, docs: &[Document]) {
+        let mut tx = db::begin(&self.db.pool, Scope::System).await.unwrap();
+        for d in docs {
+            assert!(Postgres::upsert(&mut tx, d).await.unwrap(), "{d:?}");
+        }
+        tx.commit().await.unwrap();
     }
 
     /// Every document, tombstones too, read past row-level security.
