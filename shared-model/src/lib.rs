@@ -20,6 +20,7 @@ pub mod error;
 pub mod events;
 pub mod http;
 pub mod ids;
+pub mod keys;
 pub mod model;
 pub mod outbox;
 pub mod projection;
