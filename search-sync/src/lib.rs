@@ -6,12 +6,19 @@
 
 pub mod documents;
 pub mod index;
+pub mod keys;
 pub mod search;
 
+use futures_util::future::BoxFuture;
+use serde::Deserialize;
 use shared_model::bus::Subscription;
+use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
-use shared_model::service::{App, NoSettings, Service, ServiceSpec};
+use shared_model::http::Kit;
+use shared_model::keys::KeyHasher;
+use shared_model::service::{App, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
+use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
@@ -27,11 +34,11 @@ impl Service for SearchSync {
     const NAME: &'static str = "search-sync";
     const PORT: u16 = 8085;
     const MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
-    type Settings = NoSettings;
-    type State = ();
+    type Settings = Settings;
+    type State = State;
 
     fn routes() -> OpenApiRouter<AppState> {
-        search::routes::router()
+        search::routes::router().merge(keys::routes::router())
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
@@ -40,6 +47,69 @@ impl Service for SearchSync {
 
     fn subscriptions(_: &AppState) -> Vec<Subscription> {
         documents::reactions::subscriptions()
+    }
+
+    fn jobs(app: &AppState, _: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+        if app.settings.uses_dev_pepper() {
+            tracing::warn!(
+                "service.key_pepper is the local development default: set SEARCH_SYNC__SERVICE__KEY_PEPPER"
+            );
+        }
+        Vec::new()
+    }
+}
+
+/// What search-sync's routes share: the search keys' hasher and rate limiters.
+pub struct State {
+    pub hasher: KeyHasher,
+    pub limits: keys::access::Limits,
+}
+
+impl shared_model::service::State<Settings> for State {
+    fn make(_: &Kit, s: &Settings) -> anyhow::Result<State> {
+        Ok(State {
+            hasher: KeyHasher::new(s.key_pepper.expose().as_bytes()),
+            limits: keys::access::Limits::default(),
+        })
+    }
+}
+
+/// search-sync's own settings: `[service]` in TOML, `SEARCH_SYNC__SERVICE__<KEY>` in the
+/// environment.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// The server-side secret search keys are hashed with (HMAC-SHA256), at least 32
+    /// characters. Changing it invalidates every search key.
+    pub key_pepper: Secret<String>,
+}
+
+/// The pepper used when none is configured, for local development; every deployment sets its
+/// own, and the service warns at start when it is used.
+const DEV_PEPPER: &str = "local-dev-search-pepper-not-for-production-0123";
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            key_pepper: Secret::new(DEV_PEPPER.into()),
+        }
+    }
+}
+
+impl shared_model::service::Settings for Settings {
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.key_pepper.expose().len() < 32 {
+            anyhow::bail!(
+                "invalid configuration: service.key_pepper: must be at least 32 characters"
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Settings {
+    pub fn uses_dev_pepper(&self) -> bool {
+        self.key_pepper.expose() == DEV_PEPPER
     }
 }
 
@@ -50,7 +120,30 @@ impl Service for SearchSync {
         description = "Real-time search of customers, clients and contacts, kept from the \
             platform's events. Errors are RFC 9457 problem details with a stable `code`.",
     ),
-    components(schemas(Problem, FieldError, search::request::SearchRequest)),
-    tags((name = "search", description = "Search customers, clients and contacts")),
+    components(schemas(
+        Problem, FieldError, search::request::SearchRequest, keys::routes::CreateSearchKey,
+        keys::routes::SearchKey, keys::routes::IssuedSearchKey,
+    )),
+    tags(
+        (name = "search", description = "Search customers, clients and contacts"),
+        (name = "search-keys", description = "Scoped search keys for browser front ends"),
+    ),
+    modifiers(&SearchKeyScheme),
 )]
 pub struct ApiDoc;
+
+/// The `searchKey` security scheme: a search key in `X-Search-Key`.
+struct SearchKeyScheme;
+
+impl utoipa::Modify for SearchKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(
+                "searchKey",
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Search-Key"))),
+            );
+    }
+}

@@ -15,6 +15,7 @@ use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson, Problem, Validator};
 use shared_model::events::partition::{self as ev, ApiKey};
+use shared_model::http::idempotency::no_replay;
 use shared_model::http::{
     ApiPath, ApiQuery, Page, Trace, decode_cursor, page, page_limit, with_etag,
 };
@@ -143,18 +144,6 @@ fn issue(
         created_by: actor.to_string(),
     };
     (key, secret_key)
-}
-
-/// Refuses `Idempotency-Key` where the response holds a secret: a replay would need the secret
-/// stored with the response, and the secret is stored nowhere.
-fn no_replay(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
-    if headers.contains_key("idempotency-key") {
-        return Err(ApiError::field(
-            "Idempotency-Key",
-            "is not accepted here: the response shows a secret once, and a replay would need it stored",
-        ));
-    }
-    Ok(())
 }
 
 /// Create a key; the response holds its secret, shown this once. `Idempotency-Key` is refused

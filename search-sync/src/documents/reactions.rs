@@ -4,8 +4,8 @@
 //!
 //! - A customer's, client's or contact's event writes its document if it is newer than the
 //!   indexed one; a deleted owner's entities are not written again.
-//! - `customer.deleted` leaves the customer's tombstone and removes every document of its
-//!   clients and contacts; `client.deleted` the client's tombstone and its contacts.
+//! - `customer.deleted` leaves the customer's tombstone, removes every document of its
+//!   clients and contacts and revokes its search keys; `client.deleted` the client's tombstone and its contacts.
 //! - `client.group_assigned|group_removed` add the group to the client's document or take it
 //!   away; `client_address.*` set its city and country ([`super::addresses`]).
 
@@ -166,6 +166,10 @@ impl<E: Indexed, B: SearchBackend> Projection for Documents<E, B> {
                 let n = B::delete_owned(conn, customer, client).await?;
                 tracing::info!(projection = E::NAME, customer_id = %customer, client_id = ?client,
                     documents = n, "owner deleted: the documents it owned removed");
+                if client.is_none() {
+                    let keys = crate::keys::store::revoke_of_customer(conn, customer).await?;
+                    tracing::info!(customer_id = %customer, keys, "customer deleted: its search keys revoked");
+                }
             }
             Ok(())
         }

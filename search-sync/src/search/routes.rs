@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use shared_model::auth::Caller;
 use shared_model::db;
 use shared_model::error::{ApiError, ApiJson};
 use shared_model::http::{decode_cursor, encode_cursor};
@@ -20,15 +20,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::request::{Asked, SearchRequest, SortName};
-use super::scope;
 use crate::AppState;
 use crate::index::filter::Expr;
 use crate::index::postgres::Postgres;
 use crate::index::query::{After, Hit, Query, SortKey};
 use crate::index::{Kind, SearchBackend};
+use crate::keys::access::{Searcher, preflight};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(search))
+    OpenApiRouter::new().routes(routes!(search, search_preflight))
 }
 
 /// A span of a field's text that matched, in UTF-16 code units (as JavaScript strings count).
@@ -307,7 +307,13 @@ pub async fn run(
 /// typos. Ranking: fewer typos (exact, then prefix, then one typo, then two), then matches in
 /// the name before other fields, then the most recently updated.
 ///
-/// What the token reaches: PlatformAdminSearchAllCustomers every document; a tenant's token
+/// Authenticated by a bearer token or, instead, a search key in `X-Search-Key` (a browser
+/// front end's): the key's kind, with its filter, is what it reaches; a key that is revoked,
+/// expired or not known is 401, one used from an origin it does not list 403
+/// ORIGIN_NOT_ALLOWED, one past its rate 429 RATE_LIMITED (with `Retry-After`); a listed
+/// origin gets `Access-Control-Allow-Origin`.
+///
+/// What a token reaches: PlatformAdminSearchAllCustomers every document; a tenant's token
 /// with SearchTenants its sub-tenant customers, with ViewCustomer its own customer document and
 /// contacts, with ViewClient its clients and their contacts (the union of what it holds); a
 /// token bound to a client (with ViewClient) that client and its contacts. The request's filter
@@ -320,30 +326,55 @@ pub async fn run(
 /// returned, for the same `sort`.
 #[utoipa::path(
     post, path = "/v1/search", tag = "search",
+    params(("X-Search-Key" = Option<String>, Header, description = "A search key, instead of a bearer token")),
     request_body = SearchRequest,
     responses(
         (status = 200, body = SearchResults),
-        shared_model::http::problems::AuthErrors,
+        (status = 400, description = "AMBIGUOUS_CREDENTIALS: both a bearer token and a search key", body = shared_model::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "NOT_AUTHORIZED: no valid bearer token or search key (revoked, expired, unknown)", body = shared_model::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "FORBIDDEN: the token reaches nothing; ORIGIN_NOT_ALLOWED: the key does not list the request's origin", body = shared_model::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "RATE_LIMITED: the key's rate is used up (with Retry-After)", body = shared_model::error::Problem, content_type = "application/problem+json"),
         shared_model::http::problems::Invalid,
     ),
-    security(("bearer" = []))
+    security(("bearer" = []), ("searchKey" = []))
 )]
 pub async fn search(
     State(state): State<AppState>,
-    caller: Caller,
+    searcher: Searcher,
     ApiJson(body): ApiJson<SearchRequest>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, Response> {
     let started = Instant::now();
-    let reach = scope::of(&caller)?;
-    let asked = body.validate()?;
-    let results = run(
-        &state,
-        reach.rows,
-        reach.filter,
-        asked,
-        body.cursor.as_deref(),
-        started,
+    let answer = async {
+        let reach = searcher.reach()?;
+        let asked = body.validate()?;
+        run(
+            &state,
+            reach.rows,
+            reach.filter,
+            asked,
+            body.cursor.as_deref(),
+            started,
+        )
+        .await
+    }
+    .await;
+    let mut res = match answer {
+        Ok(results) => Json(results).into_response(),
+        Err(e) => e.into_response(),
+    };
+    searcher.cors(&mut res);
+    Ok(res)
+}
+
+/// A browser's CORS preflight of a search with a key: allowed for any origin (the preflight
+/// carries no key); the search itself answers only the key's allowed origins.
+#[utoipa::path(
+    options, path = "/v1/search", tag = "search",
+    params(("Origin" = Option<String>, Header, description = "The page's origin")),
+    responses(
+        (status = 204, description = "The methods and headers a search may use, for the origin"),
     )
-    .await?;
-    Ok(Json(results).into_response())
+)]
+pub async fn search_preflight(headers: HeaderMap) -> Response {
+    preflight(&headers)
 }

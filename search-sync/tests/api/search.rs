@@ -14,11 +14,12 @@ use time::OffsetDateTime;
 use crate::{Ctx, document};
 
 /// A tenant with a sub-tenant, clients and contacts, and another tenant.
-struct World {
-    ctx: Ctx,
-    tenant: CustomerId,
-    bakery: ClientId,
-    other: CustomerId,
+pub struct World {
+    pub ctx: Ctx,
+    pub tenant: CustomerId,
+    pub sub: CustomerId,
+    pub bakery: ClientId,
+    pub other: CustomerId,
 }
 
 fn client(customer: CustomerId, name: &str, country: &str, tags: &[&str], age: i64) -> Document {
@@ -31,12 +32,13 @@ fn client(customer: CustomerId, name: &str, country: &str, tags: &[&str], age: i
 }
 
 impl World {
-    async fn new() -> World {
+    pub async fn new() -> World {
         let ctx = Ctx::new().await;
         let (tenant, sub, other) = (CustomerId::new(), CustomerId::new(), CustomerId::new());
-        let customer = |id: CustomerId, name: &str, parent: Option<CustomerId>| {
+        let customer = |id: CustomerId, name: &str, parent: Option<CustomerId>, t: &str| {
             let mut d = document(Kind::Customer, id.as_uuid(), id, None, name);
             d.parent_id = parent;
+            d.doc_type = Some(t.into());
             d
         };
         let bakery = client(tenant, "Acme Bakery", "DE", &["vip", "food"], 4);
@@ -61,9 +63,9 @@ impl World {
         );
         let bakery_id = bakery.client_id.unwrap();
         ctx.index(&[
-            customer(tenant, "Acme Holding", None),
-            customer(sub, "Acme Subsidiary", Some(tenant)),
-            customer(other, "Acme Elsewhere", None),
+            customer(tenant, "Acme Holding", None, "business"),
+            customer(sub, "Acme Subsidiary", Some(tenant), "consumer"),
+            customer(other, "Acme Elsewhere", None, "business"),
             bakery,
             plumbing,
             tools,
@@ -75,25 +77,26 @@ impl World {
         World {
             ctx,
             tenant,
+            sub,
             bakery: bakery_id,
             other,
         }
     }
 
-    fn as_tenant(&self, permissions: &[Permission]) -> Client {
+    pub fn as_tenant(&self, permissions: &[Permission]) -> Client {
         self.ctx
             .client()
             .as_user(&testkit::token("t", Some(self.tenant), permissions))
     }
 }
 
-async fn search(c: &Client, body: Value) -> Value {
+pub async fn search(c: &Client, body: Value) -> Value {
     c.send(reqwest::Method::POST, "/v1/search", Some(&body))
         .await
         .expect(StatusCode::OK)
 }
 
-fn names(res: &Value) -> Vec<String> {
+pub fn names(res: &Value) -> Vec<String> {
     res["hits"]
         .as_array()
         .unwrap()
@@ -102,7 +105,7 @@ fn names(res: &Value) -> Vec<String> {
         .collect()
 }
 
-fn sorted(mut v: Vec<String>) -> Vec<String> {
+pub fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
 }

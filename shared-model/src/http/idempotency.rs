@@ -353,6 +353,18 @@ pub async fn expire(pool: &PgPool) -> Result<u64, sqlx::Error> {
     Ok(n)
 }
 
+/// Refuses `Idempotency-Key` where the response holds a secret (a key shown once): a replay
+/// would need the secret stored with the response, and the secret is stored nowhere.
+pub fn no_replay(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    if headers.contains_key("idempotency-key") {
+        return Err(ApiError::field(
+            "Idempotency-Key",
+            "is not accepted here: the response shows a secret once, and a replay would need it stored",
+        ));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
