@@ -2,6 +2,7 @@
 //! (used through a role RLS applies to) and RabbitMQ.
 
 mod documents;
+mod key_scopes;
 mod keys;
 mod relevance;
 mod search;
