@@ -33,6 +33,22 @@ pub struct Revocation {
     pub max_ms: f64,
 }
 
+impl Revocation {
+    /// The percentiles of revocation times (ms), at least one.
+    pub fn of(mut times: Vec<f64>) -> Revocation {
+        times.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len().max(1)) - 1]
+        };
+        Revocation {
+            samples: times.len(),
+            p50_ms: pct(0.50),
+            p99_ms: pct(0.99),
+            max_ms: times.last().copied().unwrap_or(0.0),
+        }
+    }
+}
+
 pub struct KeysEnv {
     db: TestDb,
     amqp: AmqpConfig,
@@ -258,14 +274,6 @@ impl KeysEnv {
             }
             times.push(t0.elapsed().as_secs_f64() * 1000.0);
         }
-        times.sort_by(f64::total_cmp);
-        let pct =
-            |p: f64| times[((times.len() as f64 * p).ceil() as usize).clamp(1, times.len()) - 1];
-        Ok(Revocation {
-            samples: times.len(),
-            p50_ms: pct(0.50),
-            p99_ms: pct(0.99),
-            max_ms: times.last().copied().unwrap_or(0.0),
-        })
+        Ok(Revocation::of(times))
     }
 }

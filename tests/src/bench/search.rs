@@ -5,6 +5,9 @@
 //!   customer-api's commit) to its document's write in search-sync (`indexed_at`, the write's
 //!   own clock just before the consumer commits, after which a search finds it); customers
 //!   without a document 10 s after the run count as missing.
+//! - `search-key-revocation`: a second search-sync on the same database; search keys issued on
+//!   the first, each searched with on the second until it is accepted, then revoked on the
+//!   first and timed until the second refuses it.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ use sqlx::Connection;
 
 use super::creations;
 use super::histograms::{self, Phase};
+use super::keys::Revocation;
 use super::scenarios::Options;
 use crate::{ServiceProcess, free_port};
 
@@ -170,5 +174,71 @@ impl SearchEnv {
             customer_api_phases,
             search_phases,
         })
+    }
+
+    /// Whether `base` answers a search with `key` (an unanswered call counts as accepted).
+    async fn accepts(&self, base: &str, key: &str) -> bool {
+        let res = self
+            .http
+            .post(format!("{base}/v1/search"))
+            .header("x-search-key", key)
+            .json(&json!({"limit": 1}))
+            .send()
+            .await;
+        res.map_or(true, |r| r.status() != reqwest::StatusCode::UNAUTHORIZED)
+    }
+
+    /// `search-key-revocation` over `samples` keys.
+    pub async fn key_revocation(&self, samples: usize) -> anyhow::Result<Revocation> {
+        let port = free_port();
+        let replica = ServiceProcess::start_logged(
+            "search-sync",
+            port,
+            &self
+                .opts
+                .service_env(&self.search_db, &self.amqp, "SEARCH_SYNC", port),
+            Some(&self.opts.workdir.join("search-sync-replica.log")),
+        )
+        .await?;
+        let admin = testkit::token(
+            "bench-admin",
+            None,
+            &[Permission::PlatformAdminSearchAllCustomers],
+        );
+        let keys = format!("{}/v1/search-keys", self.search.base);
+        let mut times = Vec::with_capacity(samples);
+        for _ in 0..samples {
+            let issued: serde_json::Value = self
+                .http
+                .post(&keys)
+                .bearer_auth(&admin)
+                .json(&json!({"name": "revocation", "kind": "allCustomers", "ttlSeconds": 600}))
+                .send()
+                .await?
+                .error_for_status()?
+                .json()
+                .await?;
+            let key = issued["secret"].as_str().unwrap_or_default().to_string();
+            let id = issued["key"]["id"].as_str().unwrap_or_default().to_string();
+            if !self.accepts(&replica.base, &key).await {
+                anyhow::bail!("a fresh search key was refused by the replica");
+            }
+            let t0 = Instant::now();
+            self.http
+                .delete(format!("{keys}/{id}"))
+                .bearer_auth(&admin)
+                .send()
+                .await?
+                .error_for_status()?;
+            while self.accepts(&replica.base, &key).await {
+                if t0.elapsed() > Duration::from_secs(10) {
+                    anyhow::bail!("a revoked search key still searches after 10 s");
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            times.push(t0.elapsed().as_secs_f64() * 1000.0);
+        }
+        let _ = replica.terminate().await;
+        Ok(Revocation::of(times))
     }
 }

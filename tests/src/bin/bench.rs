@@ -8,6 +8,8 @@
 //! pgbench baseline), `event-delivery` (commit → consumer latency at a fixed write rate),
 //! `verify-key` (partition-keys verifying keys, 1% invalid, alternated with a pgbench lookup of
 //! one key row by hash), `revocation-visibility` (revoke on one replica → first refusal on
+//! another), `hq-creation` and `list-contacts` (org-structure), `search-freshness` and
+//! `search-key-revocation` (search-sync: revoke a search key on one replica → first refusal on
 //! another), `startup` (start-to-ready and idle memory of every service), `all`, and `smoke`
 //! (a few seconds of everything, for CI).
 
@@ -19,7 +21,7 @@ use serde_json::json;
 use tests::bench::scenarios::{self, Env, Options};
 
 /// Every scenario, in the order `all` runs them.
-const ALL: [&str; 10] = [
+const ALL: [&str; 11] = [
     "get-customer",
     "create-customer",
     "list-customers",
@@ -29,6 +31,7 @@ const ALL: [&str; 10] = [
     "hq-creation",
     "list-contacts",
     "search-freshness",
+    "search-key-revocation",
     "startup",
 ];
 
@@ -37,7 +40,7 @@ const ALL: [&str; 10] = [
 struct Cli {
     /// Scenarios to run: get-customer, create-customer, list-customers, event-delivery,
     /// verify-key, revocation-visibility, hq-creation, list-contacts, search-freshness,
-    /// startup, all, smoke.
+    /// search-key-revocation, startup, all, smoke.
     #[arg(required = true)]
     scenarios: Vec<String>,
     /// Measured seconds per side (service and baseline), split over --rounds alternations.
@@ -134,7 +137,7 @@ async fn main() -> anyhow::Result<()> {
     let mut startup = None;
     const KEY_SCENARIOS: [&str; 2] = ["verify-key", "revocation-visibility"];
     const ORG_SCENARIOS: [&str; 2] = ["hq-creation", "list-contacts"];
-    const SEARCH_SCENARIOS: [&str; 1] = ["search-freshness"];
+    const SEARCH_SCENARIOS: [&str; 2] = ["search-freshness", "search-key-revocation"];
     let own_env = |s: &String| {
         [&KEY_SCENARIOS[..], &ORG_SCENARIOS, &SEARCH_SCENARIOS]
             .iter()
@@ -192,14 +195,22 @@ async fn main() -> anyhow::Result<()> {
         org.stop().await;
     }
     let mut freshness = None;
+    let mut key_revocation = None;
     if list.iter().any(|s| SEARCH_SCENARIOS.contains(&s.as_str())) {
         let search = tests::bench::search::SearchEnv::start(opts.clone()).await?;
-        eprintln!("running search-freshness ...");
-        freshness = Some(
-            search
-                .freshness(cli.search_rate, Duration::from_secs(cli.search_duration))
-                .await?,
-        );
+        if list.iter().any(|s| s == "search-freshness") {
+            eprintln!("running search-freshness ...");
+            freshness = Some(
+                search
+                    .freshness(cli.search_rate, Duration::from_secs(cli.search_duration))
+                    .await?,
+            );
+        }
+        if list.iter().any(|s| s == "search-key-revocation") {
+            eprintln!("running search-key-revocation ...");
+            let samples = if cli.duration <= 2 { 3 } else { 50 };
+            key_revocation = Some(search.key_revocation(samples).await?);
+        }
         search.stop().await;
     }
     if list.iter().any(|s| s == "startup") {
@@ -324,6 +335,13 @@ async fn main() -> anyhow::Result<()> {
         print_phases("customer-api ", &f.customer_api_phases);
         print_phases("search-sync ", &f.search_phases);
     }
+    if let Some(r) = &key_revocation {
+        println!(
+            "\nsearch-key-revocation ({} keys, revoked on one search-sync, searched with on another): \
+             p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+            r.samples, r.p50_ms, r.p99_ms, r.max_ms
+        );
+    }
     if let Some(st) = &startup {
         println!(
             "\n{:<16} {:>16} {:>14}",
@@ -347,6 +365,7 @@ async fn main() -> anyhow::Result<()> {
         "revocationVisibility": revocation,
         "hqCreation": hq,
         "searchFreshness": freshness,
+        "searchKeyRevocation": key_revocation,
         "startup": startup,
     });
     let path = cli.out.join(format!("result-{stamp}.json"));
