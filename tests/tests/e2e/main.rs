@@ -9,6 +9,7 @@ mod keys;
 mod org;
 mod otlp;
 mod relay;
+mod search;
 mod services;
 
 pub use shared_model::testkit::{listen, receive};
