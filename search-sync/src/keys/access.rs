@@ -45,7 +45,9 @@ impl Limits {
             if map.len() >= MAX_LIMITERS && !map.contains_key(&key) {
                 map.clear();
             }
-            let entry = map.entry(key).or_insert_with(|| (0, Arc::new(limiter(1))));
+            let entry = map
+                .entry(key)
+                .or_insert_with(|| (per_minute, Arc::new(limiter(per_minute))));
             if entry.0 != per_minute {
                 *entry = (per_minute, Arc::new(limiter(per_minute)));
             }

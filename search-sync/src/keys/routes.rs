@@ -173,9 +173,15 @@ fn manage_scope(
     if caller.has(Permission::PlatformAdminSearchAllCustomers) {
         return Ok(Scope::PlatformAdmin);
     }
-    let (Some(permission), Some(customer)) = (kind.tenant_permission(), customer) else {
+    let Some(permission) = kind.tenant_permission() else {
         return Err(ApiError::forbidden(format!(
             "{} keys need PlatformAdminSearchAllCustomers",
+            kind.as_str()
+        )));
+    };
+    let Some(customer) = customer else {
+        return Err(ApiError::forbidden(format!(
+            "{} keys belong to a customer, and the token is not bound to one",
             kind.as_str()
         )));
     };

@@ -99,6 +99,7 @@ impl utoipa::Modify for KitDoc {
                 &mut item.post,
                 &mut item.delete,
                 &mut item.patch,
+                &mut item.options,
             ]
             .into_iter()
             .flatten()
