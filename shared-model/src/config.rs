@@ -43,6 +43,8 @@ pub struct KitConfig {
     pub auth: AuthConfig,
     pub log: LogConfig,
     pub outbox: OutboxConfig,
+    /// Answering snapshot requests (`crate::snapshot`).
+    pub snapshot: SnapshotConfig,
     /// The service's own settings (`[service]` in TOML, `<SERVICE>__SERVICE__<KEY>` in the
     /// environment), read by the service with [`KitConfig::service_settings`].
     #[serde(default)]
@@ -136,6 +138,18 @@ pub struct OutboxConfig {
     pub max_unconfirmed: usize,
 }
 
+/// How a service answers snapshot requests (`crate::snapshot`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotConfig {
+    /// Entities sent per second at most, over all the answers in progress.
+    pub rows_per_second: u32,
+    /// Entities per `snapshot.page` event.
+    pub page_size: u32,
+    /// How often an idle answering job looks for a request.
+    pub poll_interval_ms: u64,
+}
+
 /// Defaults of the kit's sections; a service adds its own (port, database, queue prefix).
 pub const KIT_DEFAULTS: &str = r#"
 [http]
@@ -172,6 +186,11 @@ enabled = true
 batch_size = 500
 poll_interval_ms = 100
 max_unconfirmed = 10000
+
+[snapshot]
+rows_per_second = 2000
+page_size = 200
+poll_interval_ms = 500
 "#;
 
 /// Something that can check itself after loading.
@@ -235,6 +254,15 @@ impl Validate for KitConfig {
         }
         if !matches!(self.log.format.as_str(), "json" | "pretty") {
             return Err("log.format: must be 'json' or 'pretty'".into());
+        }
+        if !(1..=100_000).contains(&self.snapshot.rows_per_second) {
+            return Err("snapshot.rows_per_second: must be 1 to 100000".into());
+        }
+        if !(1..=1_000).contains(&self.snapshot.page_size) {
+            return Err("snapshot.page_size: must be 1 to 1000".into());
+        }
+        if self.snapshot.poll_interval_ms == 0 {
+            return Err("snapshot.poll_interval_ms: must be > 0".into());
         }
         if !(1..=10_000).contains(&self.outbox.batch_size) {
             return Err("outbox.batch_size: must be 1 to 10000".into());

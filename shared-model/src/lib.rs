@@ -26,6 +26,7 @@ pub mod outbox;
 pub mod projection;
 pub mod schema;
 pub mod service;
+pub mod snapshot;
 pub mod telemetry;
 #[cfg(feature = "testkit")]
 pub mod testkit;

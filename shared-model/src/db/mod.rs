@@ -111,7 +111,7 @@ pub async fn set_session_scope(conn: &mut PgConnection, scope: Scope) -> Result<
     Ok(())
 }
 
-/// The kit's own tables (outbox, inbox, idempotency keys) and the RLS helper functions.
+/// The kit's own tables (outbox, inbox, idempotency keys, snapshot runs) and the RLS helper functions.
 /// Versions 1..=99 are the kit's; a service numbers its migrations from 1000.
 const KIT_MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "kit", include_str!("../../migrations/0001_kit.sql")),
@@ -119,6 +119,11 @@ const KIT_MIGRATIONS: &[(i64, &str, &str)] = &[
         2,
         "idempotency records",
         include_str!("../../migrations/0002_idempotency_records.sql"),
+    ),
+    (
+        3,
+        "snapshot runs",
+        include_str!("../../migrations/0003_snapshots.sql"),
     ),
 ];
 

@@ -95,6 +95,17 @@ pub struct ClientEventData {
     pub changed_fields: Option<Vec<String>>,
 }
 
+/// A client in a `snapshot.page` (entity `client`): the client and the groups it is a member
+/// of, in group id order (the state that `client.group_assigned|group_removed` describe one
+/// change at a time).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientSnapshot {
+    #[serde(flatten)]
+    pub client: Client,
+    pub groups: Vec<crate::ids::GroupId>,
+}
+
 /// `data` of `client.group_assigned|group_removed`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]

@@ -15,6 +15,7 @@ pub mod client;
 pub mod customer;
 pub mod org;
 pub mod partition;
+pub mod snapshot;
 pub mod tenant;
 
 /// The data of an `*.updated` event: the entity's full state after the change and the names of

@@ -97,6 +97,11 @@ pub trait Service: Sized + Send + Sync + 'static {
         let _ = app;
         Vec::new()
     }
+    /// The entities it sends when a snapshot of them is asked for ([`crate::snapshot`]); with
+    /// any, the kit binds `snapshot.requested` and runs the answering job.
+    fn snapshots() -> Vec<Arc<dyn crate::snapshot::Source>> {
+        Vec::new()
+    }
     /// Background jobs run beside the API until `stop`; each returns soon after it.
     fn jobs(app: &App<Self>, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
         let _ = (app, stop);
@@ -174,13 +179,29 @@ fn build<S: Service>(kit: &Kit) -> anyhow::Result<Built> {
         .merge(S::routes())
         .split_for_parts();
     crate::http::KitDoc.modify(&mut openapi);
-    let subscriptions = S::subscriptions(&app);
+    let mut subscriptions = S::subscriptions(&app);
+    let sources: crate::snapshot::Sources = Arc::new(S::snapshots());
+    if !sources.is_empty() {
+        subscriptions.push(crate::snapshot::subscription(S::NAME, sources.clone()));
+    }
     let router = router.with_state(app.clone());
     Ok(Built {
         router,
         openapi,
         subscriptions,
-        jobs: Box::new(move |stop| S::jobs(&app, stop)),
+        jobs: Box::new(move |stop| {
+            let mut jobs = S::jobs(&app, stop.clone());
+            if !sources.is_empty() {
+                jobs.push(Box::pin(crate::snapshot::run(
+                    app.kit.pool.clone(),
+                    S::NAME,
+                    sources,
+                    app.kit.config.snapshot.clone(),
+                    stop,
+                )));
+            }
+            jobs
+        }),
     })
 }
 

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::{Permission, claims_for, sign_hs256};
 use crate::config::{
     AmqpConfig, AuthConfig, DatabaseConfig, HttpConfig, KitConfig, LogConfig, OutboxConfig, Secret,
+    SnapshotConfig,
 };
 use crate::ids::CustomerId;
 use crate::service::ServiceSpec;
@@ -218,6 +219,11 @@ pub fn config(db: &TestDb, amqp: AmqpConfig, relay: bool) -> KitConfig {
             batch_size: 500,
             poll_interval_ms: 200,
             max_unconfirmed: 10_000,
+        },
+        snapshot: SnapshotConfig {
+            rows_per_second: 20_000,
+            page_size: 100,
+            poll_interval_ms: 50,
         },
         service: serde_json::Value::Null,
     }
