@@ -15,6 +15,7 @@ pub mod lifecycle;
 pub mod logos;
 pub mod registration;
 pub mod roles;
+pub mod snapshots;
 pub mod tags;
 
 use std::time::Duration;
@@ -89,6 +90,10 @@ impl Service for CustomerApi {
             lifecycle::reactions::subscription(app.settings.max_window_days),
             claims::reactions::subscription(app.settings.claims_webhook_url.is_some()),
         ]
+    }
+
+    fn snapshots() -> Vec<std::sync::Arc<dyn shared_model::snapshot::Source>> {
+        snapshots::sources()
     }
 
     fn jobs(app: &AppState, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {

@@ -54,6 +54,10 @@ impl Service for OrgStructure {
     fn subscriptions(_: &AppState) -> Vec<Subscription> {
         owners::reactions::subscriptions()
     }
+
+    fn snapshots() -> Vec<std::sync::Arc<dyn shared_model::snapshot::Source>> {
+        vec![std::sync::Arc::new(contacts::snapshot::Contacts)]
+    }
 }
 
 #[derive(OpenApi)]

@@ -416,3 +416,44 @@ pub async fn set_tags(
     .await?;
     Ok(())
 }
+
+/// A snapshot page: clients after `after` in `(customer, id)` order (of `customer` when given).
+pub async fn snapshot_page(
+    conn: &mut PgConnection,
+    customer: Option<CustomerId>,
+    after: Option<shared_model::snapshot::Position>,
+    limit: i64,
+) -> Result<Vec<Client>, ApiError> {
+    let rows: Vec<Row> = shared_model::snapshot::keyset(
+        SELECT,
+        "c.customer_id",
+        "c.client_id",
+        customer,
+        after,
+        limit,
+    )
+    .build_query_as()
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(Row::into_client).collect()
+}
+
+/// The groups each of `clients` is a member of, in group id order.
+pub async fn groups_of(
+    conn: &mut PgConnection,
+    clients: &[(CustomerId, ClientId)],
+) -> Result<std::collections::HashMap<ClientId, Vec<GroupId>>, ApiError> {
+    let (customers, ids): (Vec<CustomerId>, Vec<ClientId>) = clients.iter().copied().unzip();
+    let rows: Vec<(ClientId, Vec<GroupId>)> = sqlx::query_as(
+        "SELECT m.client_id, array_agg(m.group_id ORDER BY m.group_id)
+           FROM client_group_members m
+           JOIN UNNEST($1::uuid[], $2::uuid[]) AS c(customer_id, client_id)
+             ON m.customer_id = c.customer_id AND m.client_id = c.client_id
+          GROUP BY m.client_id",
+    )
+    .bind(customers)
+    .bind(ids)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}

@@ -6,6 +6,7 @@ use shared_model::events::customer::{self as ev, Address, BusinessProfile, Custo
 use shared_model::ids::{ClientId, CustomerId};
 use shared_model::model::{CustomerStatus, CustomerType, Email, Locale, Phone, WebUrl};
 use shared_model::outbox::{self, Cause};
+use shared_model::snapshot;
 
 use crate::claims::reactions as claims;
 use crate::common::escape_like;
@@ -366,4 +367,19 @@ pub async fn list(
         .into_iter()
         .map(Row::into_customer)
         .collect())
+}
+
+/// A snapshot page: customers after `after` in id order (of `only` when given).
+pub async fn snapshot_page(
+    conn: &mut PgConnection,
+    only: Option<CustomerId>,
+    after: Option<snapshot::Position>,
+    limit: i64,
+) -> Result<Vec<Customer>, ApiError> {
+    let select = concat!("SELECT ", columns!(), " FROM customers");
+    let rows: Vec<Row> = snapshot::keyset(select, "customer_id", "customer_id", only, after, limit)
+        .build_query_as()
+        .fetch_all(conn)
+        .await?;
+    Ok(rows.into_iter().map(Row::into_customer).collect())
 }

@@ -18,6 +18,7 @@ mod operations;
 mod provision;
 mod registration;
 mod roles;
+mod snapshots;
 mod tags;
 
 use reqwest::StatusCode;

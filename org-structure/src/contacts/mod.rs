@@ -4,4 +4,5 @@
 
 pub mod requests;
 pub mod routes;
+pub mod snapshot;
 pub mod store;

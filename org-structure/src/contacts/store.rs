@@ -208,3 +208,26 @@ pub async fn in_department(
 ) -> Result<Vec<Contact>, ApiError> {
     entity::pointing_to(conn, owner, "department_id", department.as_uuid()).await
 }
+
+/// A snapshot page: contacts of customers and of their clients after `after` in
+/// `(customer, id)` order (of `customer` when given).
+pub async fn snapshot_page(
+    conn: &mut PgConnection,
+    customer: Option<CustomerId>,
+    after: Option<shared_model::snapshot::Position>,
+    limit: i64,
+) -> Result<Vec<Contact>, ApiError> {
+    let select = format!("SELECT {COLUMNS} FROM contacts");
+    let rows: Vec<Row> = shared_model::snapshot::keyset(
+        &select,
+        "customer_id",
+        "contact_id",
+        customer,
+        after,
+        limit,
+    )
+    .build_query_as()
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(Contact::from).collect())
+}

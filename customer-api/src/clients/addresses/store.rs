@@ -185,3 +185,26 @@ pub async fn address_count(
     .fetch_one(conn)
     .await?)
 }
+
+/// A snapshot page: addresses after `after` in `(customer, id)` order (of `customer` when
+/// given).
+pub async fn snapshot_page(
+    conn: &mut PgConnection,
+    customer: Option<CustomerId>,
+    after: Option<shared_model::snapshot::Position>,
+    limit: i64,
+) -> Result<Vec<ClientAddress>, ApiError> {
+    let select = format!("SELECT {ADDRESS_COLUMNS} FROM client_addresses");
+    let rows: Vec<AddressRow> = shared_model::snapshot::keyset(
+        &select,
+        "customer_id",
+        "address_id",
+        customer,
+        after,
+        limit,
+    )
+    .build_query_as()
+    .fetch_all(conn)
+    .await?;
+    rows.into_iter().map(AddressRow::into_address).collect()
+}
