@@ -7,6 +7,7 @@
 pub mod documents;
 pub mod index;
 pub mod keys;
+pub mod reindex;
 pub mod search;
 
 use futures_util::future::BoxFuture;
@@ -21,6 +22,9 @@ use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
+
+/// The `source` of search-sync's events.
+pub const SOURCE: &str = "/search-sync";
 
 /// search-sync, as the kit runs it.
 pub struct SearchSync;
@@ -38,7 +42,9 @@ impl Service for SearchSync {
     type State = State;
 
     fn routes() -> OpenApiRouter<AppState> {
-        search::routes::router().merge(keys::routes::router())
+        search::routes::router()
+            .merge(keys::routes::router())
+            .merge(reindex::routes::router())
     }
 
     fn openapi() -> utoipa::openapi::OpenApi {
@@ -46,16 +52,22 @@ impl Service for SearchSync {
     }
 
     fn subscriptions(_: &AppState) -> Vec<Subscription> {
-        documents::reactions::subscriptions()
+        let mut subs = documents::reactions::subscriptions();
+        subs.push(reindex::reactions::subscription());
+        subs
     }
 
-    fn jobs(app: &AppState, _: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
+    fn jobs(app: &AppState, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
         if app.settings.uses_dev_pepper() {
             tracing::warn!(
                 "service.key_pepper is the local development default: set SEARCH_SYNC__SERVICE__KEY_PEPPER"
             );
         }
-        Vec::new()
+        vec![Box::pin(reindex::stall_loop(
+            app.kit.pool.clone(),
+            app.settings.reindex_stall_seconds,
+            stop,
+        ))]
     }
 }
 
@@ -82,6 +94,8 @@ pub struct Settings {
     /// The server-side secret search keys are hashed with (HMAC-SHA256), at least 32
     /// characters. Changing it invalidates every search key.
     pub key_pepper: Secret<String>,
+    /// A reindex that receives no snapshot page for this long fails (10 to 86,400).
+    pub reindex_stall_seconds: u64,
 }
 
 /// The pepper used when none is configured, for local development; every deployment sets its
@@ -92,6 +106,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             key_pepper: Secret::new(DEV_PEPPER.into()),
+            reindex_stall_seconds: 300,
         }
     }
 }
@@ -101,6 +116,11 @@ impl shared_model::service::Settings for Settings {
         if self.key_pepper.expose().len() < 32 {
             anyhow::bail!(
                 "invalid configuration: service.key_pepper: must be at least 32 characters"
+            );
+        }
+        if !(10..=86_400).contains(&self.reindex_stall_seconds) {
+            anyhow::bail!(
+                "invalid configuration: service.reindex_stall_seconds: must be 10 to 86400"
             );
         }
         Ok(())
@@ -122,11 +142,13 @@ impl Settings {
     ),
     components(schemas(
         Problem, FieldError, search::request::SearchRequest, keys::routes::CreateSearchKey,
-        keys::routes::SearchKey, keys::routes::IssuedSearchKey,
+        keys::routes::SearchKey, keys::routes::IssuedSearchKey, reindex::routes::StartReindex,
+        reindex::routes::Reindex, reindex::routes::ReindexPart,
     )),
     tags(
         (name = "search", description = "Search customers, clients and contacts"),
         (name = "search-keys", description = "Scoped search keys for browser front ends"),
+        (name = "reindexes", description = "Rebuild the index from the owning services"),
     ),
     modifiers(&SearchKeyScheme),
 )]

@@ -17,7 +17,7 @@ use crate::index::{Place, SearchBackend};
 pub struct ClientAddresses;
 
 /// Records the address if `version` is newer than the row's; a tombstone when `deleted`.
-async fn record(
+pub async fn record(
     conn: &mut PgConnection,
     a: &ClientAddress,
     deleted: bool,

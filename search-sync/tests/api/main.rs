@@ -4,6 +4,7 @@
 mod documents;
 mod key_scopes;
 mod keys;
+mod reindex;
 mod relevance;
 mod search;
 
