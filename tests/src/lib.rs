@@ -172,3 +172,76 @@ pub async fn delete_services_broker_names(
     }
     shared_model::testkit::delete_broker_names(amqp, &queues).await;
 }
+
+/// customer-api, org-structure and search-sync as processes, each on a database of its own,
+/// sharing one broker (names unique to the test); `settings` (`SECTION__KEY`, value) are given
+/// to all three.
+pub struct SearchPlatform {
+    pub api: ServiceProcess,
+    pub org: ServiceProcess,
+    pub search: ServiceProcess,
+    pub customers_db: shared_model::testkit::TestDb,
+    pub org_db: shared_model::testkit::TestDb,
+    pub search_db: shared_model::testkit::TestDb,
+    pub amqp: shared_model::config::AmqpConfig,
+}
+
+impl SearchPlatform {
+    pub async fn start(tag: &str, settings: &[(&str, &str)]) -> SearchPlatform {
+        use shared_model::testkit::{self, TestDb};
+        let customers_db = TestDb::new(&(customer_api::SERVICE.migrations)()).await;
+        let org_db = TestDb::new(&(org_structure::SERVICE.migrations)()).await;
+        let search_db = TestDb::new(&(search_sync::SERVICE.migrations)()).await;
+        let amqp = testkit::amqp_config(tag);
+        // With E2E_LOG_DIR set, each service's log (at info) goes to <dir>/<service>.log.
+        let logs = std::env::var_os("E2E_LOG_DIR").map(std::path::PathBuf::from);
+        let start = |name: &'static str, db: &TestDb, prefix: &'static str| {
+            let port = free_port();
+            let level = if logs.is_some() { "info" } else { "warn" };
+            let mut env = service_env(db, &amqp, prefix, port, level);
+            env.extend(
+                settings
+                    .iter()
+                    .map(|(k, v)| (format!("{prefix}__{k}"), v.to_string())),
+            );
+            let log = logs.as_ref().map(|d| d.join(format!("{name}.log")));
+            async move {
+                ServiceProcess::start_logged(name, port, &env, log.as_deref())
+                    .await
+                    .unwrap()
+            }
+        };
+        let api = start("customer-api", &customers_db, "CUSTOMER_API").await;
+        let org = start("org-structure", &org_db, "ORG_STRUCTURE").await;
+        let search = start("search-sync", &search_db, "SEARCH_SYNC").await;
+        SearchPlatform {
+            api,
+            org,
+            search,
+            customers_db,
+            org_db,
+            search_db,
+            amqp,
+        }
+    }
+
+    /// Stops the three and deletes their queues and the test's exchanges.
+    pub async fn stop(self) {
+        let _ = self.api.terminate().await;
+        let _ = self.org.terminate().await;
+        let _ = self.search.terminate().await;
+        let mut queues = Vec::new();
+        for (name, db) in [
+            ("customer-api", &self.customers_db),
+            ("org-structure", &self.org_db),
+            ("search-sync", &self.search_db),
+        ] {
+            queues.extend(shared_model::testkit::service_queues(
+                spec(name),
+                db,
+                &self.amqp,
+            ));
+        }
+        shared_model::testkit::delete_broker_names(&self.amqp, &queues).await;
+    }
+}

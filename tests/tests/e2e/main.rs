@@ -8,6 +8,7 @@ mod customer_events;
 mod keys;
 mod org;
 mod otlp;
+mod reindex;
 mod relay;
 mod search;
 mod services;

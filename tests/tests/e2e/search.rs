@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shared_model::auth::Permission;
-use shared_model::testkit::{self, TestDb};
-use tests::{ServiceProcess, free_port, service_env};
+use shared_model::testkit;
+use tests::SearchPlatform;
 
 /// Longest a change may take to be found in this test: well above the freshness target (p99
 /// 100 ms, measured by `bench search-freshness`), so a loaded CI machine does not fail it.
@@ -68,32 +68,8 @@ async fn call(
 
 #[tokio::test]
 async fn changes_made_over_the_owners_apis_are_found_by_search() {
-    let customers_db = TestDb::new(&(customer_api::SERVICE.migrations)()).await;
-    let org_db = TestDb::new(&(org_structure::SERVICE.migrations)()).await;
-    let search_db = TestDb::new(&(search_sync::SERVICE.migrations)()).await;
-    let amqp = testkit::amqp_config("e2e-search");
-    let (api_port, org_port, search_port) = (free_port(), free_port(), free_port());
-    let api = ServiceProcess::start(
-        "customer-api",
-        api_port,
-        &service_env(&customers_db, &amqp, "CUSTOMER_API", api_port, "warn"),
-    )
-    .await
-    .unwrap();
-    let org = ServiceProcess::start(
-        "org-structure",
-        org_port,
-        &service_env(&org_db, &amqp, "ORG_STRUCTURE", org_port, "warn"),
-    )
-    .await
-    .unwrap();
-    let search_sync = ServiceProcess::start(
-        "search-sync",
-        search_port,
-        &service_env(&search_db, &amqp, "SEARCH_SYNC", search_port, "warn"),
-    )
-    .await
-    .unwrap();
+    let p = SearchPlatform::start("e2e-search", &[]).await;
+    let (api, org, search_sync) = (&p.api, &p.org, &p.search);
     let http = reqwest::Client::new();
     let admin = testkit::token(
         "e2e-admin",
@@ -272,10 +248,5 @@ async fn changes_made_over_the_owners_apis_are_found_by_search() {
     );
     eprintln!("each change found after: {took:?}");
 
-    let _ = api.terminate().await;
-    let _ = org.terminate().await;
-    let _ = search_sync.terminate().await;
-    tests::delete_services_broker_names(&["customer-api"], &customers_db, &amqp, &[]).await;
-    tests::delete_services_broker_names(&["org-structure"], &org_db, &amqp, &[]).await;
-    tests::delete_services_broker_names(&["search-sync"], &search_db, &amqp, &[]).await;
+    p.stop().await;
 }
