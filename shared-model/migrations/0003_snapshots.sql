@@ -18,3 +18,10 @@ CREATE TABLE snapshot_runs (
     PRIMARY KEY (snapshot_id, entity)
 );
 CREATE INDEX snapshot_runs_pending ON snapshot_runs (created_at, position) WHERE NOT done;
+
+-- Under the tenant policy of every tenant table; the answering work runs in the system scope.
+ALTER TABLE snapshot_runs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE snapshot_runs FORCE ROW LEVEL SECURITY;
+CREATE POLICY snapshot_runs_tenant ON snapshot_runs
+    USING (customer_id = (SELECT app_current_customer()) OR (SELECT app_is_platform_admin()))
+    WITH CHECK (customer_id = (SELECT app_current_customer()) OR (SELECT app_is_platform_admin()));
