@@ -4,10 +4,10 @@
 //! compiles it to its own query language (PostgreSQL: [`Expr::push`]).
 
 use shared_model::ids::{ClientId, CustomerId};
-use sqlx::{Postgres, QueryBuilder};
 use time::OffsetDateTime;
 
 use super::Kind;
+use super::sql::Sql;
 
 /// A column of a document a filter may test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -196,7 +196,7 @@ impl Expr {
     }
 
     /// Appends the condition as SQL over `documents d`, every value a bound parameter.
-    pub fn push(&self, qb: &mut QueryBuilder<Postgres>) {
+    pub fn push(&self, qb: &mut Sql) {
         match self {
             Expr::True => {
                 qb.push("true");
@@ -268,21 +268,21 @@ fn compare<T: PartialOrd>(b: Bound, x: &T, v: &T) -> bool {
     }
 }
 
-fn push_value(qb: &mut QueryBuilder<Postgres>, v: &Value) {
+fn push_value(qb: &mut Sql, v: &Value) {
     match v {
-        Value::Text(s) => qb.push_bind(s.clone()),
-        Value::Uuid(u) => qb.push_bind(*u),
-        Value::Bool(b) => qb.push_bind(*b),
-        Value::Time(t) => qb.push_bind(*t),
-        Value::Int(i) => qb.push_bind(*i),
+        Value::Text(s) => qb.bind(s.clone()),
+        Value::Uuid(u) => qb.bind(*u),
+        Value::Bool(b) => qb.bind(*b),
+        Value::Time(t) => qb.bind(*t),
+        Value::Int(i) => qb.bind(*i),
     };
 }
 
 /// A list of values as one array parameter, typed by its first value (a list is never mixed:
 /// the API builds each from one field's type).
-fn push_values(qb: &mut QueryBuilder<Postgres>, vs: &[Value]) {
+fn push_values(qb: &mut Sql, vs: &[Value]) {
     match vs.first() {
-        Some(Value::Uuid(_)) => qb.push_bind(
+        Some(Value::Uuid(_)) => qb.bind(
             vs.iter()
                 .filter_map(|v| match v {
                     Value::Uuid(u) => Some(*u),
@@ -290,7 +290,7 @@ fn push_values(qb: &mut QueryBuilder<Postgres>, vs: &[Value]) {
                 })
                 .collect::<Vec<_>>(),
         ),
-        Some(Value::Int(_)) => qb.push_bind(
+        Some(Value::Int(_)) => qb.bind(
             vs.iter()
                 .filter_map(|v| match v {
                     Value::Int(i) => Some(*i),
@@ -298,7 +298,7 @@ fn push_values(qb: &mut QueryBuilder<Postgres>, vs: &[Value]) {
                 })
                 .collect::<Vec<_>>(),
         ),
-        _ => qb.push_bind(
+        _ => qb.bind(
             vs.iter()
                 .filter_map(|v| match v {
                     Value::Text(s) => Some(s.clone()),
@@ -314,7 +314,7 @@ mod tests {
     use super::*;
 
     fn sql(e: &Expr) -> String {
-        let mut qb = QueryBuilder::<Postgres>::new("");
+        let mut qb = Sql::new();
         e.push(&mut qb);
         qb.into_string()
     }

@@ -13,6 +13,7 @@ pub mod highlight;
 pub mod postgres;
 pub mod query;
 mod search;
+pub mod sql;
 
 use futures_util::future::BoxFuture;
 use shared_model::error::ApiError;

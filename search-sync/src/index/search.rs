@@ -8,27 +8,32 @@ use std::collections::HashSet;
 use shared_model::error::ApiError;
 use shared_model::ids::GroupId;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, QueryBuilder, Row};
+use sqlx::{PgConnection, Row};
 
 use super::highlight::{self, Terms};
 use super::query::{
     After, FACET_VALUES, Facet, Hit, Query, Results, Sort, SortKey, identifier_tier, word_tier,
 };
+use super::sql::{Literal, Sql, inline};
 use super::{Document, Kind, postgres};
+
+const THRESHOLD_SQL: &str = "SELECT set_config('pg_trgm.similarity_threshold', '0.2', true)";
 
 /// Candidates the vocabulary offers a word, per way of matching.
 const CANDIDATES: i64 = 64;
 
 /// The words of the query's tokens, in order, each with its token (folded), whether it may
 /// match as a prefix, and the vocabulary's candidate terms for it (a row with none if it has
-/// none).
+/// none). Words split as `search_words` splits a document's (on what is not a letter or a
+/// digit: `(\W|_)+` is `[^[:alnum:]]+`, spelt without a colon so that pgbench can replay the
+/// statement).
 const EXPAND_SQL: &str = "WITH tokens AS (
         SELECT t.i, search_fold(t.token) AS token, t.i = cardinality($1::text[]) AS last_token
           FROM unnest($1::text[]) WITH ORDINALITY AS t(token, i)),
     words AS (
         SELECT row_number() OVER (ORDER BY t.i, w.j) AS n, t.token, t.last_token, w.word
           FROM tokens t,
-               regexp_split_to_table(t.token, '[^[:alnum:]]+') WITH ORDINALITY AS w(word, j)
+               regexp_split_to_table(t.token, '(\\W|_)+') WITH ORDINALITY AS w(word, j)
          WHERE w.word <> ''),
     numbered AS (
         SELECT *, n = max(n) OVER () AS last_word FROM words)
@@ -105,7 +110,7 @@ fn facet_sql(f: Facet) -> &'static str {
 
 /// `WITH ... matched AS (kind, id, tiers, outside_name)`: the documents of the query's kinds
 /// that pass its filter and (with words) hold a kept term for every word.
-fn push_matched(qb: &mut QueryBuilder<sqlx::Postgres>, query: &Query, e: Option<&Expansion>) {
+fn push_matched(qb: &mut Sql, query: &Query, e: Option<&Expansion>) {
     let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
     let Some(e) = e else {
         qb.push(
@@ -113,16 +118,16 @@ fn push_matched(qb: &mut QueryBuilder<sqlx::Postgres>, query: &Query, e: Option<
             SELECT d.kind, d.id, 0::bigint AS tiers, 0::bigint AS outside_name
               FROM documents d WHERE NOT d.deleted AND d.kind = ANY (",
         );
-        qb.push_bind(kinds).push(") AND ");
+        qb.bind(kinds).push(") AND ");
         query.filter.push(qb);
         qb.push(")");
         return;
     };
     qb.push("WITH e AS (SELECT * FROM unnest(");
-    qb.push_bind(e.n.clone()).push("::int[], ");
-    qb.push_bind(e.term.clone()).push("::text[], ");
-    qb.push_bind(e.tier.clone()).push("::int[], ");
-    qb.push_bind(e.exact.clone()).push(
+    qb.bind(e.n.clone()).push("::int[], ");
+    qb.bind(e.term.clone()).push("::text[], ");
+    qb.bind(e.tier.clone()).push("::int[], ");
+    qb.bind(e.exact.clone()).push(
         "::boolean[]) AS e(n, term, tier, exact)),
     hits AS (
         SELECT d.kind, d.id, e.n,
@@ -133,7 +138,7 @@ fn push_matched(qb: &mut QueryBuilder<sqlx::Postgres>, query: &Query, e: Option<
             OR (e.exact AND d.exact_terms @> ARRAY[e.term])
          WHERE NOT d.deleted AND d.kind = ANY (",
     );
-    qb.push_bind(kinds).push(") AND ");
+    qb.bind(kinds).push(") AND ");
     query.filter.push(qb);
     qb.push(
         "),
@@ -143,7 +148,7 @@ fn push_matched(qb: &mut QueryBuilder<sqlx::Postgres>, query: &Query, e: Option<
         SELECT kind, id, sum(cost / 10)::bigint AS tiers, sum(cost % 10)::bigint AS outside_name
           FROM per_word GROUP BY kind, id HAVING count(*) = ",
     );
-    qb.push_bind(e.words).push(")");
+    qb.bind(e.words).push(")");
 }
 
 /// The page's order, its sort-key columns, and the comparison a position continues with.
@@ -181,7 +186,7 @@ fn order(sort: Sort) -> (String, String, &'static str) {
 
 /// `WHERE (sort key, kind, id) > position` (`<` for a descending order); nothing for a
 /// position of another order (the API refuses such a cursor).
-fn push_after(qb: &mut QueryBuilder<sqlx::Postgres>, sort: Sort, cmp: &str, after: &After) {
+fn push_after(qb: &mut Sql, sort: Sort, cmp: &str, after: &After) {
     let key = match (&after.key, sort) {
         (SortKey::Relevance(..), Sort::Relevance) => {
             format!("m.tiers, m.outside_name, {RECENCY}")
@@ -194,82 +199,115 @@ fn push_after(qb: &mut QueryBuilder<sqlx::Postgres>, sort: Sort, cmp: &str, afte
     qb.push(format!(" WHERE ({key}, d.kind, d.id) {cmp} ("));
     match &after.key {
         SortKey::Relevance(t, o, r) => {
-            qb.push_bind(*t)
-                .push(", ")
-                .push_bind(*o)
-                .push(", ")
-                .push_bind(*r);
+            qb.bind(*t).push(", ").bind(*o).push(", ").bind(*r);
         }
         SortKey::Name(n) => {
-            qb.push_bind(n.clone());
+            qb.bind(n.clone());
         }
         SortKey::Time(t) => {
-            qb.push_bind(*t);
+            qb.bind(*t);
         }
     }
     qb.push(", ")
-        .push_bind(after.kind.as_str())
+        .bind(after.kind.as_str())
         .push(", ")
-        .push_bind(after.id)
+        .bind(after.id)
         .push(")");
 }
 
 impl postgres::Postgres {
     /// Runs `query` (in the caller's transaction: its row-level security applies).
     pub async fn run_search(conn: &mut PgConnection, query: &Query) -> Result<Results, ApiError> {
-        if query.kinds.is_empty() || query.limit <= 0 {
-            return Ok(Results::default());
-        }
-        let tokens = query.tokens();
-        let expansion = if tokens.is_empty() {
-            None
-        } else {
-            match expand(conn, &tokens).await? {
-                Some(e) => Some(e),
-                // A word without a term matches nothing.
-                None => return Ok(Results::default()),
-            }
-        };
-        let (order_by, keys, cmp) = order(query.sort);
-        let mut qb = QueryBuilder::new("");
-        push_matched(&mut qb, query, expansion.as_ref());
-        qb.push(format!(
-            "
-    SELECT d.kind, d.id, d.customer_id, d.client_id, d.parent_id, d.version, d.name, d.email, d.phone,
-           d.domain, d.external_id, d.codes, d.type, d.status, d.enabled, d.tags, d.assignee,
-           d.country, d.city, d.industry_sector, d.industry_group, d.size_range, d.groups,
-           d.created_at, d.updated_at, m.tiers, m.outside_name, m.total, {keys}
-      FROM (SELECT *, count(*) OVER () AS total FROM matched) m
-      JOIN documents d USING (kind, id)"
-        ));
-        if let Some(after) = &query.after {
-            push_after(&mut qb, query.sort, cmp, after);
-        }
-        qb.push(format!(" ORDER BY {order_by} LIMIT "));
-        qb.push_bind(query.limit + 1);
-        let rows = qb.build().fetch_all(&mut *conn).await?;
-        let kept = expansion.as_ref().map(|e| &e.kept);
-        let mut results = Results {
-            total: rows.first().map_or(0, |r| r.get("total")),
-            ..Results::default()
-        };
-        for row in &rows {
-            results.hits.push(hit(row, query.sort, kept)?);
-        }
-        if !query.facets.is_empty() && results.total > 0 {
-            results.facets = facets(conn, query, expansion.as_ref()).await?;
-        }
-        Ok(results)
+        search(conn, query, None).await
+    }
+
+    /// As [`Postgres::run_search`], also returning the statements it ran with their values
+    /// inlined, in order (the search-query benchmark replays them under pgbench).
+    pub async fn search_statements(
+        conn: &mut PgConnection,
+        query: &Query,
+    ) -> Result<(Results, Vec<String>), ApiError> {
+        let mut statements = Vec::new();
+        let results = search(conn, query, Some(&mut statements)).await?;
+        Ok((results, statements))
     }
 }
 
+/// The search; with `record`, each statement run is appended to it as replayable SQL.
+async fn search(
+    conn: &mut PgConnection,
+    query: &Query,
+    mut record: Option<&mut Vec<String>>,
+) -> Result<Results, ApiError> {
+    let recording = record.is_some();
+    if query.kinds.is_empty() || query.limit <= 0 {
+        return Ok(Results::default());
+    }
+    let tokens = query.tokens();
+    let expansion = if tokens.is_empty() {
+        None
+    } else {
+        match expand(conn, &tokens, record.as_deref_mut()).await? {
+            Some(e) => Some(e),
+            // A word without a term matches nothing.
+            None => return Ok(Results::default()),
+        }
+    };
+    let (order_by, keys, cmp) = order(query.sort);
+    let mut qb = if recording {
+        Sql::recording()
+    } else {
+        Sql::new()
+    };
+    push_matched(&mut qb, query, expansion.as_ref());
+    qb.push(format!(
+        "
+SELECT d.kind, d.id, d.customer_id, d.client_id, d.parent_id, d.version, d.name, d.email, d.phone,
+       d.domain, d.external_id, d.codes, d.type, d.status, d.enabled, d.tags, d.assignee,
+       d.country, d.city, d.industry_sector, d.industry_group, d.size_range, d.groups,
+       d.created_at, d.updated_at, m.tiers, m.outside_name, m.total, {keys}
+  FROM (SELECT *, count(*) OVER () AS total FROM matched) m
+  JOIN documents d USING (kind, id)"
+    ));
+    if let Some(after) = &query.after {
+        push_after(&mut qb, query.sort, cmp, after);
+    }
+    qb.push(format!(" ORDER BY {order_by} LIMIT "));
+    qb.bind(query.limit + 1);
+    if let (Some(r), Some(sql)) = (record.as_deref_mut(), qb.replayable()) {
+        r.push(sql);
+    }
+    let rows = qb.build().fetch_all(&mut *conn).await?;
+    let kept = expansion.as_ref().map(|e| &e.kept);
+    let mut results = Results {
+        total: rows.first().map_or(0, |r| r.get("total")),
+        ..Results::default()
+    };
+    for row in &rows {
+        results.hits.push(hit(row, query.sort, kept)?);
+    }
+    if !query.facets.is_empty() && results.total > 0 {
+        results.facets = facets(conn, query, expansion.as_ref(), record).await?;
+    }
+    Ok(results)
+}
+
 /// The query's words expanded over the vocabulary, `None` if a word has no term.
-async fn expand(conn: &mut PgConnection, tokens: &[String]) -> Result<Option<Expansion>, ApiError> {
+async fn expand(
+    conn: &mut PgConnection,
+    tokens: &[String],
+    record: Option<&mut Vec<String>>,
+) -> Result<Option<Expansion>, ApiError> {
     // The trigram candidates of a one-typo word of four letters ("jahn" for "john") share a
     // quarter of their trigrams.
-    sqlx::query("SELECT set_config('pg_trgm.similarity_threshold', '0.2', true)")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(THRESHOLD_SQL).execute(&mut *conn).await?;
+    if let Some(r) = record {
+        r.push(THRESHOLD_SQL.to_string());
+        r.push(inline(
+            EXPAND_SQL,
+            &[tokens.to_vec().literal(), CANDIDATES.literal()],
+        ));
+    }
     let rows = sqlx::query(EXPAND_SQL)
         .bind(tokens)
         .bind(CANDIDATES)
@@ -378,8 +416,13 @@ async fn facets(
     conn: &mut PgConnection,
     query: &Query,
     e: Option<&Expansion>,
+    record: Option<&mut Vec<String>>,
 ) -> Result<Vec<(Facet, Vec<(String, i64)>)>, ApiError> {
-    let mut qb = QueryBuilder::new("");
+    let mut qb = if record.is_some() {
+        Sql::recording()
+    } else {
+        Sql::new()
+    };
     push_matched(&mut qb, query, e);
     qb.push(
         "
@@ -399,7 +442,10 @@ async fn facets(
         ));
     }
     qb.push(") c) ranked WHERE r <= ");
-    qb.push_bind(FACET_VALUES as i64);
+    qb.bind(FACET_VALUES as i64);
+    if let (Some(r), Some(sql)) = (record, qb.replayable()) {
+        r.push(sql);
+    }
     let rows = qb.build().fetch_all(&mut *conn).await?;
     let mut out: Vec<(Facet, Vec<(String, i64)>)> =
         query.facets.iter().map(|f| (*f, Vec::new())).collect();
