@@ -11,4 +11,5 @@ pub mod org;
 pub mod pgbench;
 pub mod scenarios;
 pub mod search;
+pub mod search_query;
 pub mod stats;

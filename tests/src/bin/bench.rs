@@ -10,7 +10,9 @@
 //! one key row by hash), `revocation-visibility` (revoke on one replica → first refusal on
 //! another), `hq-creation` and `list-contacts` (org-structure), `search-freshness` and
 //! `search-key-revocation` (search-sync: revoke a search key on one replica → first refusal on
-//! another), `startup` (start-to-ready and idle memory of every service), `all`, and `smoke`
+//! another), `search-query` (tenant-scoped searches over `--search-docs` documents, alternated
+//! with the same statements under pgbench), `startup` (start-to-ready and idle memory of every
+//! service), `all`, and `smoke`
 //! (a few seconds of everything, for CI).
 
 use std::path::PathBuf;
@@ -21,7 +23,7 @@ use serde_json::json;
 use tests::bench::scenarios::{self, Env, Options};
 
 /// Every scenario, in the order `all` runs them.
-const ALL: [&str; 11] = [
+const ALL: [&str; 12] = [
     "get-customer",
     "create-customer",
     "list-customers",
@@ -32,6 +34,7 @@ const ALL: [&str; 11] = [
     "list-contacts",
     "search-freshness",
     "search-key-revocation",
+    "search-query",
     "startup",
 ];
 
@@ -40,7 +43,7 @@ const ALL: [&str; 11] = [
 struct Cli {
     /// Scenarios to run: get-customer, create-customer, list-customers, event-delivery,
     /// verify-key, revocation-visibility, hq-creation, list-contacts, search-freshness,
-    /// search-key-revocation, startup, all, smoke.
+    /// search-key-revocation, search-query, startup, all, smoke.
     #[arg(required = true)]
     scenarios: Vec<String>,
     /// Measured seconds per side (service and baseline), split over --rounds alternations.
@@ -79,6 +82,12 @@ struct Cli {
     /// Seconds of creating customers in search-freshness.
     #[arg(long, default_value_t = 30)]
     search_duration: u64,
+    /// Documents in search-query's index.
+    #[arg(long, default_value_t = 1_000_000)]
+    search_docs: usize,
+    /// Tenants they belong to.
+    #[arg(long, default_value_t = 1_000)]
+    search_tenants: usize,
     /// Runtime worker threads of each service under test (`TOKIO_WORKER_THREADS`); by default
     /// one per core.
     #[arg(long)]
@@ -108,6 +117,8 @@ async fn main() -> anyhow::Result<()> {
                 cli.hq_duration = cli.hq_duration.min(2);
                 cli.search_rate = cli.search_rate.min(20.0);
                 cli.search_duration = cli.search_duration.min(2);
+                cli.search_docs = cli.search_docs.min(5_000);
+                cli.search_tenants = cli.search_tenants.min(10);
             }
             one if ALL.contains(&one) => list.push(one.to_string()),
             other => anyhow::bail!("unknown scenario {other}"),
@@ -138,10 +149,16 @@ async fn main() -> anyhow::Result<()> {
     const KEY_SCENARIOS: [&str; 2] = ["verify-key", "revocation-visibility"];
     const ORG_SCENARIOS: [&str; 2] = ["hq-creation", "list-contacts"];
     const SEARCH_SCENARIOS: [&str; 2] = ["search-freshness", "search-key-revocation"];
+    const QUERY_SCENARIOS: [&str; 1] = ["search-query"];
     let own_env = |s: &String| {
-        [&KEY_SCENARIOS[..], &ORG_SCENARIOS, &SEARCH_SCENARIOS]
-            .iter()
-            .any(|set| set.contains(&s.as_str()))
+        [
+            &KEY_SCENARIOS[..],
+            &ORG_SCENARIOS,
+            &SEARCH_SCENARIOS,
+            &QUERY_SCENARIOS,
+        ]
+        .iter()
+        .any(|set| set.contains(&s.as_str()))
     };
     let needs_env = list.iter().any(|s| s != "startup" && !own_env(s));
     let env = if needs_env {
@@ -212,6 +229,17 @@ async fn main() -> anyhow::Result<()> {
             key_revocation = Some(search.key_revocation(samples).await?);
         }
         search.stop().await;
+    }
+    if list.iter().any(|s| s == "search-query") {
+        let env = tests::bench::search_query::SearchQueryEnv::start(
+            opts.clone(),
+            cli.search_docs,
+            cli.search_tenants,
+        )
+        .await?;
+        eprintln!("running search-query ...");
+        comparisons.push(env.compare().await?);
+        env.stop().await;
     }
     if list.iter().any(|s| s == "startup") {
         startup = Some(scenarios::startup(&workdir).await?);

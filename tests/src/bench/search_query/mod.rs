@@ -1,0 +1,192 @@
+//! `search-query`: search-sync answering tenant-scoped searches over a large index, alternated
+//! with the same statements under pgbench.
+//!
+//! The corpus (`--search-docs` documents over `--search-tenants` tenants, each tenant one
+//! customer document, 60% clients with company names and 40% contacts with person names, e-mail
+//! addresses and cities) is written straight into search-sync's database. The queries mix, in
+//! equal parts, a whole word ("globex"), a prefix as typed ("hendr"), a misspelled word
+//! ("hendircks") and two words with the last as a prefix ("maria gonz"), each by a token of one
+//! random tenant with ViewClient (its clients and their contacts), 20 hits. The pgbench side
+//! runs, for each of those queries, the statements search-sync ran for it (recorded with
+//! `Postgres::search_statements`, values inlined) in a transaction scoped to the tenant, as
+//! the service's runtime role: the same SQL without the HTTP, JSON and typo-rule work around it.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use shared_model::auth::{Caller, Permission, claims_for};
+use shared_model::db::{self, Scope};
+use shared_model::testkit::{self, TestDb};
+use sqlx::Connection;
+
+use super::client::Call;
+use super::load::{self, LoadSpec};
+use super::scenarios::{self, Comparison, Options};
+use crate::{ServiceProcess, free_port};
+
+mod corpus;
+
+use corpus::{corpus_sql, queries, tenant_id};
+
+pub struct SearchQueryEnv {
+    search_db: TestDb,
+    amqp: shared_model::config::AmqpConfig,
+    search: ServiceProcess,
+    opts: Options,
+    tenants: usize,
+    /// Seconds the corpus took to write.
+    pub load_s: f64,
+}
+
+impl SearchQueryEnv {
+    /// search-sync on a database holding `docs` documents over `tenants` tenants.
+    pub async fn start(opts: Options, docs: usize, tenants: usize) -> anyhow::Result<Self> {
+        let search_db = TestDb::new(&(search_sync::SERVICE.migrations)()).await;
+        let per = (docs / tenants).max(2);
+        let started = Instant::now();
+        let mut su = search_db.superuser().await;
+        let total = per * tenants;
+        let chunk = 50_000;
+        let mut from = 1;
+        while from <= total {
+            let to = (from + chunk - 1).min(total);
+            sqlx::query(sqlx::AssertSqlSafe(corpus_sql(from, to, per)))
+                .execute(&mut su)
+                .await?;
+            from = to + 1;
+        }
+        sqlx::query("VACUUM ANALYZE documents")
+            .execute(&mut su)
+            .await?;
+        sqlx::query("VACUUM ANALYZE vocabulary")
+            .execute(&mut su)
+            .await?;
+        su.close().await.ok();
+        let load_s = started.elapsed().as_secs_f64();
+        eprintln!("  corpus: {total} documents over {tenants} tenants written in {load_s:.0} s");
+        let amqp = testkit::amqp_config("bench-search-query");
+        let port = free_port();
+        let search = ServiceProcess::start_logged(
+            "search-sync",
+            port,
+            &opts.service_env(&search_db, &amqp, "SEARCH_SYNC", port),
+            Some(&opts.workdir.join("search-sync-query.log")),
+        )
+        .await?;
+        Ok(SearchQueryEnv {
+            search_db,
+            amqp,
+            search,
+            opts,
+            tenants,
+            load_s,
+        })
+    }
+
+    pub async fn stop(self) {
+        let _ = self.search.terminate().await;
+        crate::delete_services_broker_names(&["search-sync"], &self.search_db, &self.amqp, &[])
+            .await;
+    }
+
+    /// The statements search-sync runs for `text` by a ViewClient token of tenant `t`, as one
+    /// pgbench transaction (on one line each, as the script wants them).
+    async fn recorded(&self, t: usize, text: &str) -> anyhow::Result<String> {
+        use search_sync::index::Kind;
+        use search_sync::index::postgres::Postgres;
+        use search_sync::index::query::{Query, Sort};
+        let tenant = tenant_id(t);
+        let caller = Caller::new(claims_for(
+            &testkit::auth_config(),
+            "bench",
+            Some(tenant),
+            &[Permission::ViewClient],
+            Duration::from_secs(60),
+        ));
+        let reach = search_sync::search::scope::of(&caller).map_err(|e| e.into_anyhow())?;
+        let query = Query {
+            text: text.to_string(),
+            kinds: vec![Kind::Client, Kind::Contact],
+            filter: reach.filter,
+            sort: Sort::Relevance,
+            facets: Vec::new(),
+            limit: 20,
+            after: None,
+        };
+        let mut tx = db::begin(&self.search_db.pool, reach.rows).await?;
+        let (_, statements) = Postgres::search_statements(&mut tx, &query)
+            .await
+            .map_err(|e| e.into_anyhow())?;
+        drop(tx);
+        let Scope::Tenant(scoped) = reach.rows else {
+            anyhow::bail!("a tenant's search is scoped to the tenant");
+        };
+        let mut lines = vec![
+            "BEGIN;".to_string(),
+            format!(
+                "SELECT set_config('app.customer_id', '{scoped}', true), set_config('app.platform_admin', 'off', true);"
+            ),
+        ];
+        for s in statements {
+            lines.push(format!(
+                "{};",
+                s.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+        lines.push("COMMIT;".into());
+        Ok(lines.join("\n"))
+    }
+
+    /// `search-query`, against its pgbench baseline.
+    pub async fn compare(&self) -> anyhow::Result<Comparison> {
+        let mix = queries(self.tenants);
+        let mut script = format!("\\set q random(1, {})\n", mix.len());
+        let mut calls = Vec::with_capacity(mix.len());
+        for (n, (t, text)) in mix.iter().enumerate() {
+            let branch = if n == 0 { "\\if" } else { "\\elif" };
+            script.push_str(&format!("{branch} :q = {}\n", n + 1));
+            script.push_str(&self.recorded(*t, text).await?);
+            script.push('\n');
+            let token = testkit::token("bench", Some(tenant_id(*t)), &[Permission::ViewClient]);
+            calls.push(Call::post_json(
+                "/v1/search",
+                &token,
+                &json!({"q": text, "kinds": ["client", "contact"], "limit": 20}),
+            ));
+        }
+        script.push_str("\\endif\n");
+        let calls = std::sync::Arc::new(calls);
+        let base = self.search.base.clone();
+        let spec = |duration| LoadSpec {
+            concurrency: self.opts.concurrency,
+            duration,
+            rate: self.opts.rate,
+        };
+        scenarios::alternate(
+            &self.opts,
+            &self.search_db.app_url,
+            "search-query",
+            script,
+            |d| {
+                let calls = calls.clone();
+                let base = base.clone();
+                async move {
+                    load::run(spec(d), &base, move |mut conn, seq| {
+                        let calls = calls.clone();
+                        async move {
+                            let call = &calls[(seq as usize * 7919) % calls.len()];
+                            let ok = conn
+                                .send(call)
+                                .await
+                                .is_ok_and(|(s, b)| s == StatusCode::OK && b.len() > 40);
+                            (conn, ok)
+                        }
+                    })
+                    .await
+                }
+            },
+        )
+        .await
+    }
+}
