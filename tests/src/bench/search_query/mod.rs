@@ -10,6 +10,8 @@
 //! runs, for each of those queries, the statements search-sync ran for it (recorded with
 //! `Postgres::search_statements`, values inlined) in a transaction scoped to the tenant, as
 //! the service's runtime role: the same SQL without the HTTP, JSON and typo-rule work around it.
+//! The plans of the first query of each sort go to `search-query-plans.txt` in the run's
+//! directory.
 
 use std::time::{Duration, Instant};
 
@@ -92,7 +94,7 @@ impl SearchQueryEnv {
 
     /// The statements search-sync runs for `text` by a ViewClient token of tenant `t`, as one
     /// pgbench transaction (on one line each, as the script wants them).
-    async fn recorded(&self, t: usize, text: &str) -> anyhow::Result<String> {
+    async fn recorded(&self, t: usize, text: &str, explain: bool) -> anyhow::Result<String> {
         use search_sync::index::Kind;
         use search_sync::index::postgres::Postgres;
         use search_sync::index::query::{Query, Sort};
@@ -118,6 +120,23 @@ impl SearchQueryEnv {
         let (_, statements) = Postgres::search_statements(&mut tx, &query)
             .await
             .map_err(|e| e.into_anyhow())?;
+        if explain {
+            // The plans, for whoever wonders where the time goes.
+            let path = self.opts.workdir.join("search-query-plans.txt");
+            let mut out = std::fs::read_to_string(&path).unwrap_or_default();
+            for s in statements.iter().filter(|s| !s.contains("set_config")) {
+                let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "EXPLAIN (ANALYZE, BUFFERS) {s}"
+                )))
+                .fetch_all(&mut *tx)
+                .await?;
+                out.push_str(&format!(
+                    "-- {text:?} (tenant {t})\n{}\n\n",
+                    plan.join("\n")
+                ));
+            }
+            std::fs::write(path, out)?;
+        }
         drop(tx);
         let Scope::Tenant(scoped) = reach.rows else {
             anyhow::bail!("a tenant's search is scoped to the tenant");
@@ -146,7 +165,7 @@ impl SearchQueryEnv {
         for (n, (t, text)) in mix.iter().enumerate() {
             let branch = if n == 0 { "\\if" } else { "\\elif" };
             script.push_str(&format!("{branch} :q = {}\n", n + 1));
-            script.push_str(&self.recorded(*t, text).await?);
+            script.push_str(&self.recorded(*t, text, n < 4).await?);
             script.push('\n');
             let token = testkit::token("bench", Some(tenant_id(*t)), &[Permission::ViewClient]);
             calls.push(Call::post_json(
