@@ -129,19 +129,36 @@ fn push_matched(qb: &mut Sql, query: &Query, e: Option<&Expansion>) {
     qb.bind(e.tier.clone()).push("::int[], ");
     qb.bind(e.exact.clone()).push(
         "::boolean[]) AS e(n, term, tier, exact)),
-    hits AS (
-        SELECT d.kind, d.id, e.n,
-               e.tier * 10 + CASE WHEN NOT e.exact AND d.name_words @> ARRAY[e.term]
-                                  THEN 0 ELSE 1 END AS cost
-          FROM e JOIN documents d
-            ON (NOT e.exact AND (d.name_words @> ARRAY[e.term] OR d.other_words @> ARRAY[e.term]))
-            OR (e.exact AND d.exact_terms @> ARRAY[e.term])
+    candidates AS MATERIALIZED (
+        SELECT d.kind, d.id, d.name_words, d.other_words, d.exact_terms
+          FROM documents d
          WHERE NOT d.deleted AND d.kind = ANY (",
     );
     qb.bind(kinds).push(") AND ");
     query.filter.push(qb);
-    qb.push(
-        "),
+    // Only the documents holding one of the terms at all: one indexable test before the
+    // per-word join.
+    let pick = |exact: bool| -> Vec<String> {
+        e.term
+            .iter()
+            .zip(&e.exact)
+            .filter(|(_, x)| **x == exact)
+            .map(|(t, _)| t.clone())
+            .collect()
+    };
+    let (words, identifiers) = (pick(false), pick(true));
+    qb.push(" AND (d.name_words && ");
+    qb.bind(words.clone()).push("::text[] OR d.other_words && ");
+    qb.bind(words).push("::text[] OR d.exact_terms && ");
+    qb.bind(identifiers).push(
+        "::text[])),
+    hits AS (
+        SELECT d.kind, d.id, e.n,
+               e.tier * 10 + CASE WHEN NOT e.exact AND d.name_words @> ARRAY[e.term]
+                                  THEN 0 ELSE 1 END AS cost
+          FROM e JOIN candidates d
+            ON (NOT e.exact AND (d.name_words @> ARRAY[e.term] OR d.other_words @> ARRAY[e.term]))
+            OR (e.exact AND d.exact_terms @> ARRAY[e.term])),
     per_word AS (
         SELECT kind, id, n, min(cost) AS cost FROM hits GROUP BY kind, id, n),
     matched AS (
