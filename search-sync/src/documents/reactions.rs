@@ -21,7 +21,9 @@ use shared_model::events::CloudEvent;
 use shared_model::events::client::{self, Client, Membership};
 use shared_model::events::customer::{self, Customer};
 use shared_model::events::org::{self, Contact};
+use shared_model::events::search::SEARCH_KEY_REVOKED;
 use shared_model::ids::{ClientId, CustomerId};
+use shared_model::outbox::{self, Cause};
 use shared_model::projection::{self, Change, Projection};
 use sqlx::PgConnection;
 
@@ -155,7 +157,7 @@ impl<E: Indexed, B: SearchBackend> Projection for Documents<E, B> {
 
     fn applied<'c>(
         conn: &'c mut PgConnection,
-        _: &'c CloudEvent,
+        event: &'c CloudEvent,
         change: Change,
         e: &'c E,
     ) -> BoxFuture<'c, Result<(), ApiError>> {
@@ -168,7 +170,14 @@ impl<E: Indexed, B: SearchBackend> Projection for Documents<E, B> {
                     documents = n, "owner deleted: the documents it owned removed");
                 if client.is_none() {
                     let keys = crate::keys::store::revoke_of_customer(conn, customer).await?;
-                    tracing::info!(customer_id = %customer, keys, "customer deleted: its search keys revoked");
+                    let cause = Cause::reaction(crate::SOURCE, event);
+                    let events = keys
+                        .iter()
+                        .map(|k| cause.event(SEARCH_KEY_REVOKED, k.id, k.customer_id, &k.event()))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    outbox::write(conn, &events).await?;
+                    tracing::info!(customer_id = %customer, keys = keys.len(),
+                        "customer deleted: its search keys revoked");
                 }
             }
             Ok(())

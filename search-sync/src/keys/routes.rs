@@ -12,9 +12,13 @@ use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
 use shared_model::error::{ApiError, ApiJson, Validator};
+use shared_model::events::search::{SEARCH_KEY_CREATED, SEARCH_KEY_REVOKED};
 use shared_model::http::idempotency::no_replay;
-use shared_model::http::{ApiPath, ApiQuery, Page, created, decode_cursor, page, page_limit};
+use shared_model::http::{
+    ApiPath, ApiQuery, Page, Trace, created, decode_cursor, page, page_limit,
+};
 use shared_model::ids::CustomerId;
+use shared_model::outbox::Cause;
 use time::{Duration, OffsetDateTime};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -212,6 +216,7 @@ fn manage_scope(
 pub async fn create_key(
     State(state): State<AppState>,
     caller: Caller,
+    trace: Trace,
     headers: HeaderMap,
     ApiJson(body): ApiJson<CreateSearchKey>,
 ) -> Result<Response, ApiError> {
@@ -309,6 +314,15 @@ pub async fn create_key(
         created_by: caller.sub().to_string(),
     };
     store::insert(&mut tx, &row, &state.state.hasher.hash(&secret)).await?;
+    Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+        .emit(
+            &mut tx,
+            SEARCH_KEY_CREATED,
+            row.id,
+            row.customer_id,
+            &row.event(),
+        )
+        .await?;
     tx.commit().await?;
     tracing::info!(key_id = %row.id, kind = %row.kind, customer_id = ?row.customer_id,
         "search key created");
@@ -469,6 +483,7 @@ pub async fn get_key(
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
+    trace: Trace,
     ApiPath(id): ApiPath<uuid::Uuid>,
 ) -> Result<Response, ApiError> {
     let row = managed(&state, &caller, id).await?;
@@ -477,8 +492,18 @@ pub async fn revoke_key(
         _ => Scope::PlatformAdmin,
     };
     let mut tx = db::begin(&state.kit.pool, scope).await?;
-    store::revoke(&mut tx, row.id).await?;
+    if let Some(revoked) = store::revoke(&mut tx, row.id).await? {
+        Cause::request(crate::SOURCE, caller.sub(), &trace.0)
+            .emit(
+                &mut tx,
+                SEARCH_KEY_REVOKED,
+                revoked.id,
+                revoked.customer_id,
+                &revoked.event(),
+            )
+            .await?;
+        tracing::info!(key_id = %row.id, "search key revoked");
+    }
     tx.commit().await?;
-    tracing::info!(key_id = %row.id, "search key revoked");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -1,6 +1,7 @@
 //! SQL for search keys.
 
 use shared_model::error::ApiError;
+use shared_model::events::search::SearchKeyEvent;
 use shared_model::ids::CustomerId;
 use sqlx::PgConnection;
 use time::OffsetDateTime;
@@ -100,27 +101,47 @@ pub async fn list(
 }
 
 /// Revokes the key (if not yet revoked); the key as it now is.
+/// Revokes the key, if it is not revoked yet; the key as revoked now, `None` if it was before.
 pub async fn revoke(conn: &mut PgConnection, id: uuid::Uuid) -> Result<Option<Row>, ApiError> {
     Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE search_keys SET revoked_at = coalesce(revoked_at, now())
-          WHERE id = $1 RETURNING {COLUMNS}"
+        "UPDATE search_keys SET revoked_at = now()
+          WHERE id = $1 AND revoked_at IS NULL RETURNING {COLUMNS}"
     )))
     .bind(id)
     .fetch_optional(conn)
     .await?)
 }
 
-/// Revokes every key of the customer; how many were not revoked yet.
+/// Revokes every key of the customer not revoked yet; those keys, revoked.
 pub async fn revoke_of_customer(
     conn: &mut PgConnection,
     customer: CustomerId,
-) -> Result<u64, ApiError> {
-    Ok(sqlx::query(
+) -> Result<Vec<Row>, ApiError> {
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE search_keys SET revoked_at = now()
-          WHERE customer_id = $1 AND revoked_at IS NULL",
-    )
+          WHERE customer_id = $1 AND revoked_at IS NULL RETURNING {COLUMNS}"
+    )))
     .bind(customer)
-    .execute(conn)
-    .await?
-    .rows_affected())
+    .fetch_all(conn)
+    .await?)
+}
+
+impl Row {
+    /// The key as its events carry it.
+    pub fn event(&self) -> SearchKeyEvent {
+        SearchKeyEvent {
+            id: self.id,
+            kind: self.kind.clone(),
+            customer_id: self.customer_id,
+            name: self.name.clone(),
+            prefix: self.prefix.clone(),
+            filter: self.filter.clone(),
+            allowed_origins: self.allowed_origins.clone(),
+            rate_per_minute: self.rate_per_minute,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            created_at: self.created_at,
+            created_by: self.created_by.clone(),
+        }
+    }
 }

@@ -133,6 +133,30 @@ async fn keys_are_created_shown_once_listed_and_revoked() {
     assert_eq!(got["status"], "revoked");
     let (s, _, body) = search_with(&w.ctx.app.base, secret, Some(SHOP), json!({"q": "acme"})).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+
+    // The key's life in events: created, then revoked once (the second DELETE changed nothing).
+    let events = key_events(&w, id).await;
+    let kinds: Vec<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(kinds, ["search_key.created", "search_key.revoked"]);
+    let (_, created) = &events[0];
+    assert_eq!(created["data"]["name"], "Shop");
+    assert_eq!(created["data"]["kind"], "clients");
+    assert_eq!(created["customerid"], w.tenant.to_string());
+    assert!(created["data"]["revokedAt"].is_null());
+    let text = serde_json::to_string(&events).unwrap();
+    assert!(!text.contains(secret), "never the secret");
+    assert!(!text.contains("hash"), "never its hash");
+    assert!(events[1].1["data"]["revokedAt"].is_string());
+}
+
+/// The outbox's `search_key.*` events about key `id`, oldest first.
+async fn key_events(w: &World, id: &str) -> Vec<(String, Value)> {
+    w.ctx
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|(k, e)| k.starts_with("search_key.") && e["data"]["id"] == id)
+        .collect()
 }
 
 #[tokio::test]
@@ -449,4 +473,6 @@ async fn deleting_a_customer_revokes_its_keys() {
         .await
         .expect(StatusCode::OK);
     assert_eq!(got["status"], "revoked");
+    let events = key_events(&w, &id).await;
+    assert_eq!(events.last().unwrap().0, "search_key.revoked", "{events:?}");
 }

@@ -15,6 +15,7 @@ pub mod client;
 pub mod customer;
 pub mod org;
 pub mod partition;
+pub mod search;
 pub mod snapshot;
 pub mod tenant;
 
