@@ -16,10 +16,10 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use shared_model::bus::Subscription;
-use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
 use shared_model::events::partition::{ApiKey, Partition, PartitionGroup};
 use shared_model::http::Kit;
+use shared_model::keys::Pepper;
 use shared_model::service::{App, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
@@ -48,7 +48,7 @@ impl shared_model::service::State<Settings> for State {
         Ok(State {
             verifier: Arc::new(keys::verify::KeyVerifier::new(
                 kit.pool.clone(),
-                s.key_pepper.expose().as_bytes().to_vec(),
+                s.key_pepper.expose().to_vec(),
                 keys::verify::FeedTiming {
                     max_age: Duration::from_millis(s.cache_max_age_ms),
                     heartbeat: Duration::from_millis(s.feed_heartbeat_ms),
@@ -83,11 +83,8 @@ impl Service for PartitionKeys {
 
     fn jobs(app: &AppState, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
         let s = &app.settings;
-        if s.uses_dev_pepper() {
-            tracing::warn!(
-                "service.key_pepper is the local development default: set PARTITION_KEYS__SERVICE__KEY_PEPPER"
-            );
-        }
+        s.key_pepper
+            .warn_if_dev(DEV_PEPPER, "PARTITION_KEYS__SERVICE__KEY_PEPPER");
         let verifier = &app.state.verifier;
         vec![
             Box::pin(keys::jobs::flush_usage_loop(
@@ -113,7 +110,7 @@ impl Service for PartitionKeys {
 pub struct Settings {
     /// The server-side secret keys are hashed with (HMAC-SHA256), at least 32 characters.
     /// Changing it invalidates every key.
-    pub key_pepper: Secret<String>,
+    pub key_pepper: Pepper,
     /// The longest a verification result stays cached, even while the change feed reports
     /// nothing about it.
     pub cache_max_age_ms: u64,
@@ -135,7 +132,7 @@ const DEV_PEPPER: &str = "local-dev-pepper-not-for-production-0123456789";
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            key_pepper: Secret::new(DEV_PEPPER.into()),
+            key_pepper: Pepper::dev(DEV_PEPPER),
             cache_max_age_ms: 60_000,
             feed_heartbeat_ms: 200,
             feed_stale_ms: 750,
@@ -147,11 +144,7 @@ impl Default for Settings {
 
 impl shared_model::service::Settings for Settings {
     fn validate(&self) -> anyhow::Result<()> {
-        if self.key_pepper.expose().len() < 32 {
-            anyhow::bail!(
-                "invalid configuration: service.key_pepper: must be at least 32 characters"
-            );
-        }
+        self.key_pepper.validate()?;
         if !(1..=3_600_000).contains(&self.cache_max_age_ms) {
             anyhow::bail!("invalid configuration: service.cache_max_age_ms: must be 1 to 3600000");
         }
@@ -171,12 +164,6 @@ impl shared_model::service::Settings for Settings {
             );
         }
         Ok(())
-    }
-}
-
-impl Settings {
-    pub fn uses_dev_pepper(&self) -> bool {
-        self.key_pepper.expose() == DEV_PEPPER
     }
 }
 

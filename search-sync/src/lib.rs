@@ -13,10 +13,9 @@ pub mod search;
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use shared_model::bus::Subscription;
-use shared_model::config::Secret;
 use shared_model::error::{FieldError, Problem};
 use shared_model::http::Kit;
-use shared_model::keys::KeyHasher;
+use shared_model::keys::{KeyHasher, Pepper};
 use shared_model::service::{App, Service, ServiceSpec};
 use sqlx::migrate::Migrator;
 use tokio_util::sync::CancellationToken;
@@ -58,11 +57,9 @@ impl Service for SearchSync {
     }
 
     fn jobs(app: &AppState, stop: CancellationToken) -> Vec<BoxFuture<'static, ()>> {
-        if app.settings.uses_dev_pepper() {
-            tracing::warn!(
-                "service.key_pepper is the local development default: set SEARCH_SYNC__SERVICE__KEY_PEPPER"
-            );
-        }
+        app.settings
+            .key_pepper
+            .warn_if_dev(DEV_PEPPER, "SEARCH_SYNC__SERVICE__KEY_PEPPER");
         vec![Box::pin(reindex::stall_loop(
             app.kit.pool.clone(),
             app.settings.reindex_stall_seconds,
@@ -80,7 +77,7 @@ pub struct State {
 impl shared_model::service::State<Settings> for State {
     fn make(_: &Kit, s: &Settings) -> anyhow::Result<State> {
         Ok(State {
-            hasher: KeyHasher::new(s.key_pepper.expose().as_bytes()),
+            hasher: s.key_pepper.hasher(),
             limits: keys::access::Limits::default(),
         })
     }
@@ -93,7 +90,7 @@ impl shared_model::service::State<Settings> for State {
 pub struct Settings {
     /// The server-side secret search keys are hashed with (HMAC-SHA256), at least 32
     /// characters. Changing it invalidates every search key.
-    pub key_pepper: Secret<String>,
+    pub key_pepper: Pepper,
     /// A reindex that receives no snapshot page for this long fails (10 to 86,400).
     pub reindex_stall_seconds: u64,
 }
@@ -105,7 +102,7 @@ const DEV_PEPPER: &str = "local-dev-search-pepper-not-for-production-0123";
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            key_pepper: Secret::new(DEV_PEPPER.into()),
+            key_pepper: Pepper::dev(DEV_PEPPER),
             reindex_stall_seconds: 300,
         }
     }
@@ -113,23 +110,13 @@ impl Default for Settings {
 
 impl shared_model::service::Settings for Settings {
     fn validate(&self) -> anyhow::Result<()> {
-        if self.key_pepper.expose().len() < 32 {
-            anyhow::bail!(
-                "invalid configuration: service.key_pepper: must be at least 32 characters"
-            );
-        }
+        self.key_pepper.validate()?;
         if !(10..=86_400).contains(&self.reindex_stall_seconds) {
             anyhow::bail!(
                 "invalid configuration: service.reindex_stall_seconds: must be 10 to 86400"
             );
         }
         Ok(())
-    }
-}
-
-impl Settings {
-    pub fn uses_dev_pepper(&self) -> bool {
-        self.key_pepper.expose() == DEV_PEPPER
     }
 }
 

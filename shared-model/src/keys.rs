@@ -214,3 +214,60 @@ mod tests {
         assert_eq!(base62(&[1, 0], 1), "48");
     }
 }
+
+/// The `service.key_pepper` setting of a service that issues keys: the server-side secret they
+/// are hashed with (HMAC-SHA256), at least 32 characters, never printed. Each service has a
+/// development default ([`Pepper::dev`]) that every deployment replaces, and says so at start
+/// when it is still in use ([`Pepper::warn_if_dev`]). Changing it invalidates every key.
+#[derive(Clone, Debug, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Pepper(crate::config::Secret<String>);
+
+impl Pepper {
+    /// A service's local development pepper.
+    pub fn dev(value: &str) -> Pepper {
+        Pepper(crate::config::Secret::new(value.to_string()))
+    }
+
+    /// At least 32 characters, else the configuration error naming `service.key_pepper`.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.0.expose().len() < 32 {
+            anyhow::bail!(
+                "invalid configuration: service.key_pepper: must be at least 32 characters"
+            );
+        }
+        Ok(())
+    }
+
+    /// Warns when the pepper is still the development one `dev`, naming the variable that sets
+    /// it (`<SERVICE>__SERVICE__KEY_PEPPER`).
+    pub fn warn_if_dev(&self, dev: &str, variable: &str) {
+        if self.0.expose() == dev {
+            tracing::warn!("service.key_pepper is the local development default: set {variable}");
+        }
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.expose().as_bytes()
+    }
+
+    pub fn hasher(&self) -> KeyHasher {
+        KeyHasher::new(self.expose())
+    }
+}
+
+#[cfg(test)]
+mod pepper_tests {
+    use super::*;
+
+    #[test]
+    fn a_short_pepper_is_refused_naming_the_setting() {
+        let err = Pepper::dev("too short").validate().unwrap_err().to_string();
+        assert!(err.contains("service.key_pepper"), "{err}");
+        assert!(Pepper::dev(&"x".repeat(32)).validate().is_ok());
+        assert!(
+            !format!("{:?}", Pepper::dev("secret-value-secret-value-secret"))
+                .contains("secret-value")
+        );
+    }
+}
