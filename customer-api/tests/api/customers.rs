@@ -478,3 +478,36 @@ async fn the_same_products_in_another_order_are_no_change() {
     assert_eq!(updates.len(), 1, "{updates:?}");
     assert_eq!(updates[0].1["data"]["changedFields"], json!(["products"]));
 }
+
+#[tokio::test]
+async fn an_object_given_as_an_array_is_422_before_if_match_is_looked_at() {
+    let ctx = Ctx::new().await;
+    let c = ctx.create(business("array-profile")).await;
+    let id = c["id"].as_str().unwrap();
+    let res = ctx
+        .req(
+            Method::PATCH,
+            &format!("/v1/customers/{id}"),
+            Some(&ctx.admin()),
+        )
+        .header("if-match", "\"99\"")
+        .json(&json!({"businessProfile": [null, null]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "businessProfile", "{body}");
+    let res = ctx
+        .req(Method::POST, "/v1/customers", Some(&ctx.admin()))
+        .json(
+            &json!({"name": "A", "type": "business", "bootstrapTenantKey": "array-address",
+            "address": [["1 Main St"], "Springfield"]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["errors"][0]["field"], "address", "{body}");
+}

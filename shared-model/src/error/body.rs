@@ -102,7 +102,7 @@ fn body_error(e: axum::Error) -> ApiError {
 /// Deserializes a JSON object body, naming the offending field on failure.
 ///
 /// Every body passes here, so the rules for all of them are kept here: the body is one JSON
-/// object (an array is not mapped onto fields by position), and no text in it (keys, values,
+/// object (an array is not mapped onto a struct's fields by position, at any depth), and no text in it (keys, values,
 /// free-form JSON included) holds U+0000, which PostgreSQL cannot store.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
@@ -121,22 +121,34 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "must not contain the NUL character (U+0000)",
         ));
     }
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    match serde_path_to_error::deserialize(de) {
+    // A body without an array is read straight from its bytes. One with an array is read
+    // whole and then through `Strict`, where a struct given as an array (serde's sequence
+    // form, which no schema allows) is refused.
+    let floats = |err: &serde_path_to_error::Error<serde_json::Error>| {
+        err.inner()
+            .to_string()
+            .starts_with("invalid type: floating point")
+    };
+    if !bytes.contains(&b'[') {
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => return Ok(v),
+            Err(err) if !floats(&err) => {
+                return Err(field_error(err.path().to_string(), err.into_inner()));
+            }
+            Err(_) => {}
+        }
+    }
+    let mut value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| field_error(".".into(), e))?;
+    match serde_path_to_error::deserialize(super::strict::Strict(&value)) {
         Ok(v) => Ok(v),
         // JSON has one number type: `5.0` is the integer 5, as JSON Schema says. A float where
         // an integer is asked is read again with whole-number floats as integers (only on this
-        // error path, so other bodies are parsed once).
-        Err(err)
-            if err
-                .inner()
-                .to_string()
-                .starts_with("invalid type: floating point") =>
-        {
-            let mut value: serde_json::Value =
-                serde_json::from_slice(bytes).map_err(|e| field_error(".".into(), e))?;
+        // error path, so other bodies are read once).
+        Err(err) if floats(&err) => {
             whole_floats_as_integers(&mut value);
-            serde_path_to_error::deserialize(value)
+            serde_path_to_error::deserialize(super::strict::Strict(&value))
                 .map_err(|err| field_error(err.path().to_string(), err.into_inner()))
         }
         Err(err) => Err(field_error(err.path().to_string(), err.into_inner())),

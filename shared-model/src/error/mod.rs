@@ -10,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 mod body;
+mod strict;
 
 pub use body::{
     ApiBytes, ApiJson, BodyReadTimeout, parse_json, read_body, read_body_within, text_with_nul,
