@@ -30,6 +30,10 @@ CREATE TABLE reindex_parts (
     source     text,
     expected   bigint,
     received   bigint NOT NULL DEFAULT 0,
+    -- Pages applied, and the number of the last one once it has arrived: the part is done
+    -- when both are equal (replicas may apply one answer's pages out of order).
+    pages      bigint NOT NULL DEFAULT 0,
+    last_page  bigint,
     done       boolean NOT NULL DEFAULT false,
     PRIMARY KEY (reindex_id, entity)
 );

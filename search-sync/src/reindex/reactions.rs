@@ -92,7 +92,7 @@ async fn page(conn: &mut PgConnection, p: SnapshotPage) -> Result<(), ApiError> 
         &p.entity,
         &p.source,
         p.items.len() as i64,
-        p.last,
+        (p.sequence, p.last),
     )
     .await?;
     let parts = store::parts(conn, p.snapshot_id).await?;

@@ -123,17 +123,20 @@ pub async fn expect(
     touch(conn, id).await
 }
 
-/// A page received: `n` more of the entity, and whether it was the last.
+/// A page received: page `sequence` of the entity, holding `n` of it, and whether it was the
+/// last. The part is done once every page up to the last has been applied.
 pub async fn received(
     conn: &mut PgConnection,
     id: uuid::Uuid,
     entity: &str,
     source: &str,
     n: i64,
-    last: bool,
+    (sequence, last): (i64, bool),
 ) -> Result<(), ApiError> {
     sqlx::query(
-        "UPDATE reindex_parts SET source = $3, received = received + $4, done = done OR $5
+        "UPDATE reindex_parts SET source = $3, received = received + $4, pages = pages + 1,
+                last_page = CASE WHEN $5 THEN $6 ELSE last_page END,
+                done = coalesce(pages + 1 = CASE WHEN $5 THEN $6 ELSE last_page END, false)
           WHERE reindex_id = $1 AND entity = $2",
     )
     .bind(id)
@@ -141,6 +144,7 @@ pub async fn received(
     .bind(source)
     .bind(n)
     .bind(last)
+    .bind(sequence)
     .execute(&mut *conn)
     .await?;
     touch(conn, id).await

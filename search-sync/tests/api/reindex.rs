@@ -276,3 +276,57 @@ async fn reindexes_are_for_platform_admins_and_bodies_are_checked() {
         .await
         .expect_problem(StatusCode::NOT_FOUND, "NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_part_is_done_only_once_every_page_up_to_its_last_has_arrived() {
+    let ctx = Ctx::new().await;
+    let admin = admin(&ctx);
+    let c = CustomerId::new();
+    let started: Value = admin
+        .send(
+            Method::POST,
+            "/v1/reindexes",
+            Some(&json!({"customerId": c})),
+        )
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let id = started["id"].as_str().unwrap().to_string();
+    let numbered = |entity: &str, sequence: i64, last: bool, items: Vec<Value>| {
+        let data = json!({"snapshotId": id, "source": "customer-api", "customerId": c,
+            "entity": entity, "sequence": sequence, "items": items, "last": last});
+        answer("/customer-api", SNAPSHOT_PAGE, &id, c, data)
+    };
+    let client = |k: ClientId| {
+        let mut data = events::client_data(c, k, 1);
+        data["groups"] = json!([]);
+        data
+    };
+    let (one, two) = (ClientId::new(), ClientId::new());
+    // Another replica applied the clients' last page before their first.
+    let early = vec![
+        numbered("customer", 1, true, vec![events::customer_data(c, 1)]),
+        numbered("client", 2, true, vec![client(two)]),
+        numbered("client_address", 1, true, vec![]),
+        page("org-structure", &id, c, "contact", vec![]),
+    ];
+    testkit::publish(&ctx.amqp, &early).await;
+    ctx.consumed(&early).await;
+    let path = format!("/v1/reindexes/{id}");
+    let r: Value = admin
+        .send::<Value>(Method::GET, &path, None)
+        .await
+        .expect(StatusCode::OK);
+    assert_eq!(r["state"], "running", "the clients' page 1 is missing: {r}");
+    testkit::publish(
+        &ctx.amqp,
+        &[numbered("client", 1, false, vec![client(one)])],
+    )
+    .await;
+    let done = until_done(&admin, &id).await;
+    assert_eq!(done["state"], "completed", "{done}");
+    assert_eq!(done["received"], 3);
+    for k in [one, two] {
+        let d = ctx.document(k.as_uuid()).await;
+        assert!(d.is_some_and(|d| !d.deleted), "client {k} indexed");
+    }
+}
