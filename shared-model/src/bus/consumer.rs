@@ -208,7 +208,14 @@ fn lane_of(event: &CloudEvent, lanes: usize) -> usize {
     (h.finish() % lanes as u64) as usize
 }
 
-/// Applies a lane's deliveries one after the other until the consume loop drops its sender.
+/// Deliveries a lane applies in one transaction at most.
+const BATCH: usize = 32;
+
+/// Applies a lane's deliveries until the consume loop drops its sender: what has arrived by
+/// the time the lane is free (up to [`BATCH`]) in one transaction, so that a busy queue pays
+/// one commit for many events; an idle one still applies each as it comes. If any of a batch
+/// fails, the batch is rolled back and its events applied one by one, so only the failing one
+/// is returned to the queue.
 async fn lane(
     mut rx: mpsc::Receiver<(Delivery, CloudEvent)>,
     pool: PgPool,
@@ -216,46 +223,104 @@ async fn lane(
     sub: Subscription,
 ) -> anyhow::Result<()> {
     let queue = queue.as_str();
-    while let Some((delivery, event)) = rx.recv().await {
+    let mut batch = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < BATCH
+            && let Ok(next) = rx.try_recv()
+        {
+            batch.push(next);
+        }
         let started = Instant::now();
-        if let Some(delay) = enqueued_ago(&delivery.properties) {
-            metrics::histogram!("consumer_delivery_delay_seconds", "queue" => queue.to_string())
-                .record(delay);
+        for (delivery, _) in &batch {
+            if let Some(delay) = enqueued_ago(&delivery.properties) {
+                metrics::histogram!("consumer_delivery_delay_seconds", "queue" => queue.to_string())
+                    .record(delay);
+            }
         }
-        let parent = event
-            .traceparent
-            .as_deref()
-            .and_then(crate::telemetry::TraceContext::parse);
-        let span = tracing::info_span!(
-            "consume",
-            queue,
-            event_type = %event.event_type,
-            event_id = %event.id,
-            trace_id = parent.as_ref().map(|p| p.trace_id()),
-        );
-        if let Some(parent) = &parent {
-            crate::telemetry::set_remote_parent(&span, parent);
-        }
-        let outcome =
-            tracing::Instrument::instrument(apply(&pool, queue, &sub, &event), span).await;
-        metrics::histogram!("consumer_apply_seconds", "queue" => queue.to_string())
-            .record(started.elapsed().as_secs_f64());
+        let outcome = if batch.len() > 1 {
+            apply_batch(&pool, queue, &sub, &batch).await
+        } else {
+            Err((0, None))
+        };
         match outcome {
-            Ok(applied) => {
-                delivery.ack(BasicAckOptions::default()).await?;
-                let outcome = if applied { "applied" } else { "duplicate" };
-                metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => outcome).increment(1);
+            Ok(fresh) => {
+                let elapsed = started.elapsed().as_secs_f64();
+                for ((delivery, _), applied) in batch.drain(..).zip(fresh) {
+                    metrics::histogram!("consumer_apply_seconds", "queue" => queue.to_string())
+                        .record(elapsed);
+                    settled(delivery, queue, Ok(applied)).await?;
+                }
             }
-            Err(e) => {
-                tracing::warn!(queue, event_id = %event.id, error = format!("{e:#}"), "handler failed; returning the message");
-                metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => "failed").increment(1);
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await?;
+            // The batch is rolled back: the others are applied one by one; the one that failed
+            // (if one did) goes back to the queue without a second try, as alone it would.
+            Err((failed, error)) => {
+                for (i, (delivery, event)) in batch.drain(..).enumerate() {
+                    let outcome = match (&error, i == failed) {
+                        (Some(e), true) => Err(anyhow::anyhow!("{e:#}")),
+                        _ => {
+                            let started = Instant::now();
+                            let outcome =
+                                traced(&event, queue, apply(&pool, queue, &sub, &event)).await;
+                            metrics::histogram!("consumer_apply_seconds", "queue" => queue.to_string())
+                                .record(started.elapsed().as_secs_f64());
+                            outcome
+                        }
+                    };
+                    if let Err(e) = &outcome {
+                        tracing::warn!(queue, event_id = %event.id, error = format!("{e:#}"), "handler failed; returning the message");
+                    }
+                    settled(delivery, queue, outcome).await?;
+                }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Runs `work` in the span of `event`, continuing its trace.
+async fn traced<T>(
+    event: &CloudEvent,
+    queue: &str,
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let parent = event
+        .traceparent
+        .as_deref()
+        .and_then(crate::telemetry::TraceContext::parse);
+    let span = tracing::info_span!(
+        "consume",
+        queue,
+        event_type = %event.event_type,
+        event_id = %event.id,
+        trace_id = parent.as_ref().map(|p| p.trace_id()),
+    );
+    if let Some(parent) = &parent {
+        crate::telemetry::set_remote_parent(&span, parent);
+    }
+    tracing::Instrument::instrument(work, span).await
+}
+
+/// Acks an applied (or already applied) delivery, returns a failed one to the queue.
+async fn settled(
+    delivery: Delivery,
+    queue: &str,
+    outcome: anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    match outcome {
+        Ok(applied) => {
+            delivery.ack(BasicAckOptions::default()).await?;
+            let outcome = if applied { "applied" } else { "duplicate" };
+            metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => outcome).increment(1);
+        }
+        Err(_) => {
+            metrics::counter!("consumer_messages_total", "queue" => queue.to_string(), "outcome" => "failed").increment(1);
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await?;
         }
     }
     Ok(())
@@ -286,22 +351,62 @@ async fn apply(
     sub: &Subscription,
     event: &CloudEvent,
 ) -> anyhow::Result<bool> {
-    let scope = event.customerid.map(Scope::Tenant).unwrap_or(Scope::System);
-    let mut tx = db::begin(pool, scope).await?;
+    let mut tx = db::begin(pool, scope_of(event)).await?;
+    let fresh = apply_in(&mut tx, queue, sub, event).await?;
+    tx.commit().await?;
+    Ok(fresh)
+}
+
+/// Applies several events in one transaction, each in its own row-level security scope, in
+/// order; for each, whether it was new. Nothing is kept if any fails.
+/// On failure, the position of the event that failed and its error (`None` when the
+/// transaction itself failed).
+async fn apply_batch(
+    pool: &PgPool,
+    queue: &str,
+    sub: &Subscription,
+    batch: &[(Delivery, CloudEvent)],
+) -> Result<Vec<bool>, (usize, Option<anyhow::Error>)> {
+    let whole = |_| (batch.len(), None);
+    let mut tx = db::begin(pool, Scope::System).await.map_err(whole)?;
+    let mut fresh = Vec::with_capacity(batch.len());
+    for (i, (_, event)) in batch.iter().enumerate() {
+        db::set_scope(&mut tx, scope_of(event))
+            .await
+            .map_err(whole)?;
+        match traced(event, queue, apply_in(&mut tx, queue, sub, event)).await {
+            Ok(f) => fresh.push(f),
+            Err(e) => return Err((i, Some(e))),
+        }
+    }
+    tx.commit().await.map_err(whole)?;
+    Ok(fresh)
+}
+
+fn scope_of(event: &CloudEvent) -> Scope {
+    event.customerid.map(Scope::Tenant).unwrap_or(Scope::System)
+}
+
+/// Records the event in the inbox and, if it is new there, runs its handler.
+async fn apply_in(
+    conn: &mut PgConnection,
+    queue: &str,
+    sub: &Subscription,
+    event: &CloudEvent,
+) -> anyhow::Result<bool> {
     let fresh = sqlx::query(
         "INSERT INTO inbox (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
     )
     .bind(queue)
     .bind(event.id)
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?
     .rows_affected()
         == 1;
     // An event of a type the queue no longer handles (a binding removed since it was queued)
     // is recorded and dropped.
     if fresh && let Some(handler) = sub.handler(&event.event_type) {
-        handler(&mut tx, event).await?;
+        handler(conn, event).await?;
     }
-    tx.commit().await?;
     Ok(fresh)
 }
