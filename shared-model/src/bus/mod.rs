@@ -9,7 +9,8 @@
 //! acknowledged without being applied twice. A failing handler's message is returned to the
 //! queue; after 5 returns the broker moves it to the dead-letter queue, where it can be listed
 //! and replayed. A queue's deliveries are applied in lanes, side by side; one customer's events
-//! are applied one after the other, in the order the broker delivered them.
+//! are applied one after the other, in the order the broker delivered them, and the deliveries
+//! waiting for a lane share one transaction (each with its own inbox row and scope).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
