@@ -330,3 +330,32 @@ async fn a_part_is_done_only_once_every_page_up_to_its_last_has_arrived() {
         assert!(d.is_some_and(|d| !d.deleted), "client {k} indexed");
     }
 }
+
+#[tokio::test]
+async fn a_retried_start_with_its_idempotency_key_gets_the_first_answer() {
+    let ctx = Ctx::new().await;
+    let token = testkit::token(
+        "admin",
+        None,
+        &[Permission::PlatformAdminSearchAllCustomers],
+    );
+    let start = || {
+        ctx.req(Method::POST, "/v1/reindexes", Some(&token))
+            .header("idempotency-key", "reindex-once")
+            .json(&json!({}))
+    };
+    let first = start().send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    let first: Value = first.json().await.unwrap();
+    let again = start().send().await.unwrap();
+    assert_eq!(again.status(), StatusCode::ACCEPTED, "replayed, not 409");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+    let requested = ctx
+        .outbox()
+        .await
+        .into_iter()
+        .filter(|(k, _)| k == "snapshot.requested")
+        .count();
+    assert_eq!(requested, 1, "one request published");
+}
