@@ -152,6 +152,28 @@ impl Expr {
         }
     }
 
+    /// The one customer every document satisfying the condition belongs to, when the
+    /// condition pins one (a tenant's or a client's scope does): the search then finds its
+    /// candidates through the customer's own term keys.
+    pub fn customer(&self) -> Option<uuid::Uuid> {
+        match self {
+            Expr::Eq(Column::CustomerId, Value::Uuid(u)) => Some(*u),
+            Expr::In(Column::CustomerId, vs) => match vs.as_slice() {
+                [Value::Uuid(u)] => Some(*u),
+                _ => None,
+            },
+            // Two different pins leave nothing to find, which either customer's keys find.
+            Expr::And(list) => list.iter().find_map(Expr::customer),
+            Expr::Or(list) => {
+                let first = list.first()?.customer()?;
+                list.iter()
+                    .all(|e| e.customer() == Some(first))
+                    .then_some(first)
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the document (as the index row `row` describes it) satisfies the condition:
     /// the same rule as the SQL, for tests that check hits against scopes.
     pub fn holds(&self, row: &dyn Fn(Column) -> Vec<Value>) -> bool {
@@ -332,6 +354,32 @@ mod tests {
         );
         assert_eq!(sql(&Expr::And(vec![])), "true");
         assert_eq!(sql(&Expr::Or(vec![])), "false");
+    }
+
+    #[test]
+    fn a_customer_is_pinned_only_when_every_match_has_it() {
+        let (a, b) = (uuid::Uuid::from_u128(1), uuid::Uuid::from_u128(2));
+        let pin = |u| Expr::Eq(Column::CustomerId, Value::Uuid(u));
+        let client = Expr::Eq(Column::ClientId, Value::Uuid(b));
+        assert_eq!(pin(a).customer(), Some(a));
+        assert_eq!(
+            Expr::In(Column::CustomerId, vec![Value::Uuid(a)]).customer(),
+            Some(a)
+        );
+        assert_eq!(client.clone().and(pin(a)).customer(), Some(a));
+        assert_eq!(
+            Expr::Or(vec![pin(a), pin(a).and(client.clone())]).customer(),
+            Some(a)
+        );
+        assert_eq!(Expr::Or(vec![pin(a), client.clone()]).customer(), None);
+        assert_eq!(Expr::Or(vec![pin(a), pin(b)]).customer(), None);
+        assert_eq!(
+            Expr::In(Column::CustomerId, vec![Value::Uuid(a), Value::Uuid(b)]).customer(),
+            None
+        );
+        assert_eq!(Expr::Not(Box::new(pin(a))).customer(), None);
+        assert_eq!(Expr::Or(vec![]).customer(), None);
+        assert_eq!(Expr::True.customer(), None);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! search-sync integration tests: the real service against a PostgreSQL database of its own
 //! (used through a role RLS applies to) and RabbitMQ.
 
+mod document_keys;
 mod documents;
 mod key_scopes;
 mod keys;
