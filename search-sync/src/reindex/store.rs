@@ -8,6 +8,53 @@ use time::OffsetDateTime;
 use super::ENTITIES;
 use crate::index::Document;
 
+/// What a document holds besides its key (`kind`, `id`), in the order `rebuild` binds them:
+/// the columns the next generation copies into the live index.
+const FIELDS: [&str; 23] = [
+    "customer_id",
+    "client_id",
+    "parent_id",
+    "version",
+    "name",
+    "email",
+    "phone",
+    "domain",
+    "external_id",
+    "codes",
+    "type",
+    "status",
+    "enabled",
+    "tags",
+    "assignee",
+    "country",
+    "city",
+    "industry_sector",
+    "industry_group",
+    "size_range",
+    "groups",
+    "created_at",
+    "updated_at",
+];
+
+/// The fields, each prefixed with `table.` (none with an empty prefix), comma-separated.
+fn fields(table: &str) -> String {
+    let dot = if table.is_empty() { "" } else { "." };
+    FIELDS
+        .iter()
+        .map(|c| format!("{table}{dot}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `field = EXCLUDED.field, ...`: an upsert taking every field from the row it was given.
+fn set_all() -> String {
+    FIELDS
+        .iter()
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Clone, Debug, sqlx::FromRow)]
 pub struct Row {
     pub reindex_id: uuid::Uuid,
@@ -167,12 +214,10 @@ pub async fn rebuild(
     if docs.is_empty() {
         return Ok(());
     }
-    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(
-        "INSERT INTO rebuild_documents (reindex_id, kind, id, customer_id, client_id, parent_id,
-            version, name, email, phone, domain, external_id, codes, type, status, enabled, tags,
-            assignee, country, city, industry_sector, industry_group, size_range, groups,
-            created_at, updated_at) ",
-    );
+    let mut q: QueryBuilder<Postgres> = QueryBuilder::new(format!(
+        "INSERT INTO rebuild_documents (reindex_id, kind, id, {}) ",
+        fields("")
+    ));
     q.push_values(docs, |mut b, (d, groups)| {
         b.push_bind(id)
             .push_bind(d.kind.as_str())
@@ -201,19 +246,11 @@ pub async fn rebuild(
             .push_bind(d.created_at)
             .push_bind(d.updated_at);
     });
-    q.push(
-        " ON CONFLICT (reindex_id, kind, id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
-            client_id = EXCLUDED.client_id, parent_id = EXCLUDED.parent_id,
-            version = EXCLUDED.version, name = EXCLUDED.name, email = EXCLUDED.email,
-            phone = EXCLUDED.phone, domain = EXCLUDED.domain, external_id = EXCLUDED.external_id,
-            codes = EXCLUDED.codes, type = EXCLUDED.type, status = EXCLUDED.status,
-            enabled = EXCLUDED.enabled, tags = EXCLUDED.tags, assignee = EXCLUDED.assignee,
-            country = EXCLUDED.country, city = EXCLUDED.city,
-            industry_sector = EXCLUDED.industry_sector, industry_group = EXCLUDED.industry_group,
-            size_range = EXCLUDED.size_range, groups = EXCLUDED.groups,
-            created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at
+    q.push(format!(
+        " ON CONFLICT (reindex_id, kind, id) DO UPDATE SET {}
           WHERE rebuild_documents.version <= EXCLUDED.version",
-    );
+        set_all()
+    ));
     q.build().execute(conn).await?;
     Ok(())
 }
@@ -238,15 +275,9 @@ pub async fn switch(conn: &mut PgConnection, r: &Row) -> Result<(u64, u64), ApiE
     .bind(r.reindex_id)
     .execute(&mut *conn)
     .await?;
-    let written = sqlx::query(
-        "INSERT INTO documents AS d (kind, id, customer_id, client_id, parent_id, version, name,
-            email, phone, domain, external_id, codes, type, status, enabled, tags, assignee,
-            country, city, industry_sector, industry_group, size_range, groups, created_at,
-            updated_at, indexed_at)
-         SELECT r.kind, r.id, r.customer_id, r.client_id, r.parent_id, r.version, r.name,
-                r.email, r.phone, r.domain, r.external_id, r.codes, r.type, r.status, r.enabled,
-                r.tags, r.assignee, r.country, r.city, r.industry_sector, r.industry_group,
-                r.size_range, r.groups, r.created_at, r.updated_at, clock_timestamp()
+    let written = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO documents AS d (kind, id, {fields}, indexed_at)
+         SELECT r.kind, r.id, {rebuilt}, clock_timestamp()
            FROM rebuild_documents r
           WHERE r.reindex_id = $1
             AND NOT EXISTS (
@@ -254,32 +285,17 @@ pub async fn switch(conn: &mut PgConnection, r: &Row) -> Result<(u64, u64), ApiE
                  WHERE o.deleted
                    AND ((o.kind = 'customer' AND o.id = r.customer_id AND r.kind <> 'customer')
                      OR (o.kind = 'client' AND o.id = r.client_id AND r.kind = 'contact')))
-         ON CONFLICT (kind, id) DO UPDATE SET customer_id = EXCLUDED.customer_id,
-            client_id = EXCLUDED.client_id, parent_id = EXCLUDED.parent_id,
-            version = EXCLUDED.version, name = EXCLUDED.name, email = EXCLUDED.email,
-            phone = EXCLUDED.phone, domain = EXCLUDED.domain, external_id = EXCLUDED.external_id,
-            codes = EXCLUDED.codes, type = EXCLUDED.type, status = EXCLUDED.status,
-            enabled = EXCLUDED.enabled, tags = EXCLUDED.tags, assignee = EXCLUDED.assignee,
-            country = EXCLUDED.country, city = EXCLUDED.city,
-            industry_sector = EXCLUDED.industry_sector, industry_group = EXCLUDED.industry_group,
-            size_range = EXCLUDED.size_range, groups = EXCLUDED.groups,
-            created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
-            indexed_at = EXCLUDED.indexed_at
+         ON CONFLICT (kind, id) DO UPDATE SET {set}, indexed_at = EXCLUDED.indexed_at
           WHERE NOT d.deleted
             AND (d.version < EXCLUDED.version
                  OR (d.version = EXCLUDED.version AND d.indexed_at < $2))
-            AND (d.customer_id, d.client_id, d.parent_id, d.version, d.name, d.email, d.phone,
-                 d.domain, d.external_id, d.codes, d.type, d.status, d.enabled, d.tags,
-                 d.assignee, d.country, d.city, d.industry_sector, d.industry_group,
-                 d.size_range, d.groups, d.created_at, d.updated_at)
-                IS DISTINCT FROM
-                (EXCLUDED.customer_id, EXCLUDED.client_id, EXCLUDED.parent_id, EXCLUDED.version,
-                 EXCLUDED.name, EXCLUDED.email, EXCLUDED.phone, EXCLUDED.domain,
-                 EXCLUDED.external_id, EXCLUDED.codes, EXCLUDED.type, EXCLUDED.status,
-                 EXCLUDED.enabled, EXCLUDED.tags, EXCLUDED.assignee, EXCLUDED.country,
-                 EXCLUDED.city, EXCLUDED.industry_sector, EXCLUDED.industry_group,
-                 EXCLUDED.size_range, EXCLUDED.groups, EXCLUDED.created_at, EXCLUDED.updated_at)",
-    )
+            AND ({live}) IS DISTINCT FROM ({excluded})",
+        fields = fields(""),
+        rebuilt = fields("r"),
+        set = set_all(),
+        live = fields("d"),
+        excluded = fields("EXCLUDED"),
+    )))
     .bind(r.reindex_id)
     .bind(r.requested_at)
     .execute(&mut *conn)
