@@ -10,6 +10,7 @@
 
 pub mod filter;
 pub mod highlight;
+mod hits;
 pub mod postgres;
 pub mod query;
 mod search;
