@@ -128,8 +128,8 @@ impl shared_model::service::Settings for Settings {
             platform's events. Errors are RFC 9457 problem details with a stable `code`.",
     ),
     components(schemas(
-        Problem, FieldError, search::request::SearchRequest, keys::routes::CreateSearchKey,
-        keys::routes::SearchKey, keys::routes::IssuedSearchKey, reindex::routes::StartReindex,
+        Problem, FieldError, search::request::SearchRequest, keys::bodies::CreateSearchKey,
+        keys::bodies::SearchKey, keys::bodies::IssuedSearchKey, reindex::routes::StartReindex,
         reindex::routes::Reindex, reindex::routes::ReindexPart,
     )),
     tags(

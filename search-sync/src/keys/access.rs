@@ -225,7 +225,7 @@ pub fn preflight(headers: &HeaderMap) -> Response {
     let h = res.headers_mut();
     if let Some(o) = headers
         .get(header::ORIGIN)
-        .filter(|o| o.to_str().is_ok_and(super::routes::is_origin))
+        .filter(|o| o.to_str().is_ok_and(super::bodies::is_origin))
     {
         allow_origin(h, o.clone());
         h.insert(

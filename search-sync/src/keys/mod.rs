@@ -15,6 +15,7 @@
 //! it commits; deleting a customer revokes its keys.
 
 pub mod access;
+pub mod bodies;
 pub mod routes;
 pub mod store;
 
