@@ -7,6 +7,7 @@ mod client_access;
 mod client_actions;
 mod clients;
 mod customer_lists;
+mod customer_requests;
 mod customers;
 mod fixtures;
 mod group_access;
