@@ -69,17 +69,48 @@ pub fn connect(cfg: &DatabaseConfig) -> anyhow::Result<PgPool> {
 /// A transaction that only reads may be dropped instead of committed: its rollback is then
 /// sent together with the pool's release check, off the request's path.
 pub async fn begin(pool: &PgPool, scope: Scope) -> Result<Tx, sqlx::Error> {
-    pool.begin_with(sqlx::AssertSqlSafe(begin_sql(scope))).await
+    begin_with(pool, scope, &[]).await
 }
 
-/// `BEGIN` plus the scope settings as one simple query. Only a UUID (formatted from its typed
-/// value) and constants are interpolated, so nothing a caller sends reaches this text.
-fn begin_sql(scope: Scope) -> String {
+/// A setting a transaction begins with (`set_config(name, value, true)`): a constant of the
+/// service's, never a caller's value.
+pub type Setting = (&'static str, &'static str);
+
+/// As [`begin`], with `settings` set for the transaction in the same round trip (a search's
+/// planner settings, say). A name or value other than letters, digits, `_`, `.` and `-` is
+/// refused: they are written into the statement's text.
+pub async fn begin_with(
+    pool: &PgPool,
+    scope: Scope,
+    settings: &[Setting],
+) -> Result<Tx, sqlx::Error> {
+    let plain = |s: &str| {
+        !s.is_empty()
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    if let Some((name, _)) = settings.iter().find(|(n, v)| !plain(n) || !plain(v)) {
+        return Err(sqlx::Error::Configuration(
+            format!("transaction setting {name:?} is not a plain name and value").into(),
+        ));
+    }
+    pool.begin_with(sqlx::AssertSqlSafe(begin_sql(scope, settings)))
+        .await
+}
+
+/// `BEGIN` plus the scope settings (and `settings`) as one simple query. Only a UUID
+/// (formatted from its typed value) and checked constants are interpolated, so nothing a
+/// caller sends reaches this text.
+fn begin_sql(scope: Scope, settings: &[Setting]) -> String {
     let (customer, admin) = scope.settings();
-    format!(
+    let mut sql = format!(
         "BEGIN; SELECT set_config('app.customer_id', '{customer}', true), \
          set_config('app.platform_admin', '{admin}', true)"
-    )
+    );
+    for (name, value) in settings {
+        sql.push_str(&format!(", set_config('{name}', '{value}', true)"));
+    }
+    sql
 }
 
 /// Changes the row-level security context inside an open transaction (e.g. a reaction that
@@ -222,12 +253,14 @@ mod tests {
     #[test]
     fn begin_sql_sets_the_scope() {
         let id = CustomerId::new();
-        let sql = begin_sql(Scope::Tenant(id));
+        let sql = begin_sql(Scope::Tenant(id), &[]);
         assert!(sql.starts_with("BEGIN;"));
         assert!(sql.contains(&format!("'app.customer_id', '{id}'")));
         assert!(sql.contains("'app.platform_admin', 'off'"));
-        assert!(begin_sql(Scope::System).contains("'app.customer_id', ''"));
-        assert!(begin_sql(Scope::PlatformAdmin).contains("'app.platform_admin', 'on'"));
+        assert!(begin_sql(Scope::System, &[]).contains("'app.customer_id', ''"));
+        assert!(begin_sql(Scope::PlatformAdmin, &[]).contains("'app.platform_admin', 'on'"));
+        let with = begin_sql(Scope::System, &[("jit", "off")]);
+        assert!(with.ends_with(", set_config('jit', 'off', true)"), "{with}");
     }
 
     #[test]
