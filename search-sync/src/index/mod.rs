@@ -97,8 +97,13 @@ pub struct Removal {
 
 /// A search engine: its writes, and its search.
 pub trait SearchBackend: Send + Sync + 'static {
+    /// The settings the transaction a search runs in begins with
+    /// (`shared_model::db::begin_with`).
+    const SEARCH_SETTINGS: &'static [shared_model::db::Setting];
+
     /// The documents matching `query`, best first (the rules: [`query`]), within what the
-    /// transaction's row-level security lets it see.
+    /// transaction's row-level security lets it see; the transaction was begun with
+    /// [`SearchBackend::SEARCH_SETTINGS`].
     fn search<'c>(
         conn: &'c mut PgConnection,
         query: &'c query::Query,

@@ -71,6 +71,8 @@ const DELETE_SQL: &str = concat!(
 );
 
 impl SearchBackend for Postgres {
+    const SEARCH_SETTINGS: &'static [shared_model::db::Setting] = super::search::SEARCH_SETTINGS;
+
     fn search<'c>(
         conn: &'c mut PgConnection,
         query: &'c Query,

@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use shared_model::db;
 use shared_model::error::ApiError;
 use sqlx::{PgConnection, Row};
 
@@ -16,7 +17,20 @@ use super::query::{
 };
 use super::sql::{Literal, Sql, inline};
 
-const THRESHOLD_SQL: &str = "SELECT set_config('pg_trgm.similarity_threshold', '0.2', true)";
+/// The settings a search's transaction begins with ([`db::begin_with`]); the statements below
+/// assume them.
+/// - The trigram candidates of a one-typo word of four letters ("jahn" for "john") share a
+///   quarter of their trigrams.
+/// - Generic plans: the statements are shaped so that one plan serves every value (the
+///   candidates are fetched by key, in a nested loop the planner cannot turn into a scan of
+///   the customer's documents), and planning them anew took longer than running them.
+/// - No JIT: a generic plan's estimates for the query's words (unnest and split of a
+///   parameter) pass `jit_above_cost`, and compiling took 20 ms of a 0.3 ms statement.
+pub const SEARCH_SETTINGS: &[db::Setting] = &[
+    ("pg_trgm.similarity_threshold", "0.2"),
+    ("plan_cache_mode", "force_generic_plan"),
+    ("jit", "off"),
+];
 
 /// Candidates the vocabulary offers a word, per way of matching.
 const CANDIDATES: i64 = 64;
@@ -139,15 +153,19 @@ fn push_matched(qb: &mut Sql, query: &Query, e: Option<&Expansion>) {
         SELECT d.kind, d.id, d.name_words, d.other_words, d.exact_terms
           FROM ",
     );
+    // By key, each document is fetched by its primary key (OFFSET 0 keeps the subquery from
+    // being flattened into a join the generic plan would answer with a scan of the customer).
     qb.push(if customer.is_some() {
-        "keyed JOIN documents d USING (kind, id)"
+        "keyed k, LATERAL (SELECT * FROM documents d WHERE d.kind = k.kind AND d.id = k.id AND "
     } else {
-        "documents d"
+        "documents d WHERE "
     });
-    qb.push(" WHERE NOT d.deleted AND d.kind = ANY (");
+    qb.push("NOT d.deleted AND d.kind = ANY (");
     qb.bind(kinds).push(") AND ");
     query.filter.push(qb);
-    if customer.is_none() {
+    if customer.is_some() {
+        qb.push(" OFFSET 0) d");
+    } else {
         let pick = |exact: bool| -> Vec<String> {
             e.term
                 .iter()
@@ -245,7 +263,8 @@ fn push_after(qb: &mut Sql, sort: Sort, cmp: &str, after: &After) {
 }
 
 impl postgres::Postgres {
-    /// Runs `query` (in the caller's transaction: its row-level security applies).
+    /// Runs `query` in the caller's transaction, begun with [`SEARCH_SETTINGS`] (its row-level
+    /// security applies).
     pub async fn run_search(conn: &mut PgConnection, query: &Query) -> Result<Results, ApiError> {
         search(conn, query, None).await
     }
@@ -327,11 +346,7 @@ async fn expand(
     tokens: &[String],
     record: Option<&mut Vec<String>>,
 ) -> Result<Option<Expansion>, ApiError> {
-    // The trigram candidates of a one-typo word of four letters ("jahn" for "john") share a
-    // quarter of their trigrams.
-    sqlx::query(THRESHOLD_SQL).execute(&mut *conn).await?;
     if let Some(r) = record {
-        r.push(THRESHOLD_SQL.to_string());
         r.push(inline(
             EXPAND_SQL,
             &[tokens.to_vec().literal(), CANDIDATES.literal()],

@@ -256,7 +256,7 @@ pub async fn run(
         limit: asked.limit,
         after: after.as_ref().map(|(a, _)| a.clone()),
     };
-    let mut tx = db::begin(&state.kit.pool, rows).await?;
+    let mut tx = db::begin_with(&state.kit.pool, rows, Postgres::SEARCH_SETTINGS).await?;
     let mut results = Postgres::search(&mut tx, &query).await?;
     drop(tx);
     let total = if results.hits.is_empty() {

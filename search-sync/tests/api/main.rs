@@ -5,6 +5,7 @@ mod document_keys;
 mod documents;
 mod key_scopes;
 mod keys;
+mod plans;
 mod reindex;
 mod relevance;
 mod search;

@@ -125,9 +125,13 @@ impl Corpus {
 
     async fn names_within(&self, text: &str, filter: Expr, scope: CustomerId) -> Vec<String> {
         let query = Query::new(text, vec![Kind::Client, Kind::Contact], filter, 10);
-        let mut tx = db::begin(&self.ctx.db.pool, Scope::Tenant(scope))
-            .await
-            .unwrap();
+        let mut tx = db::begin_with(
+            &self.ctx.db.pool,
+            Scope::Tenant(scope),
+            Postgres::SEARCH_SETTINGS,
+        )
+        .await
+        .unwrap();
         Postgres::search(&mut tx, &query)
             .await
             .unwrap()

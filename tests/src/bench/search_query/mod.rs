@@ -92,9 +92,9 @@ impl SearchQueryEnv {
     /// The statements search-sync runs for `text` by a ViewClient token of tenant `t`, as one
     /// pgbench transaction (on one line each, as the script wants them).
     async fn recorded(&self, t: usize, text: &str, explain: bool) -> anyhow::Result<String> {
-        use search_sync::index::Kind;
         use search_sync::index::postgres::Postgres;
         use search_sync::index::query::{Query, Sort};
+        use search_sync::index::{Kind, SearchBackend};
         let tenant = tenant_id(t);
         let caller = Caller::new(claims_for(
             &testkit::auth_config(),
@@ -113,7 +113,8 @@ impl SearchQueryEnv {
             limit: 20,
             after: None,
         };
-        let mut tx = db::begin(&self.search_db.pool, reach.rows).await?;
+        let mut tx =
+            db::begin_with(&self.search_db.pool, reach.rows, Postgres::SEARCH_SETTINGS).await?;
         let (_, statements) = Postgres::search_statements(&mut tx, &query)
             .await
             .map_err(|e| e.into_anyhow())?;
@@ -141,7 +142,11 @@ impl SearchQueryEnv {
         let mut lines = vec![
             "BEGIN;".to_string(),
             format!(
-                "SELECT set_config('app.customer_id', '{scoped}', true), set_config('app.platform_admin', 'off', true);"
+                "SELECT set_config('app.customer_id', '{scoped}', true), set_config('app.platform_admin', 'off', true){};",
+                Postgres::SEARCH_SETTINGS
+                    .iter()
+                    .map(|(name, value)| format!(", set_config('{name}', '{value}', true)"))
+                    .collect::<String>()
             ),
         ];
         for s in statements {
