@@ -21,9 +21,9 @@ use super::sql::{Literal, Sql, inline};
 /// assume them.
 /// - The trigram candidates of a one-typo word of four letters ("jahn" for "john") share a
 ///   quarter of their trigrams.
-/// - Generic plans: the statements are shaped so that one plan serves every value (the
-///   candidates are fetched by key, in a nested loop the planner cannot turn into a scan of
-///   the customer's documents), and planning them anew took longer than running them.
+/// - Generic plans: the statements are shaped so that one plan serves every value (keys and
+///   documents are looked up by primary key in nested loops the planner cannot turn into a
+///   scan of the customer's documents), and planning them anew took longer than running them.
 /// - No JIT: a generic plan's estimates for the query's words (unnest and split of a
 ///   parameter) pass `jit_above_cost`, and compiling took 20 ms of a 0.3 ms statement.
 pub const SEARCH_SETTINGS: &[db::Setting] = &[
@@ -113,7 +113,7 @@ fn facet_sql(f: Facet) -> &'static str {
 /// `WITH ... matched AS (kind, id, tiers, outside_name)`: the documents of the query's kinds
 /// that pass its filter and (with words) hold a kept term for every word.
 fn push_matched(qb: &mut Sql, query: &Query, e: Option<&Expansion>) {
-    let kinds: Vec<&str> = query.kinds.iter().map(|k| k.as_str()).collect();
+    let kinds: Vec<&'static str> = query.kinds.iter().map(|k| k.as_str()).collect();
     let Some(e) = e else {
         qb.push(
             "WITH matched AS (
@@ -125,61 +125,82 @@ fn push_matched(qb: &mut Sql, query: &Query, e: Option<&Expansion>) {
         qb.push(")");
         return;
     };
-    qb.push("WITH e AS (SELECT * FROM unnest(");
+    qb.push("WITH e AS MATERIALIZED (SELECT e.*");
+    let customer = query.filter.customer();
+    if let Some(customer) = customer {
+        qb.push(", search_scoped_key(")
+            .bind(customer)
+            .push("::uuid, e.term) AS key");
+    }
+    qb.push(" FROM unnest(");
     qb.bind(e.n.clone()).push("::int[], ");
     qb.bind(e.term.clone()).push("::text[], ");
     qb.bind(e.tier.clone()).push("::int[], ");
     qb.bind(e.exact.clone())
         .push("::boolean[]) AS e(n, term, tier, exact)),");
-    // Only the documents holding one of the terms at all, before the per-word join. Within one
-    // customer: the documents its keys of those terms name, looked up first (the index lookup
-    // row-level security allows, migration 1006). Otherwise: the array tests.
-    let customer = query.filter.customer();
-    if let Some(customer) = customer {
-        qb.push(
-            "
-    keyed AS MATERIALIZED (
-        SELECT DISTINCT k.kind, k.id FROM document_keys k
-         WHERE k.key = ANY (search_scoped_keys(",
-        );
-        qb.bind(customer)
-            .push("::uuid, ")
-            .bind(e.term.clone())
-            .push("::text[]))),");
+    match customer {
+        Some(_) => push_keyed(qb, query, kinds, e.words),
+        None => push_tested(qb, query, kinds, e),
     }
+}
+
+/// Within one customer: each term's documents by its key (the index lookup row-level
+/// security allows, migrations 1006 and 1007), ranked from where the key says the term is;
+/// only the documents holding a term for every word are read, for the filter.
+fn push_keyed(qb: &mut Sql, query: &Query, kinds: Vec<&'static str>, words: i64) {
+    // OFFSET 0 keeps each lookup a nested loop by key: flattened, the generic plan could join
+    // by hash over a scan.
+    qb.push(
+        "
+    per_word AS (
+        SELECT k.kind, k.id, e.n,
+               min(e.tier * 10 + CASE WHEN NOT e.exact AND k.places & 1 <> 0
+                                      THEN 0 ELSE 1 END) AS cost
+          FROM e, LATERAL (
+                SELECT k.kind, k.id, k.places FROM document_keys k
+                 WHERE k.key = e.key
+                   AND k.places & CASE WHEN e.exact THEN 4 ELSE 3 END <> 0 OFFSET 0) k
+         GROUP BY k.kind, k.id, e.n),
+    worded AS (
+        SELECT kind, id, sum(cost / 10)::bigint AS tiers, sum(cost % 10)::bigint AS outside_name
+          FROM per_word GROUP BY kind, id HAVING count(*) = ",
+    );
+    qb.bind(words).push(
+        "),
+    matched AS MATERIALIZED (
+        SELECT w.* FROM worded w, LATERAL (
+               SELECT 1 FROM documents d
+                WHERE d.kind = w.kind AND d.id = w.id AND NOT d.deleted AND d.kind = ANY (",
+    );
+    qb.bind(kinds).push(") AND ");
+    query.filter.push(qb);
+    qb.push(" OFFSET 0) d)");
+}
+
+/// Any other scope: the documents its filter selects holding one of the terms at all, then
+/// their word arrays tested per term.
+fn push_tested(qb: &mut Sql, query: &Query, kinds: Vec<&'static str>, e: &Expansion) {
     qb.push(
         "
     candidates AS MATERIALIZED (
         SELECT d.kind, d.id, d.name_words, d.other_words, d.exact_terms
-          FROM ",
+          FROM documents d WHERE NOT d.deleted AND d.kind = ANY (",
     );
-    // By key, each document is fetched by its primary key (OFFSET 0 keeps the subquery from
-    // being flattened into a join the generic plan would answer with a scan of the customer).
-    qb.push(if customer.is_some() {
-        "keyed k, LATERAL (SELECT * FROM documents d WHERE d.kind = k.kind AND d.id = k.id AND "
-    } else {
-        "documents d WHERE "
-    });
-    qb.push("NOT d.deleted AND d.kind = ANY (");
     qb.bind(kinds).push(") AND ");
     query.filter.push(qb);
-    if customer.is_some() {
-        qb.push(" OFFSET 0) d");
-    } else {
-        let pick = |exact: bool| -> Vec<String> {
-            e.term
-                .iter()
-                .zip(&e.exact)
-                .filter(|(_, x)| **x == exact)
-                .map(|(t, _)| t.clone())
-                .collect()
-        };
-        let (words, identifiers) = (pick(false), pick(true));
-        qb.push(" AND (d.name_words && ");
-        qb.bind(words.clone()).push("::text[] OR d.other_words && ");
-        qb.bind(words).push("::text[] OR d.exact_terms && ");
-        qb.bind(identifiers).push("::text[])");
-    }
+    let pick = |exact: bool| -> Vec<String> {
+        e.term
+            .iter()
+            .zip(&e.exact)
+            .filter(|(_, x)| **x == exact)
+            .map(|(t, _)| t.clone())
+            .collect()
+    };
+    let (words, identifiers) = (pick(false), pick(true));
+    qb.push(" AND (d.name_words && ");
+    qb.bind(words.clone()).push("::text[] OR d.other_words && ");
+    qb.bind(words).push("::text[] OR d.exact_terms && ");
+    qb.bind(identifiers).push("::text[])");
     qb.push(
         "),
     hits AS (

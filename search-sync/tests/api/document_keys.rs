@@ -118,3 +118,90 @@ async fn renames_moves_and_deletes_keep_the_keys_a_tenants_search_uses() {
     assert_eq!(ctx.keys_of(kept).await, 0);
     assert!(names(&search(&tenant_client, found("zenith")).await).is_empty());
 }
+
+impl Ctx {
+    /// Where the document of `id` holds `term`, as its key says (1 name, 2 city, 4 identifier).
+    async fn places_of(&self, id: uuid::Uuid, customer: CustomerId, term: &str) -> Option<i16> {
+        let mut su = self.db.superuser().await;
+        sqlx::query_scalar(
+            "SELECT places FROM document_keys WHERE id = $1 AND key = search_scoped_key($2, $3)",
+        )
+        .bind(id)
+        .bind(customer.0)
+        .bind(term)
+        .fetch_optional(&mut su)
+        .await
+        .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn the_keys_say_where_a_term_is_and_rank_as_the_word_arrays_do() {
+    let ctx = Ctx::new().await;
+    let tenant = CustomerId::new();
+    let now = time::OffsetDateTime::now_utc();
+    let client = |name: &str, city: &str, email: Option<&str>, ago: i64| {
+        let id = uuid::Uuid::now_v7();
+        let mut d = document(Kind::Client, id, tenant, Some(ClientId(id)), name);
+        d.updated_at = now - time::Duration::seconds(ago);
+        d.city = Some(city.into());
+        d.email = email.map(Into::into);
+        d
+    };
+    let mut in_city = client("Berlin Bakery", "Paris", None, 3);
+    let in_name = client("Paris Bakery", "Berlin", None, 2);
+    let both = client("Paris Tools", "Paris", Some("paris@tools.example"), 1);
+    ctx.index(&[in_city.clone(), in_name.clone(), both.clone()])
+        .await;
+    assert_eq!(ctx.places_of(in_city.id, tenant, "paris").await, Some(2));
+    assert_eq!(ctx.places_of(in_name.id, tenant, "paris").await, Some(1));
+    assert_eq!(ctx.places_of(both.id, tenant, "paris").await, Some(3));
+    assert_eq!(
+        ctx.places_of(both.id, tenant, "paris@tools.example").await,
+        Some(4)
+    );
+
+    let tenant_client = ctx.client().as_user(&testkit::token(
+        "t",
+        Some(tenant),
+        &[Permission::ViewClient],
+    ));
+    let admin = ctx.client().as_user(&testkit::token(
+        "a",
+        None,
+        &[Permission::PlatformAdminSearchAllCustomers],
+    ));
+    let found = |q: &str| json!({"q": q, "kinds": ["client"]});
+    let agree = |q: &'static str| {
+        let (tenant_client, admin) = (&tenant_client, &admin);
+        async move {
+            let keyed = names(&search(tenant_client, found(q)).await);
+            assert_eq!(keyed, names(&search(admin, found(q)).await), "{q}");
+            keyed
+        }
+    };
+    // A match in the name before one in the city; among names the most recently updated.
+    assert_eq!(
+        agree("paris").await,
+        ["Paris Tools", "Paris Bakery", "Berlin Bakery"]
+    );
+    assert_eq!(agree("berlin").await, ["Berlin Bakery", "Paris Bakery"]);
+    // An identifier by its key's identifier place only; a word never as an identifier.
+    assert_eq!(agree("paris@tools").await, ["Paris Tools"]);
+    assert_eq!(
+        agree("pari bakery").await,
+        ["Paris Bakery", "Berlin Bakery"]
+    );
+
+    // The term moves from the city to the name: its key's place follows.
+    in_city.version = 2;
+    in_city.name = "Paris Berlin Bakery".into();
+    in_city.city = None;
+    in_city.updated_at = now;
+    ctx.index(&[in_city.clone()]).await;
+    assert_eq!(ctx.places_of(in_city.id, tenant, "paris").await, Some(1));
+    assert_eq!(
+        agree("paris").await,
+        ["Paris Berlin Bakery", "Paris Tools", "Paris Bakery"]
+    );
+}
