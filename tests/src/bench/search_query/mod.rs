@@ -11,7 +11,8 @@
 //! `Postgres::search_statements`, values inlined) in a transaction scoped to the tenant, as
 //! the service's runtime role: the same SQL without the HTTP, JSON and typo-rule work around it.
 //! The plans of the first query of each sort go to `search-query-plans.txt` in the run's
-//! directory.
+//! directory (of the statements with their values inlined, so planned for those values, where
+//! the service runs generic plans).
 
 use std::time::{Duration, Instant};
 
