@@ -56,7 +56,7 @@ impl Service for OrgStructure {
     }
 
     fn snapshots() -> Vec<std::sync::Arc<dyn shared_model::snapshot::Source>> {
-        vec![std::sync::Arc::new(contacts::snapshot::Contacts)]
+        vec![std::sync::Arc::new(contacts::snapshot::CONTACTS)]
     }
 }
 

@@ -65,7 +65,56 @@ pub trait Source: Send + Sync + 'static {
         customer: Option<CustomerId>,
         after: Option<Position>,
         limit: i64,
-    ) -> BoxFuture<'c, Result<Vec<(Position, serde_json::Value)>, ApiError>>;
+    ) -> BoxFuture<'c, Result<Page, ApiError>>;
+}
+
+/// A page of entities, each with its position and its JSON.
+pub type Page = Vec<(Position, serde_json::Value)>;
+
+/// How a [`TableSource`] reads a page (the arguments of [`Source::page`]).
+pub type PageFn = for<'c> fn(
+    &'c mut PgConnection,
+    Option<CustomerId>,
+    Option<Position>,
+    i64,
+) -> BoxFuture<'c, Result<Page, ApiError>>;
+
+/// A [`Source`] given by its entity's name, its table and its page function: all a resource
+/// has to write.
+pub struct TableSource {
+    pub entity: &'static str,
+    pub table: &'static str,
+    pub page: PageFn,
+}
+
+impl Source for TableSource {
+    fn entity(&self) -> &'static str {
+        self.entity
+    }
+
+    fn table(&self) -> &'static str {
+        self.table
+    }
+
+    fn page<'c>(
+        &'c self,
+        conn: &'c mut PgConnection,
+        customer: Option<CustomerId>,
+        after: Option<Position>,
+        limit: i64,
+    ) -> BoxFuture<'c, Result<Page, ApiError>> {
+        (self.page)(conn, customer, after, limit)
+    }
+}
+
+/// One entity of a page: the position of `(customer, id)` and `value` as JSON.
+pub fn item(
+    customer: uuid::Uuid,
+    id: uuid::Uuid,
+    value: &impl serde::Serialize,
+) -> Result<(Position, serde_json::Value), ApiError> {
+    let json = serde_json::to_value(value).map_err(ApiError::internal)?;
+    Ok((Position { customer, id }, json))
 }
 
 /// A page's statement: `select` (a `SELECT ... FROM t` whose key columns are `customer` and
