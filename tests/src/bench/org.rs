@@ -9,7 +9,6 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use serde::Serialize;
 use serde_json::json;
 use shared_model::auth::Permission;
@@ -29,7 +28,6 @@ use tokio::task::JoinSet;
 use super::client::Call;
 use super::creations;
 use super::histograms::{self, Phase};
-use super::load::{self, LoadSpec};
 use super::scenarios::{self, Comparison, Options};
 use crate::{ServiceProcess, free_port};
 
@@ -199,34 +197,14 @@ impl OrgEnv {
             format!("/v1/customers/{}/contacts?limit=50", self.owner),
             &self.reader,
         );
-        let base = self.org.base.clone();
-        let spec = |duration| LoadSpec {
-            concurrency: self.opts.concurrency,
-            duration,
-            rate: self.opts.rate,
-        };
-        scenarios::alternate(
+        scenarios::alternate_calls(
             &self.opts,
             &self.org_superuser_url,
             "list-contacts",
             script,
-            |d| {
-                let call = call.clone();
-                let base = base.clone();
-                async move {
-                    load::run(spec(d), &base, move |mut conn, _| {
-                        let call = call.clone();
-                        async move {
-                            let ok = conn
-                                .send(&call)
-                                .await
-                                .is_ok_and(|(s, b)| s == StatusCode::OK && b.len() > 1000);
-                            (conn, ok)
-                        }
-                    })
-                    .await
-                }
-            },
+            &self.org.base,
+            vec![call],
+            1000,
         )
         .await
     }

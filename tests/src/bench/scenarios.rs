@@ -310,6 +310,46 @@ where
     })
 }
 
+/// [`alternate`] whose service side sends `calls` to `base` from `opts.concurrency`
+/// connections (the load's `seq`-th request the one a prime stride picks, so each connection
+/// goes through all of them), each counted done on a 200 with a body longer than `min_body`
+/// bytes.
+pub async fn alternate_calls(
+    opts: &Options,
+    superuser_url: &str,
+    scenario: &str,
+    script: String,
+    base: &str,
+    calls: Vec<Call>,
+    min_body: usize,
+) -> anyhow::Result<Comparison> {
+    let calls = Arc::new(calls);
+    let spec = |duration| LoadSpec {
+        concurrency: opts.concurrency,
+        duration,
+        rate: opts.rate,
+    };
+    alternate(opts, superuser_url, scenario, script, |d| {
+        let calls = calls.clone();
+        let base = base.to_string();
+        async move {
+            load::run(spec(d), &base, move |mut conn, seq| {
+                let calls = calls.clone();
+                async move {
+                    let call = &calls[(seq as usize * 7919) % calls.len()];
+                    let ok = conn
+                        .send(call)
+                        .await
+                        .is_ok_and(|(s, b)| s == StatusCode::OK && b.len() > min_body);
+                    (conn, ok)
+                }
+            })
+            .await
+        }
+    })
+    .await
+}
+
 /// Start-to-ready time and idle resident memory of each service binary.
 pub async fn startup(workdir: &std::path::Path) -> anyhow::Result<Vec<Startup>> {
     let mut out = Vec::new();

@@ -16,7 +16,6 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::StatusCode;
 use serde_json::json;
 use shared_model::auth::{Caller, Permission, claims_for};
 use shared_model::db::{self, Scope};
@@ -24,7 +23,6 @@ use shared_model::testkit::{self, TestDb};
 use sqlx::Connection;
 
 use super::client::Call;
-use super::load::{self, LoadSpec};
 use super::scenarios::{self, Comparison, Options};
 use crate::{ServiceProcess, free_port};
 
@@ -178,36 +176,14 @@ impl SearchQueryEnv {
             ));
         }
         script.push_str("\\endif\n");
-        let calls = std::sync::Arc::new(calls);
-        let base = self.search.base.clone();
-        let spec = |duration| LoadSpec {
-            concurrency: self.opts.concurrency,
-            duration,
-            rate: self.opts.rate,
-        };
-        scenarios::alternate(
+        scenarios::alternate_calls(
             &self.opts,
             &self.search_db.app_url,
             "search-query",
             script,
-            |d| {
-                let calls = calls.clone();
-                let base = base.clone();
-                async move {
-                    load::run(spec(d), &base, move |mut conn, seq| {
-                        let calls = calls.clone();
-                        async move {
-                            let call = &calls[(seq as usize * 7919) % calls.len()];
-                            let ok = conn
-                                .send(call)
-                                .await
-                                .is_ok_and(|(s, b)| s == StatusCode::OK && b.len() > 40);
-                            (conn, ok)
-                        }
-                    })
-                    .await
-                }
-            },
+            &self.search.base,
+            calls,
+            40,
         )
         .await
     }
