@@ -11,21 +11,7 @@ use shared_model::auth::Permission;
 use shared_model::testkit;
 use tests::SearchPlatform;
 
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut r = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    assert!(res.status().is_success(), "{url}: {}", res.status());
-    res.json().await.unwrap_or(Value::Null)
-}
+use crate::call;
 
 /// The names search finds of `kind`.
 async fn found(http: &reqwest::Client, base: &str, token: &str, kind: &str) -> BTreeSet<String> {

@@ -9,6 +9,8 @@ use shared_model::auth::Permission;
 use shared_model::testkit;
 use tests::SearchPlatform;
 
+use crate::call;
+
 /// Longest a change may take to be found in this test: well above the freshness target (p99
 /// 100 ms, measured by `bench search-freshness`), so a loaded CI machine does not fail it.
 const WITHIN: Duration = Duration::from_secs(3);
@@ -48,22 +50,6 @@ impl Search<'_> {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
-}
-
-async fn call(
-    http: &reqwest::Client,
-    method: reqwest::Method,
-    url: &str,
-    token: &str,
-    body: Option<Value>,
-) -> Value {
-    let mut r = http.request(method, url).bearer_auth(token);
-    if let Some(b) = body {
-        r = r.json(&b);
-    }
-    let res = r.send().await.unwrap();
-    assert!(res.status().is_success(), "{url}: {}", res.status());
-    res.json().await.unwrap_or(Value::Null)
 }
 
 #[tokio::test]
