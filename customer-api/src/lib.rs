@@ -54,9 +54,9 @@ pub struct State {
 }
 
 impl shared_model::service::State<Settings> for State {
-    fn make(_: &Kit, _: &Settings) -> anyhow::Result<State> {
+    fn make(_: &Kit, settings: &Settings) -> anyhow::Result<State> {
         Ok(State {
-            resolve_limiter: Default::default(),
+            resolve_limiter: registration::routes::RateLimiter::new(settings.resolve_per_minute),
         })
     }
 }

@@ -13,12 +13,13 @@
 //! customers resolve to nothing. Calls are rate-limited per caller
 //! (`service.resolve_per_minute`).
 
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-use std::time::Instant;
+use std::num::NonZeroU32;
+use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota};
 use serde::{Deserialize, Serialize};
 use shared_model::auth::{Caller, Permission};
 use shared_model::db::{self, Scope};
@@ -328,33 +329,27 @@ pub async fn put_registration(
     Ok(with_etag(StatusCode::OK, r.version, &r))
 }
 
-/// Per-caller token buckets of the resolve endpoint.
-#[derive(Default)]
-pub struct RateLimiter {
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
-}
+/// Per-caller limit of the resolve endpoint: `per_minute` calls a minute, at most that many
+/// at once (governor's GCRA, keyed by the caller).
+pub struct RateLimiter(DefaultKeyedRateLimiter<String>);
 
 impl RateLimiter {
-    /// Takes one token of `caller`'s bucket (capacity and refill `per_minute`); on refusal,
-    /// the seconds until a token is back.
-    pub fn take(&self, caller: &str, per_minute: u32) -> Result<(), u64> {
-        let now = Instant::now();
-        let cap = f64::from(per_minute);
-        let mut buckets = shared_model::lock(&self.buckets);
-        if buckets.len() > 10_000 {
-            // Forget full buckets so the map cannot grow without bound.
-            buckets
-                .retain(|_, (tokens, at)| *tokens + at.elapsed().as_secs_f64() * cap / 60.0 < cap);
+    pub fn new(per_minute: u32) -> RateLimiter {
+        let quota = Quota::per_minute(NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN));
+        RateLimiter(governor::RateLimiter::keyed(quota))
+    }
+
+    /// Takes one of `caller`'s calls; on refusal, the seconds until one is allowed again.
+    pub fn take(&self, caller: &str) -> Result<(), u64> {
+        if self.0.len() > 10_000 {
+            // Forget the callers whose limit is back to full, so the map cannot grow without
+            // bound.
+            self.0.retain_recent();
         }
-        let (tokens, at) = buckets.entry(caller.to_string()).or_insert((cap, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * cap / 60.0).min(cap);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *tokens) * 60.0 / cap).ceil() as u64)
-        }
+        self.0.check_key(&caller.to_string()).map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            (wait.as_secs_f64().ceil() as u64).max(1)
+        })
     }
 }
 
@@ -377,11 +372,7 @@ pub async fn resolve(
     ApiJson(body): ApiJson<Resolve>,
 ) -> Result<Response, ApiError> {
     caller.require(Permission::PlatformAdminViewAllCustomers)?;
-    if let Err(wait) = state
-        .state
-        .resolve_limiter
-        .take(caller.sub(), state.settings.resolve_per_minute)
-    {
+    if let Err(wait) = state.state.resolve_limiter.take(caller.sub()) {
         let mut res = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "RATE_LIMITED",
@@ -439,11 +430,11 @@ mod tests {
 
     #[test]
     fn buckets_refill() {
-        let l = RateLimiter::default();
+        let l = RateLimiter::new(3);
         for _ in 0..3 {
-            assert!(l.take("a", 3).is_ok());
+            assert!(l.take("a").is_ok());
         }
-        assert_eq!(l.take("a", 3), Err(20));
-        assert!(l.take("b", 3).is_ok());
+        assert_eq!(l.take("a"), Err(20));
+        assert!(l.take("b").is_ok());
     }
 }
